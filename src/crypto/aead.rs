@@ -1,0 +1,105 @@
+//! Share encryption with ChaCha20-Poly1305 (RFC 8439).
+//!
+//! The key of the ciphertext from `sender` to `recipient` is derived with
+//! [`LABEL_SHARE_KEY`](super::kdf::LABEL_SHARE_KEY) from their X25519 shared secret, the
+//! session id and the ordered pair `(sender, recipient)`, so each direction of each pair in
+//! each session has its own key. The nonce is `0^11 || round`; a key encrypts one message in
+//! one round (ShareKeys), so no key is ever used twice with one nonce. The associated data is
+//! `session_id (32) || sender (u32 BE) || recipient (u32 BE) || round (u8)`.
+
+use alloc::vec::Vec;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+
+use crate::crypto::kdf::DerivedKey;
+use crate::ids::{ClientId, SessionId};
+
+/// The Poly1305 tag length.
+pub const TAG_LEN: usize = 16;
+
+/// Encryption or decryption failed; deliberately without detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AeadError;
+
+/// The context a ciphertext is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct ShareContext<'a> {
+    /// The session.
+    pub session: &'a SessionId,
+    /// Who encrypted.
+    pub sender: ClientId,
+    /// Who may decrypt.
+    pub recipient: ClientId,
+    /// The protocol round number.
+    pub round: u8,
+}
+
+impl ShareContext<'_> {
+    fn aad(&self) -> [u8; 41] {
+        let mut aad = [0u8; 41];
+        aad[..32].copy_from_slice(self.session.as_bytes());
+        aad[32..36].copy_from_slice(&self.sender.to_be_bytes());
+        aad[36..40].copy_from_slice(&self.recipient.to_be_bytes());
+        aad[40] = self.round;
+        aad
+    }
+
+    fn nonce(&self) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[11] = self.round;
+        nonce
+    }
+}
+
+/// Encrypts `plaintext` under `key` for `ctx`.
+///
+/// # Errors
+/// [`AeadError`] only if the plaintext exceeds ChaCha20-Poly1305's length limit.
+pub fn seal(key: &DerivedKey, ctx: &ShareContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, AeadError> {
+    let cipher = ChaCha20Poly1305::new(key.bytes().into());
+    let aad = ctx.aad();
+    cipher
+        .encrypt(&ctx.nonce().into(), Payload { msg: plaintext, aad: &aad })
+        .map_err(|_| AeadError)
+}
+
+/// Decrypts `ciphertext` under `key` for `ctx`.
+///
+/// # Errors
+/// [`AeadError`] if the tag does not verify: wrong key, wrong context or tampered bytes.
+pub fn open(key: &DerivedKey, ctx: &ShareContext<'_>, ciphertext: &[u8]) -> Result<Vec<u8>, AeadError> {
+    let cipher = ChaCha20Poly1305::new(key.bytes().into());
+    let aad = ctx.aad();
+    cipher
+        .decrypt(&ctx.nonce().into(), Payload { msg: ciphertext, aad: &aad })
+        .map_err(|_| AeadError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_other_context_and_tampering() {
+        let key = DerivedKey([4; 32]);
+        let sid = SessionId([1; 32]);
+        let ctx = ShareContext { session: &sid, sender: ClientId(1), recipient: ClientId(2), round: 1 };
+        let ct = seal(&key, &ctx, b"shares").unwrap();
+        assert_eq!(ct.len(), 6 + TAG_LEN);
+        assert_eq!(open(&key, &ctx, &ct).unwrap(), b"shares");
+        let sid2 = SessionId([2; 32]);
+        for bad in [
+            ShareContext { session: &sid2, ..ctx },
+            ShareContext { sender: ClientId(3), ..ctx },
+            ShareContext { recipient: ClientId(3), ..ctx },
+            ShareContext { round: 2, ..ctx },
+        ] {
+            assert_eq!(open(&key, &bad, &ct), Err(AeadError));
+        }
+        let mut tampered = ct.clone();
+        tampered[0] ^= 1;
+        assert_eq!(open(&key, &ctx, &tampered), Err(AeadError));
+        assert_eq!(open(&DerivedKey([5; 32]), &ctx, &ct), Err(AeadError));
+    }
+}

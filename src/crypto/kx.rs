@@ -1,0 +1,166 @@
+//! X25519 key agreement (RFC 7748) through `x25519-dalek`, with the contributory check.
+
+use core::fmt;
+
+use curve25519_dalek::{MontgomeryPoint, Scalar};
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use x25519_dalek::StaticSecret;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// An X25519 public key as advertised in AdvertiseKeys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey(")?;
+        for b in &self.0[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
+impl PublicKey {
+    /// Whether the key is a point of small order (or its twist image is): key agreement with
+    /// such a key gives a shared secret that does not depend on our private key.
+    #[must_use]
+    pub fn is_small_order(&self) -> bool {
+        // The sign is irrelevant to the order. A u that is not on the curve lies on the twist;
+        // for those, fall back to the product itself, checked in `agree`.
+        MontgomeryPoint(self.0)
+            .to_edwards(0)
+            .is_some_and(|p| p.is_small_order())
+    }
+}
+
+/// An X25519 private key.
+///
+/// The share-encryption key is random; the mask key is built from a scalar so that it can be
+/// Shamir-shared over the same field ([`SecretKey::from_scalar`]).
+pub struct SecretKey(StaticSecret);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretKey").finish_non_exhaustive()
+    }
+}
+
+impl ZeroizeOnDrop for SecretKey {}
+
+impl SecretKey {
+    /// A fresh random key.
+    pub fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self(StaticSecret::random_from_rng(rng))
+    }
+
+    /// The key whose 32 bytes are the canonical encoding of `scalar`; X25519 clamps them on use.
+    ///
+    /// The mask key is built this way so that its secret is an element of the scalar field
+    /// and can be Shamir-shared and rebuilt bit for bit.
+    #[must_use]
+    pub fn from_scalar(scalar: &Scalar) -> Self {
+        let mut bytes = scalar.to_bytes();
+        let key = Self(StaticSecret::from(bytes));
+        bytes.zeroize();
+        key
+    }
+
+    /// The public key `X25519(sk, 9)`.
+    #[must_use]
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+    }
+
+    /// X25519 with a peer's public key.
+    ///
+    /// # Errors
+    /// [`NonContributory`] if the shared secret is all zeros (the peer's key has small order).
+    pub fn agree(&self, peer: &PublicKey) -> Result<SharedSecret, NonContributory> {
+        let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(peer.0));
+        // SECURITY: a small-order peer key fixes the shared secret whatever our key is; the
+        // peer then knows a "pairwise" secret without a contribution from us.
+        if !shared.was_contributory() {
+            return Err(NonContributory);
+        }
+        Ok(SharedSecret(shared.to_bytes()))
+    }
+}
+
+/// A shared secret that is all zeros: the peer's key has small order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonContributory;
+
+/// An X25519 shared secret, the input keying material of a derivation.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct SharedSecret(pub(crate) [u8; 32]);
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedSecret").finish_non_exhaustive()
+    }
+}
+
+impl ConstantTimeEq for SharedSecret {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl PartialEq for SharedSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for SharedSecret {}
+
+impl SharedSecret {
+    /// The bytes, for the KDF only.
+    #[must_use]
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn agreement_is_symmetric() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let a = SecretKey::random(&mut rng);
+        let b = SecretKey::from_scalar(&Scalar::random(&mut rng));
+        let ab = a.agree(&b.public_key()).unwrap();
+        let ba = b.agree(&a.public_key()).unwrap();
+        assert_eq!(ab, ba);
+    }
+
+    #[test]
+    fn rejects_small_order_key() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let a = SecretKey::random(&mut rng);
+        let zero = PublicKey([0; 32]);
+        let one = PublicKey({
+            let mut b = [0; 32];
+            b[0] = 1;
+            b
+        });
+        assert!(zero.is_small_order());
+        assert!(one.is_small_order());
+        assert_eq!(a.agree(&zero), Err(NonContributory));
+        assert_eq!(a.agree(&one), Err(NonContributory));
+        assert!(!a.public_key().is_small_order());
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let a = SecretKey::random(&mut rng);
+        assert_eq!(format!("{a:?}"), "SecretKey { .. }");
+    }
+}

@@ -1,0 +1,229 @@
+//! Mask expansion: a 32-byte seed to `d` elements uniform in `Z_m`, added into an accumulator
+//! as they are generated.
+//!
+//! # The mapping, bit for bit
+//! Let `b = ceil(log2 m)` and `w = ceil(b / 8)` bytes. The vector is cut into chunks of
+//! [`CHUNK_ELEMENTS`] elements; chunk `j` (from 0) reads the ChaCha20 keystream (RFC 8439,
+//! 20 rounds) with key = seed, nonce = `0x00000000 || j as u64 big-endian`, block counter
+//! from 0. The keystream is read as consecutive `w`-byte little-endian words `x`; each word
+//! gives the candidate `x mod 2^b` (the low `b` bits). A candidate below `m` is the next
+//! element of the chunk; a candidate `>= m` is skipped (rejection sampling, so every element
+//! is exactly uniform; for `m = 2^b` no candidate is ever skipped). For `m = 2^64`,
+//! `b = 64` and `w = 8`. Chunks make the mask seekable: any chunk can be expanded without
+//! the ones before it.
+//!
+//! If the `2^32`-block keystream of one chunk were exhausted before the chunk is full (the
+//! probability is below `2^-(2^30)`), the remaining elements of that chunk are `0`. Both
+//! sides compute the same function, so masks still cancel.
+
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use zeroize::Zeroizing;
+
+use crate::params::Modulus;
+
+/// Elements per independently seekable chunk of a mask.
+pub const CHUNK_ELEMENTS: usize = 4096;
+
+/// Whether the expanded mask is added to or subtracted from the accumulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sign {
+    /// `acc += mask`.
+    Add,
+    /// `acc -= mask`.
+    Sub,
+}
+
+impl Sign {
+    /// The opposite sign.
+    #[must_use]
+    pub fn flip(self) -> Self {
+        match self {
+            Self::Add => Self::Sub,
+            Self::Sub => Self::Add,
+        }
+    }
+}
+
+/// Adds (or subtracts) the mask expanded from `seed` into `acc`, element by element.
+///
+/// For `m = 2^b` the accumulator is kept modulo `2^64` (which `2^b` divides): the caller
+/// reduces once at the end with [`Modulus::reduce_lazy`]. For other `m` every element stays
+/// reduced below `m`.
+pub fn apply_mask(seed: &[u8; 32], modulus: Modulus, sign: Sign, acc: &mut [u64]) {
+    for (j, chunk) in acc.chunks_mut(CHUNK_ELEMENTS).enumerate() {
+        apply_chunk(seed, modulus, sign, j as u64, chunk);
+    }
+}
+
+/// Expands chunk `j` of the mask into `acc` (which holds that chunk's elements).
+pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &mut [u64]) {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&j.to_be_bytes());
+    let mut cipher = ChaCha20::new(seed.into(), &nonce.into());
+    let bits = modulus.bits();
+    let w = bits.div_ceil(8) as usize;
+    let low_bits = u64::MAX >> (64 - bits);
+    // `w * 512` bytes is a whole number of 64-byte blocks and of `w`-byte words, so the word
+    // boundaries never depend on the buffer size.
+    let mut keystream = Zeroizing::new([0u8; 8 * 512]);
+    let keystream = &mut keystream[..w * 512];
+    match modulus {
+        Modulus::PowerOfTwo { .. } => {
+            for part in acc.chunks_mut(512) {
+                let used = &mut keystream[..part.len() * w];
+                if cipher.try_write_keystream(used).is_err() {
+                    return;
+                }
+                for (a, word) in part.iter_mut().zip(used.chunks_exact(w)) {
+                    let x = read_le(word) & low_bits;
+                    // mod 2^64 by design; reduced mod 2^b by the caller.
+                    *a = match sign {
+                        Sign::Add => a.wrapping_add(x),
+                        Sign::Sub => a.wrapping_sub(x),
+                    };
+                }
+            }
+        }
+        Modulus::Other { m } => {
+            let mut filled = 0;
+            while filled < acc.len() {
+                if cipher.try_write_keystream(keystream).is_err() {
+                    return;
+                }
+                for word in keystream.chunks_exact(w) {
+                    let x = read_le(word) & low_bits;
+                    if x >= m {
+                        continue;
+                    }
+                    let Some(a) = acc.get_mut(filled) else { break };
+                    *a = match sign {
+                        Sign::Add => modulus.add(*a, x),
+                        Sign::Sub => modulus.sub(*a, x),
+                    };
+                    filled += 1;
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn read_le(word: &[u8]) -> u64 {
+    match word.try_into() {
+        Ok(four) => u64::from(u32::from_le_bytes(four)),
+        Err(_) => {
+            let mut x = [0u8; 8];
+            let n = word.len().min(8);
+            x[..n].copy_from_slice(&word[..n]);
+            u64::from_le_bytes(x)
+        }
+    }
+}
+
+impl Modulus {
+    /// Brings an accumulator kept by [`apply_mask`] into `[0, m)`.
+    pub fn reduce_lazy(self, acc: &mut [u64]) {
+        if let Self::PowerOfTwo { .. } = self {
+            let mask = self.max_element();
+            for a in acc {
+                *a &= mask;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(seed: &[u8; 32], m: Modulus, d: usize) -> Vec<u64> {
+        let mut v = vec![0u64; d];
+        apply_mask(seed, m, Sign::Add, &mut v);
+        m.reduce_lazy(&mut v);
+        v
+    }
+
+    #[test]
+    fn power_of_two_takes_low_bits_of_keystream() {
+        let seed = [7u8; 32];
+        let m = Modulus::power_of_two(32).unwrap();
+        let v = expand(&seed, m, 20);
+        let mut ks = [0u8; 80];
+        ChaCha20::new((&seed).into(), &[0u8; 12].into()).write_keystream(&mut ks);
+        for (i, x) in v.iter().enumerate() {
+            let w = u32::from_le_bytes(ks[4 * i..4 * i + 4].try_into().unwrap());
+            assert_eq!(*x, u64::from(w));
+        }
+        let m12 = Modulus::power_of_two(12).unwrap();
+        let v = expand(&seed, m12, 10);
+        for (i, x) in v.iter().enumerate() {
+            let w = u16::from_le_bytes(ks[2 * i..2 * i + 2].try_into().unwrap());
+            assert_eq!(*x, u64::from(w & 0x0fff));
+        }
+    }
+
+    #[test]
+    fn rejection_sampling_skips_out_of_range_words() {
+        let seed = [9u8; 32];
+        let m = Modulus::new(5).unwrap(); // b = 3, w = 1
+        let v = expand(&seed, m, 50);
+        let mut ks = [0u8; 256];
+        ChaCha20::new((&seed).into(), &[0u8; 12].into()).write_keystream(&mut ks);
+        let expected: Vec<u64> = ks
+            .iter()
+            .map(|b| u64::from(b & 7))
+            .filter(|x| *x < 5)
+            .take(50)
+            .collect();
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn chunks_use_their_own_nonce() {
+        let seed = [3u8; 32];
+        let m = Modulus::power_of_two(64).unwrap();
+        let v = expand(&seed, m, CHUNK_ELEMENTS + 2);
+        let mut nonce = [0u8; 12];
+        nonce[11] = 1;
+        let mut ks = [0u8; 16];
+        ChaCha20::new((&seed).into(), &nonce.into()).write_keystream(&mut ks);
+        assert_eq!(v[CHUNK_ELEMENTS], u64::from_le_bytes(ks[..8].try_into().unwrap()));
+        assert_eq!(v[CHUNK_ELEMENTS + 1], u64::from_le_bytes(ks[8..].try_into().unwrap()));
+    }
+
+    #[test]
+    fn add_then_sub_cancels() {
+        for m in [
+            Modulus::power_of_two(1).unwrap(),
+            Modulus::power_of_two(17).unwrap(),
+            Modulus::power_of_two(64).unwrap(),
+            Modulus::new(3).unwrap(),
+            Modulus::new(1_000_003).unwrap(),
+            Modulus::new(u64::MAX).unwrap(),
+        ] {
+            let mut acc = vec![0u64; 5000];
+            apply_mask(&[1; 32], m, Sign::Add, &mut acc);
+            apply_mask(&[1; 32], m, Sign::Sub, &mut acc);
+            m.reduce_lazy(&mut acc);
+            assert!(acc.iter().all(|x| *x == 0), "{m:?}");
+            let v = expand(&[2; 32], m, 5000);
+            assert!(v.iter().all(|x| m.contains(*x)));
+        }
+    }
+
+    #[test]
+    fn elements_look_uniform_for_odd_modulus() {
+        let m = Modulus::new(10).unwrap();
+        let v = expand(&[5; 32], m, 100_000);
+        let mut counts = [0usize; 10];
+        for x in v {
+            counts[x as usize] += 1;
+        }
+        // Each count is Binomial(1e5, 0.1): mean 10,000, sd 95. 8 sd is a bound that never
+        // flakes and still catches a biased reduction (x mod 10 over 4 bits gives 12.5%/6.25%).
+        for c in counts {
+            assert!((9_240..=10_760).contains(&c), "{counts:?}");
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The crate's one error type and its categorised parts.
+//!
+//! No variant carries secret material or anything derived from it: the reasons say *what*
+//! was wrong and *who* did it, never the value.
+
+use core::fmt;
+
+use crate::ids::ClientId;
+use crate::protocol::Round;
+
+/// Everything that can go wrong in `secagg`.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The session parameters are invalid or unsafe.
+    Config(ConfigError),
+    /// A party sent a well-formed message that breaks the protocol.
+    Misbehaved {
+        /// Who sent it.
+        by: Party,
+        /// In which round.
+        round: Round,
+        /// What was wrong.
+        what: Misbehavior,
+    },
+    /// The session cannot finish.
+    Abort(AbortReason),
+    /// The caller used the API wrongly.
+    ApiMisuse(ApiMisuse),
+}
+
+/// Who misbehaved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    /// The aggregation server.
+    Server,
+    /// A client.
+    Client(ClientId),
+}
+
+/// Invalid or unsafe parameters, found by [`crate::Params::new`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The modulus is outside `2 ..= 2^64`.
+    ModulusOutOfRange,
+    /// `bits` is outside `1 ..= 64`.
+    BitsOutOfRange {
+        /// The requested number of bits.
+        bits: u32,
+    },
+    /// The vector length is zero or above the limit.
+    VectorLength {
+        /// The requested length.
+        len: usize,
+        /// The largest length accepted.
+        max: usize,
+    },
+    /// The number of clients is below 2 or above the limit.
+    ClientCount {
+        /// The requested count.
+        clients: usize,
+        /// The largest count accepted.
+        max: usize,
+    },
+    /// The threshold does not give the security the threat model needs.
+    Threshold {
+        /// The requested threshold.
+        threshold: usize,
+        /// The number of clients.
+        clients: usize,
+        /// The smallest safe threshold.
+        min: usize,
+    },
+}
+
+/// A protocol violation by one party, found by the party checking it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Misbehavior {
+    /// The message belongs to another session.
+    WrongSession,
+    /// The message claims a sender other than the one it came from.
+    WrongSender,
+    /// The message is addressed to someone else.
+    WrongRecipient,
+    /// The message was sent in a round that does not expect it from this party.
+    UnexpectedMessage,
+    /// A client sent a second message in one round.
+    DuplicateMessage,
+    /// A public key is of small order, so key agreement with it is not contributory.
+    NonContributoryKey {
+        /// The owner of the key.
+        peer: ClientId,
+    },
+    /// The roster does not list this client.
+    RosterMissingSelf,
+    /// The roster lists this client's keys under another id, or lists this client twice.
+    RosterSelfRepeated,
+    /// The roster lists this client with keys it did not advertise.
+    RosterWrongSelfKeys,
+    /// The roster repeats a client id.
+    RosterDuplicateId {
+        /// The repeated id.
+        peer: ClientId,
+    },
+    /// Two roster entries share a public key.
+    RosterDuplicateKey,
+    /// The share ciphertexts or their recipients do not match the roster.
+    SharesMismatch {
+        /// The peer in question.
+        peer: ClientId,
+    },
+    /// A share ciphertext failed to decrypt or to parse (no detail on why).
+    UndecryptableShare {
+        /// The sender of the ciphertext.
+        peer: ClientId,
+    },
+    /// A peer that had dropped is named again as alive.
+    PeerReappeared {
+        /// The peer.
+        peer: ClientId,
+    },
+    /// A peer unknown to this client is named.
+    UnknownPeer {
+        /// The peer.
+        peer: ClientId,
+    },
+    /// An id is repeated in a list.
+    RepeatedId {
+        /// The repeated id.
+        peer: ClientId,
+    },
+    /// The unmasking request names this client as dropped.
+    SelfNamedDropped,
+    /// The unmasking request does not list this client as a survivor.
+    SelfNotSurvivor,
+    /// A peer is named both as survivor and as dropped.
+    SurvivorAndDropped {
+        /// The peer.
+        peer: ClientId,
+    },
+    /// A peer that survived the earlier rounds is missing from the unmasking request.
+    PeerUnaccounted {
+        /// The peer.
+        peer: ClientId,
+    },
+    /// The request would reveal both the self-mask share and the key share of one peer.
+    BothSharesRequested {
+        /// The peer.
+        peer: ClientId,
+    },
+    /// A vector has the wrong length.
+    VectorLength {
+        /// The length received.
+        got: usize,
+        /// The length the session expects.
+        expected: usize,
+    },
+    /// A vector element is not below the modulus.
+    ElementOutOfRange,
+    /// A share is missing, repeated or addressed to a secret it should not be.
+    SharesForWrongSet {
+        /// The owner of the secret in question.
+        owner: ClientId,
+    },
+}
+
+/// Why a session cannot finish.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbortReason {
+    /// Fewer than `t` clients remain.
+    TooFewSurvivors {
+        /// The round that ended with too few.
+        round: Round,
+        /// How many remain.
+        have: usize,
+        /// The threshold.
+        need: usize,
+    },
+    /// The shares of a client's secret rebuilt a value that does not match what the client
+    /// committed to in AdvertiseKeys: some share holder lied. The server aborts rather than
+    /// output a wrong sum.
+    ReconstructionMismatch {
+        /// The owner of the secret.
+        owner: ClientId,
+    },
+}
+
+/// The API was used in a way that cannot work.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiMisuse {
+    /// The input vector does not have the session's length.
+    InputLength {
+        /// The length given.
+        got: usize,
+        /// The length the session expects.
+        expected: usize,
+    },
+    /// An input element is not below the modulus.
+    InputOutOfRange {
+        /// Its position.
+        index: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "invalid parameters: {e}"),
+            Self::Misbehaved { by, round, what } => {
+                write!(f, "{round}: {by} misbehaved: {what}")
+            }
+            Self::Abort(e) => write!(f, "session aborted: {e}"),
+            Self::ApiMisuse(e) => write!(f, "api misuse: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Server => f.write_str("server"),
+            Self::Client(id) => id.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ModulusOutOfRange => f.write_str("the modulus must lie in 2 ..= 2^64"),
+            Self::BitsOutOfRange { bits } => {
+                write!(f, "modulus bits must lie in 1 ..= 64, got {bits}")
+            }
+            Self::VectorLength { len, max } => {
+                write!(f, "vector length must lie in 1 ..= {max}, got {len}")
+            }
+            Self::ClientCount { clients, max } => {
+                write!(f, "number of clients must lie in 2 ..= {max}, got {clients}")
+            }
+            Self::Threshold {
+                threshold,
+                clients,
+                min,
+            } => write!(
+                f,
+                "threshold {threshold} of {clients} clients is unsafe: it must be at least \
+                 {min} (more than half the clients, so that the server can never obtain both \
+                 the self-mask share and the key share of one client) and at most {clients}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Misbehavior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongSession => f.write_str("message of another session"),
+            Self::WrongSender => f.write_str("message claims another sender"),
+            Self::WrongRecipient => f.write_str("message addressed to another client"),
+            Self::UnexpectedMessage => f.write_str("message not expected in this round"),
+            Self::DuplicateMessage => f.write_str("second message in one round"),
+            Self::NonContributoryKey { peer } => {
+                write!(f, "public key of {peer} is of small order")
+            }
+            Self::RosterMissingSelf => f.write_str("roster does not list this client"),
+            Self::RosterSelfRepeated => f.write_str("roster lists this client twice"),
+            Self::RosterWrongSelfKeys => {
+                f.write_str("roster lists this client with keys it did not advertise")
+            }
+            Self::RosterDuplicateId { peer } => write!(f, "roster repeats {peer}"),
+            Self::RosterDuplicateKey => f.write_str("roster repeats a public key"),
+            Self::SharesMismatch { peer } => {
+                write!(f, "share ciphertexts do not match the roster at {peer}")
+            }
+            Self::UndecryptableShare { peer } => {
+                write!(f, "share ciphertext from {peer} does not decrypt")
+            }
+            Self::PeerReappeared { peer } => write!(f, "{peer} had dropped and reappears"),
+            Self::UnknownPeer { peer } => write!(f, "{peer} is not a live peer"),
+            Self::RepeatedId { peer } => write!(f, "{peer} is listed twice"),
+            Self::SelfNamedDropped => f.write_str("request names this client as dropped"),
+            Self::SelfNotSurvivor => f.write_str("request omits this client from survivors"),
+            Self::SurvivorAndDropped { peer } => {
+                write!(f, "{peer} is listed both as survivor and as dropped")
+            }
+            Self::PeerUnaccounted { peer } => {
+                write!(f, "{peer} is neither survivor nor dropped")
+            }
+            Self::BothSharesRequested { peer } => write!(
+                f,
+                "request would reveal both the self-mask share and the key share of {peer}"
+            ),
+            Self::VectorLength { got, expected } => {
+                write!(f, "vector of length {got}, expected {expected}")
+            }
+            Self::ElementOutOfRange => f.write_str("vector element not below the modulus"),
+            Self::SharesForWrongSet { owner } => {
+                write!(f, "shares for {owner} missing, repeated or not requested")
+            }
+        }
+    }
+}
+
+impl fmt::Display for AbortReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooFewSurvivors { round, have, need } => {
+                write!(f, "{round}: {have} clients remain, threshold is {need}")
+            }
+            Self::ReconstructionMismatch { owner } => write!(
+                f,
+                "unmasking: the shares of {owner}'s secret do not match its commitment"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ApiMisuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InputLength { got, expected } => write!(
+                f,
+                "input vector has length {got}, the session expects {expected}"
+            ),
+            Self::InputOutOfRange { index } => write!(
+                f,
+                "input element at index {index} is not below the modulus; reduce it first"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl From<AbortReason> for Error {
+    fn from(e: AbortReason) -> Self {
+        Self::Abort(e)
+    }
+}
+
+impl From<ApiMisuse> for Error {
+    fn from(e: ApiMisuse) -> Self {
+        Self::ApiMisuse(e)
+    }
+}
+
+/// A client message the server refused. The session goes on without that client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The client whose message was refused.
+    pub client: ClientId,
+    /// The round.
+    pub round: Round,
+    /// Why.
+    pub reason: Misbehavior,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: rejected {}: {}", self.round, self.client, self.reason)
+    }
+}
+
+impl core::error::Error for Rejected {}

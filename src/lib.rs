@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
+mod crypto;
+mod error;
+mod ids;
+mod params;
+pub mod protocol;
+#[cfg(feature = "std")]
+pub mod sim;
+
+/// Building blocks: key agreement, key derivation, mask expansion, share encryption and
+/// Shamir sharing.
+///
+/// **Warning**: these are the protocol's internals, exposed for tests, benchmarks and
+/// interoperability work. Misusing them (reusing a nonce, sharing with a wrong threshold,
+/// skipping a label) breaks security; applications use [`protocol`] instead.
+#[cfg(feature = "hazmat")]
+pub mod hazmat {
+    pub use crate::crypto::{aead, kdf, kx, prg, shamir};
+}
+
+// Public interface
+pub use crate::crypto::kx::PublicKey;
+pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
+pub use crate::ids::{ClientId, SessionId, ShareIndex};
+pub use crate::params::{MAX_CLIENTS, MAX_VECTOR_LEN, Modulus, Params};
+pub use crate::protocol::Round;
+pub use crate::protocol::client::{PeerState, PlainInput};
+pub use crate::protocol::server::Output;

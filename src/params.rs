@@ -1,0 +1,264 @@
+//! Session parameters: validated once, then immutable.
+
+use crate::error::ConfigError;
+use crate::ids::SessionId;
+
+/// The largest number of clients a session accepts.
+pub const MAX_CLIENTS: usize = 1 << 16;
+/// The largest vector length a session accepts.
+pub const MAX_VECTOR_LEN: usize = 1 << 28;
+
+/// The modulus `m` of the aggregation group `Z_m`, for `2 <= m <= 2^64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Modulus {
+    /// `m = 2^bits`, `1 <= bits <= 64`; `bits = 64` is plain `u64` wrap-around.
+    PowerOfTwo {
+        /// `log2 m`.
+        bits: u32,
+    },
+    /// Any other `m` in `3 ..= 2^64 - 1` that is not a power of two.
+    Other {
+        /// The modulus.
+        m: u64,
+    },
+}
+
+impl Modulus {
+    /// `m = 2^bits`.
+    ///
+    /// # Errors
+    /// [`ConfigError::BitsOutOfRange`] unless `1 <= bits <= 64`.
+    pub fn power_of_two(bits: u32) -> Result<Self, ConfigError> {
+        if (1..=64).contains(&bits) {
+            Ok(Self::PowerOfTwo { bits })
+        } else {
+            Err(ConfigError::BitsOutOfRange { bits })
+        }
+    }
+
+    /// Any `m` with `2 <= m < 2^64`; powers of two are normalised to [`Modulus::PowerOfTwo`].
+    ///
+    /// # Errors
+    /// [`ConfigError::ModulusOutOfRange`] if `m < 2`.
+    pub fn new(m: u64) -> Result<Self, ConfigError> {
+        if m < 2 {
+            Err(ConfigError::ModulusOutOfRange)
+        } else if m.is_power_of_two() {
+            Ok(Self::PowerOfTwo {
+                bits: m.trailing_zeros(),
+            })
+        } else {
+            Ok(Self::Other { m })
+        }
+    }
+
+    /// `ceil(log2 m)`: the bits one element takes on the wire.
+    #[must_use]
+    pub fn bits(self) -> u32 {
+        match self {
+            Self::PowerOfTwo { bits } => bits,
+            Self::Other { m } => u64::BITS - m.leading_zeros(),
+        }
+    }
+
+    /// `m - 1`, the largest element.
+    #[must_use]
+    pub fn max_element(self) -> u64 {
+        match self {
+            Self::PowerOfTwo { bits } => u64::MAX >> (64 - bits),
+            Self::Other { m } => m - 1,
+        }
+    }
+
+    /// Whether `x` is an element of `Z_m`.
+    #[must_use]
+    pub fn contains(self, x: u64) -> bool {
+        x <= self.max_element()
+    }
+
+    /// `(a + b) mod m` for `a, b < m`.
+    #[must_use]
+    #[inline]
+    pub fn add(self, a: u64, b: u64) -> u64 {
+        match self {
+            // mod 2^bits by design: 2^bits divides 2^64.
+            Self::PowerOfTwo { .. } => a.wrapping_add(b) & self.max_element(),
+            Self::Other { m } => {
+                let (s, carry) = a.overflowing_add(b);
+                // mod m by design: a + b < 2m, one subtraction reduces it.
+                if carry || s >= m { s.wrapping_sub(m) } else { s }
+            }
+        }
+    }
+
+    /// `(a - b) mod m` for `a, b < m`.
+    #[must_use]
+    #[inline]
+    pub fn sub(self, a: u64, b: u64) -> u64 {
+        match self {
+            // mod 2^bits by design.
+            Self::PowerOfTwo { .. } => a.wrapping_sub(b) & self.max_element(),
+            Self::Other { m } => {
+                // mod m by design: a - b > -m, one addition reduces it.
+                if a >= b { a - b } else { a.wrapping_sub(b).wrapping_add(m) }
+            }
+        }
+    }
+
+    /// `-a mod m` for `a < m`.
+    #[must_use]
+    #[inline]
+    pub fn neg(self, a: u64) -> u64 {
+        self.sub(0, a)
+    }
+
+    /// The modulus as a `u128` (`2^64` fits).
+    #[must_use]
+    pub fn value(self) -> u128 {
+        match self {
+            Self::PowerOfTwo { bits } => 1u128 << bits,
+            Self::Other { m } => u128::from(m),
+        }
+    }
+}
+
+/// The parameters of one session, shared by the server and every client.
+///
+/// Built once by [`Params::new`], which checks every bound; nothing re-derives them later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    session: SessionId,
+    clients: usize,
+    threshold: usize,
+    modulus: Modulus,
+    vector_len: usize,
+}
+
+impl Params {
+    /// Validates and builds the parameters of a session of `clients` clients, Shamir threshold
+    /// `threshold`, vectors of `vector_len` elements of `Z_modulus`.
+    ///
+    /// The threshold must satisfy `clients / 2 < threshold <= clients`. The lower bound is
+    /// the one Bonawitz et al. (CCS 2017, §4 and §6) need against a server that might, through
+    /// timing alone, ask different clients about one peer: any two sets of `t` share holders
+    /// intersect, so the self-mask share and key share of one client can never both reach
+    /// `t` holders. The upper bound is plain correctness.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bound that fails.
+    pub fn new(
+        session: SessionId,
+        clients: usize,
+        threshold: usize,
+        modulus: Modulus,
+        vector_len: usize,
+    ) -> Result<Self, ConfigError> {
+        if !(2..=MAX_CLIENTS).contains(&clients) {
+            return Err(ConfigError::ClientCount {
+                clients,
+                max: MAX_CLIENTS,
+            });
+        }
+        if !(1..=MAX_VECTOR_LEN).contains(&vector_len) {
+            return Err(ConfigError::VectorLength {
+                len: vector_len,
+                max: MAX_VECTOR_LEN,
+            });
+        }
+        let min = Self::min_threshold(clients);
+        if threshold < min || threshold > clients {
+            return Err(ConfigError::Threshold {
+                threshold,
+                clients,
+                min,
+            });
+        }
+        Ok(Self {
+            session,
+            clients,
+            threshold,
+            modulus,
+            vector_len,
+        })
+    }
+
+    /// The smallest safe threshold for `clients` clients: `floor(clients / 2) + 1`.
+    #[must_use]
+    pub fn min_threshold(clients: usize) -> usize {
+        clients / 2 + 1
+    }
+
+    /// The session id.
+    #[must_use]
+    pub fn session(&self) -> &SessionId {
+        &self.session
+    }
+
+    /// The largest number of clients.
+    #[must_use]
+    pub fn clients(&self) -> usize {
+        self.clients
+    }
+
+    /// The Shamir threshold `t`.
+    #[must_use]
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// The modulus.
+    #[must_use]
+    pub fn modulus(&self) -> Modulus {
+        self.modulus
+    }
+
+    /// The vector length `d`.
+    #[must_use]
+    pub fn vector_len(&self) -> usize {
+        self.vector_len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modular_ops_wrap() {
+        let m = Modulus::new(7).unwrap();
+        assert_eq!(m.add(5, 4), 2);
+        assert_eq!(m.sub(2, 5), 4);
+        assert_eq!(m.neg(0), 0);
+        let big = Modulus::new(u64::MAX).unwrap();
+        assert_eq!(big.add(u64::MAX - 1, u64::MAX - 1), u64::MAX - 2);
+        let p = Modulus::power_of_two(64).unwrap();
+        assert_eq!(p.add(u64::MAX, 2), 1);
+        let p8 = Modulus::power_of_two(8).unwrap();
+        assert_eq!(p8.sub(1, 2), 255);
+        assert_eq!(Modulus::new(1024).unwrap(), Modulus::PowerOfTwo { bits: 10 });
+        assert_eq!(Modulus::new(1025).unwrap().bits(), 11);
+    }
+
+    #[test]
+    fn rejects_bad_modulus() {
+        assert_eq!(Modulus::new(1), Err(ConfigError::ModulusOutOfRange));
+        assert_eq!(
+            Modulus::power_of_two(65),
+            Err(ConfigError::BitsOutOfRange { bits: 65 })
+        );
+    }
+
+    #[test]
+    fn rejects_minority_threshold() {
+        let m = Modulus::power_of_two(32).unwrap();
+        let sid = SessionId([0; 32]);
+        assert!(matches!(
+            Params::new(sid, 10, 5, m, 4),
+            Err(ConfigError::Threshold { min: 6, .. })
+        ));
+        assert!(Params::new(sid, 10, 6, m, 4).is_ok());
+        assert!(Params::new(sid, 10, 11, m, 4).is_err());
+        assert!(Params::new(sid, 1, 1, m, 4).is_err());
+        assert!(Params::new(sid, 3, 2, m, 0).is_err());
+    }
+}

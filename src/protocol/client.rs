@@ -1,0 +1,602 @@
+//! The client side: one struct per round, each transition consuming the state it leaves.
+//!
+//! ```text
+//! AdvertiseKeys::new --(Roster)--> ShareKeys --(SharesDelivery, input)--> MaskedInput
+//!     --(UnmaskingRequest)--> Done
+//! ```
+//!
+//! A client that meets any violation returns an error and its state is gone: it never answers
+//! a second request of the same round.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::crypto::aead::{self, ShareContext};
+use crate::crypto::kdf::{self, DerivedKey};
+use crate::crypto::kx::{PublicKey, SecretKey};
+use crate::crypto::prg::{self, Sign};
+use crate::crypto::shamir::{self, SecretScalar};
+use crate::error::{ApiMisuse, Error, Misbehavior, Party};
+use crate::ids::{ClientId, SessionId};
+use crate::params::Params;
+use crate::protocol::Round;
+use crate::protocol::messages as msg;
+
+/// A client's private input vector: elements of `Z_m`, zeroized on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct PlainInput(Vec<u64>);
+
+impl PlainInput {
+    /// Wraps an input vector. Its length and range are checked against the session when it
+    /// is masked.
+    #[must_use]
+    pub fn new(values: Vec<u64>) -> Self {
+        Self(values)
+    }
+
+    /// The values. Read only by the in-memory driver, to check results.
+    #[cfg(feature = "std")]
+    pub(crate) fn values(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PlainInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlainInput")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn server_fault(round: Round, what: Misbehavior) -> Error {
+    Error::Misbehaved {
+        by: Party::Server,
+        round,
+        what,
+    }
+}
+
+fn check_session(params: &Params, session: &SessionId, round: Round) -> Result<(), Error> {
+    // SECURITY: nothing from another session is ever processed: every key, share and mask
+    // is bound to one session id.
+    if session != params.session() {
+        return Err(server_fault(round, Misbehavior::WrongSession));
+    }
+    Ok(())
+}
+
+fn check_threshold(params: &Params, have: usize, round: Round) -> Result<(), Error> {
+    // SECURITY: with fewer than t live clients the server could learn an individual input
+    // (or the round cannot finish anyway); an honest client stops here.
+    if have < params.threshold() {
+        return Err(Error::Abort(crate::error::AbortReason::TooFewSurvivors {
+            round,
+            have,
+            need: params.threshold(),
+        }));
+    }
+    Ok(())
+}
+
+/// Round 0 (AdvertiseKeys), client side: Bonawitz et al., CCS 2017, Fig. 4.
+pub struct AdvertiseKeys {
+    params: Params,
+    id: ClientId,
+    share_key: SecretKey,
+    mask_key_secret: SecretScalar,
+    self_mask_seed: SecretScalar,
+    advertised: msg::AdvertiseKeys,
+}
+
+impl fmt::Debug for AdvertiseKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("client::AdvertiseKeys")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdvertiseKeys {
+    /// Generates the client's two key pairs `(c_u, s_u)` and its self-mask seed `b_u`, and
+    /// returns the message advertising the public keys.
+    #[must_use = "the advertisement must be sent"]
+    pub fn new<R: CryptoRng + ?Sized>(
+        params: &Params,
+        id: ClientId,
+        rng: &mut R,
+    ) -> (Self, msg::AdvertiseKeys) {
+        let share_key = SecretKey::random(rng);
+        let mask_key_secret = SecretScalar::random(rng);
+        let self_mask_seed = SecretScalar::random(rng);
+        let mask_public_key = SecretKey::from_scalar(mask_key_secret.scalar()).public_key();
+        let advertised = msg::AdvertiseKeys {
+            session: *params.session(),
+            sender: id,
+            share_public_key: share_key.public_key(),
+            mask_public_key,
+            self_mask_commitment: self_mask_commitment(params.session(), id, &self_mask_seed),
+        };
+        let state = Self {
+            params: params.clone(),
+            id,
+            share_key,
+            mask_key_secret,
+            self_mask_seed,
+            advertised: advertised.clone(),
+        };
+        (state, advertised)
+    }
+
+    /// The client's id.
+    #[must_use]
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// Implements Round 1 (ShareKeys), client side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
+    /// Checks the roster, Shamir-shares `s_u^SK` and `b_u` among all roster members with
+    /// threshold `t`, and seals each peer's pair of shares under a key derived from
+    /// `X25519(c_u^SK, c_v^PK)`.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server for a roster of another session, one that omits or
+    /// repeats this client or its keys, repeats an id or a key, or holds a small-order key;
+    /// [`Error::Abort`] if it lists fewer than `t` clients.
+    #[must_use = "the sealed shares must be sent"]
+    pub fn share_keys<R: CryptoRng + ?Sized>(
+        self,
+        roster: &msg::Roster,
+        rng: &mut R,
+    ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
+        let peers = self.check_roster(roster)?;
+        let holders: Vec<_> = roster.entries.iter().map(|e| e.sender.share_index()).collect();
+        let t = self.params.threshold();
+        let split_error = |_| server_fault(Round::ShareKeys, Misbehavior::RosterDuplicateKey);
+        let key_shares = shamir::split(&self.mask_key_secret, t, &holders, rng).map_err(split_error)?;
+        let self_mask_shares =
+            shamir::split(&self.self_mask_seed, t, &holders, rng).map_err(split_error)?;
+        let session = *self.params.session();
+        let mut sealed = Vec::with_capacity(peers.len());
+        let mut own = None;
+        for ((entry, key_share), self_share) in roster.entries.iter().zip(&key_shares).zip(&self_mask_shares) {
+            let held = HeldShares {
+                key_share: key_share.value.duplicate(),
+                self_mask_share: self_share.value.duplicate(),
+            };
+            if entry.sender == self.id {
+                own = Some(held);
+                continue;
+            }
+            let key = share_key(&self.share_key, &entry.share_public_key, &session, self.id, entry.sender)
+                .map_err(|()| server_fault(Round::ShareKeys, Misbehavior::NonContributoryKey { peer: entry.sender }))?;
+            let ctx = ShareContext {
+                session: &session,
+                sender: self.id,
+                recipient: entry.sender,
+                round: Round::ShareKeys.number(),
+            };
+            let ciphertext = aead::seal(&key, &ctx, held.to_plaintext().as_slice())
+                .map_err(|_| server_fault(Round::ShareKeys, Misbehavior::UndecryptableShare { peer: self.id }))?;
+            sealed.push(msg::SealedShares {
+                sender: self.id,
+                recipient: entry.sender,
+                ciphertext,
+            });
+        }
+        let own = own.ok_or_else(|| server_fault(Round::ShareKeys, Misbehavior::RosterMissingSelf))?;
+        let out = msg::ShareKeys {
+            session,
+            sender: self.id,
+            sealed,
+        };
+        let next = ShareKeys {
+            params: self.params,
+            id: self.id,
+            share_key: self.share_key,
+            mask_key: SecretKey::from_scalar(self.mask_key_secret.scalar()),
+            self_mask_seed: self.self_mask_seed,
+            own,
+            peers,
+        };
+        Ok((next, out))
+    }
+
+    fn check_roster(&self, roster: &msg::Roster) -> Result<BTreeMap<ClientId, Peer>, Error> {
+        let round = Round::ShareKeys;
+        check_session(&self.params, &roster.session, round)?;
+        let fault = |what| server_fault(round, what);
+        if roster.entries.len() > self.params.clients() {
+            return Err(fault(Misbehavior::UnexpectedMessage));
+        }
+        check_threshold(&self.params, roster.entries.len(), round)?;
+        let mut peers = BTreeMap::new();
+        let mut keys = BTreeSet::new();
+        let mut seen_self = false;
+        for entry in &roster.entries {
+            check_session(&self.params, &entry.session, round)?;
+            let own_key = entry.share_public_key == self.advertised.share_public_key
+                || entry.mask_public_key == self.advertised.mask_public_key;
+            if entry.sender == self.id {
+                // SECURITY: our own keys must be exactly what we advertised, so the server
+                // cannot substitute a key it knows the secret of for us.
+                if seen_self {
+                    return Err(fault(Misbehavior::RosterSelfRepeated));
+                }
+                if *entry != self.advertised {
+                    return Err(fault(Misbehavior::RosterWrongSelfKeys));
+                }
+                seen_self = true;
+            } else if own_key {
+                return Err(fault(Misbehavior::RosterSelfRepeated));
+            }
+            // SECURITY: a repeated key would let one party hold two roster places (or a
+            // peer mirror our key); every key must be distinct.
+            if !keys.insert(entry.share_public_key) || !keys.insert(entry.mask_public_key) {
+                return Err(fault(Misbehavior::RosterDuplicateKey));
+            }
+            // SECURITY: a small-order key makes the "shared" secret public.
+            for key in [&entry.share_public_key, &entry.mask_public_key] {
+                if key.is_small_order() {
+                    return Err(fault(Misbehavior::NonContributoryKey { peer: entry.sender }));
+                }
+            }
+            if entry.sender != self.id {
+                let peer = Peer {
+                    share_public_key: entry.share_public_key,
+                    mask_public_key: entry.mask_public_key,
+                    state: PeerState::Alive,
+                    held: None,
+                };
+                if peers.insert(entry.sender, peer).is_some() {
+                    return Err(fault(Misbehavior::RosterDuplicateId { peer: entry.sender }));
+                }
+            }
+        }
+        if !seen_self {
+            return Err(fault(Misbehavior::RosterMissingSelf));
+        }
+        Ok(peers)
+    }
+}
+
+/// The commitment `HKDF(LABEL_SELF_MASK_COMMITMENT, session, u, u, b_u)`.
+pub(crate) fn self_mask_commitment(session: &SessionId, id: ClientId, seed: &SecretScalar) -> [u8; 32] {
+    *kdf::derive(kdf::LABEL_SELF_MASK_COMMITMENT, session, id, id, seed.to_bytes().as_ref()).bytes()
+}
+
+/// The ChaCha20 seed of client `id`'s self-mask.
+pub(crate) fn self_mask_prg_seed(session: &SessionId, id: ClientId, seed: &SecretScalar) -> DerivedKey {
+    kdf::derive(kdf::LABEL_SELF_MASK, session, id, id, seed.to_bytes().as_ref())
+}
+
+/// The ChaCha20 seed of the pairwise mask of `a` and `b`, from `a`'s mask key and `b`'s
+/// public mask key (symmetric: ids are ordered before derivation).
+pub(crate) fn pairwise_prg_seed(
+    mask_key: &SecretKey,
+    peer_public: &PublicKey,
+    session: &SessionId,
+    a: ClientId,
+    b: ClientId,
+) -> Result<DerivedKey, ()> {
+    let shared = mask_key.agree(peer_public).map_err(|_| ())?;
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    Ok(kdf::derive(kdf::LABEL_PAIRWISE_MASK, session, lo, hi, shared.bytes()))
+}
+
+/// The sign with which `me` adds the pairwise mask it shares with `peer`: the smaller id
+/// adds, the larger subtracts, so the two cancel in the sum.
+pub(crate) fn pairwise_sign(me: ClientId, peer: ClientId) -> Sign {
+    if me < peer { Sign::Add } else { Sign::Sub }
+}
+
+fn share_key(
+    own: &SecretKey,
+    peer_public: &PublicKey,
+    session: &SessionId,
+    sender: ClientId,
+    recipient: ClientId,
+) -> Result<DerivedKey, ()> {
+    let shared = own.agree(peer_public).map_err(|_| ())?;
+    Ok(kdf::derive(kdf::LABEL_SHARE_KEY, session, sender, recipient, shared.bytes()))
+}
+
+/// Where a peer stands, as this client sees it. It only moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerState {
+    /// Still taking part.
+    Alive,
+    /// Dropped: the round in which it was last heard of missing.
+    Dropped {
+        /// The round at whose end it was missing.
+        at: Round,
+    },
+}
+
+/// The two shares a client holds for one peer's secrets.
+#[derive(Debug)]
+struct HeldShares {
+    key_share: SecretScalar,
+    self_mask_share: SecretScalar,
+}
+
+impl HeldShares {
+    fn to_plaintext(&self) -> Zeroizing<[u8; 64]> {
+        let mut p = Zeroizing::new([0u8; 64]);
+        p[..32].copy_from_slice(self.key_share.to_bytes().as_ref());
+        p[32..].copy_from_slice(self.self_mask_share.to_bytes().as_ref());
+        p
+    }
+
+    fn from_plaintext(p: &[u8]) -> Option<Self> {
+        let (k, s) = p.split_first_chunk::<32>()?;
+        let s: &[u8; 32] = s.try_into().ok()?;
+        Some(Self {
+            key_share: SecretScalar::from_canonical_bytes(*k).ok()?,
+            self_mask_share: SecretScalar::from_canonical_bytes(*s).ok()?,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Peer {
+    share_public_key: PublicKey,
+    mask_public_key: PublicKey,
+    state: PeerState,
+    held: Option<HeldShares>,
+}
+
+impl Peer {
+    /// SECURITY: a peer's state only moves forward; a dropped peer never becomes alive again.
+    fn drop_at(&mut self, round: Round) {
+        if self.state == PeerState::Alive {
+            self.state = PeerState::Dropped { at: round };
+        }
+    }
+}
+
+/// Round 1 done: the client waits for the shares its peers sealed to it.
+pub struct ShareKeys {
+    params: Params,
+    id: ClientId,
+    share_key: SecretKey,
+    mask_key: SecretKey,
+    self_mask_seed: SecretScalar,
+    own: HeldShares,
+    peers: BTreeMap<ClientId, Peer>,
+}
+
+impl fmt::Debug for ShareKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("client::ShareKeys")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShareKeys {
+    /// Implements Round 2 (MaskedInputCollection), client side: Bonawitz et al., CCS 2017,
+    /// Fig. 4.
+    ///
+    /// Opens the shares sealed to this client (their senders form `U_2`), then returns
+    /// `y_u = x_u + PRG(b_u) + sum_{v in U_2 \ u} ±PRG(s_uv) mod m`, the sign `+` when `u < v`.
+    /// The masks are added into the output as they are generated.
+    ///
+    /// # Errors
+    /// [`Error::ApiMisuse`] for an input of the wrong length or out of range;
+    /// [`Error::Misbehaved`] for a delivery of another session or recipient, from an unknown
+    /// or repeated sender, or one that does not open; [`Error::Abort`] if fewer than `t`
+    /// clients (this one included) remain.
+    #[must_use = "the masked input must be sent"]
+    pub fn masked_input(
+        mut self,
+        delivery: &msg::SharesDelivery,
+        input: &PlainInput,
+    ) -> Result<(MaskedInput, msg::MaskedInput), Error> {
+        let round = Round::MaskedInput;
+        let d = self.params.vector_len();
+        let modulus = self.params.modulus();
+        if input.0.len() != d {
+            return Err(ApiMisuse::InputLength {
+                got: input.0.len(),
+                expected: d,
+            }
+            .into());
+        }
+        if let Some(index) = input.0.iter().position(|x| !modulus.contains(*x)) {
+            return Err(ApiMisuse::InputOutOfRange { index }.into());
+        }
+        check_session(&self.params, &delivery.session, round)?;
+        if delivery.recipient != self.id {
+            return Err(server_fault(round, Misbehavior::WrongRecipient));
+        }
+        let session = *self.params.session();
+        for sealed in &delivery.sealed {
+            let sender = sealed.sender;
+            let peer = self
+                .peers
+                .get_mut(&sender)
+                .ok_or_else(|| server_fault(round, Misbehavior::UnknownPeer { peer: sender }))?;
+            if sealed.recipient != self.id {
+                return Err(server_fault(round, Misbehavior::WrongRecipient));
+            }
+            if peer.held.is_some() {
+                return Err(server_fault(round, Misbehavior::RepeatedId { peer: sender }));
+            }
+            let undecryptable = || Error::Misbehaved {
+                by: Party::Client(sender),
+                round,
+                what: Misbehavior::UndecryptableShare { peer: sender },
+            };
+            let key = share_key(&self.share_key, &peer.share_public_key, &session, sender, self.id)
+                .map_err(|()| undecryptable())?;
+            let ctx = ShareContext {
+                session: &session,
+                sender,
+                recipient: self.id,
+                round: Round::ShareKeys.number(),
+            };
+            let plaintext = Zeroizing::new(aead::open(&key, &ctx, &sealed.ciphertext).map_err(|_| undecryptable())?);
+            peer.held = Some(HeldShares::from_plaintext(&plaintext).ok_or_else(undecryptable)?);
+        }
+        for peer in self.peers.values_mut() {
+            if peer.held.is_none() {
+                peer.drop_at(Round::ShareKeys);
+            }
+        }
+        let alive = 1 + self.peers.values().filter(|p| p.state == PeerState::Alive).count();
+        check_threshold(&self.params, alive, round)?;
+
+        let mut masked = Vec::with_capacity(d);
+        masked.extend_from_slice(&input.0);
+        let self_seed = self_mask_prg_seed(&session, self.id, &self.self_mask_seed);
+        prg::apply_mask(self_seed.bytes(), modulus, Sign::Add, &mut masked);
+        for (&v, peer) in self.peers.iter().filter(|(_, p)| p.state == PeerState::Alive) {
+            let seed = pairwise_prg_seed(&self.mask_key, &peer.mask_public_key, &session, self.id, v)
+                .map_err(|()| server_fault(round, Misbehavior::NonContributoryKey { peer: v }))?;
+            prg::apply_mask(seed.bytes(), modulus, pairwise_sign(self.id, v), &mut masked);
+        }
+        modulus.reduce_lazy(&mut masked);
+        let out = msg::MaskedInput {
+            session,
+            sender: self.id,
+            masked,
+        };
+        let next = MaskedInput {
+            params: self.params,
+            id: self.id,
+            own: self.own,
+            peers: core::mem::take(&mut self.peers),
+        };
+        Ok((next, out))
+    }
+}
+
+/// Round 2 done: the client holds its peers' shares and waits for the unmasking request.
+pub struct MaskedInput {
+    params: Params,
+    id: ClientId,
+    own: HeldShares,
+    peers: BTreeMap<ClientId, Peer>,
+}
+
+impl fmt::Debug for MaskedInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("client::MaskedInput")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which share of a peer this client has revealed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Revealed {
+    SelfMask,
+    Key,
+}
+
+impl MaskedInput {
+    /// The state this client holds of `peer`, if `peer` is in its roster.
+    #[must_use]
+    pub fn peer_state(&self, peer: ClientId) -> Option<PeerState> {
+        self.peers.get(&peer).map(|p| p.state)
+    }
+
+    /// Implements Round 4 (Unmasking), client side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
+    /// Reveals the share of `b_v` of each survivor `v` and the share of `s_v^SK` of each
+    /// dropped `v`, after checking that the request is one an honest server could send.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server if the request is of another session, names this
+    /// client as dropped or omits it, repeats an id, lists a peer as both survivor and
+    /// dropped, names a peer that is unknown or had dropped at ShareKeys, or omits a live
+    /// peer; [`Error::Abort`] if it lists fewer than `t` survivors.
+    #[must_use = "the revealed shares must be sent"]
+    pub fn unmasking(mut self, request: &msg::UnmaskingRequest) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        let round = Round::Unmasking;
+        check_session(&self.params, &request.session, round)?;
+        check_threshold(&self.params, request.survivors.len(), round)?;
+        let fault = |what| server_fault(round, what);
+        let mut revealed: BTreeMap<ClientId, Revealed> = BTreeMap::new();
+        let mut self_mask_shares = Vec::with_capacity(request.survivors.len());
+        let mut key_shares = Vec::with_capacity(request.dropped.len());
+        let lists = [(&request.survivors, Revealed::SelfMask), (&request.dropped, Revealed::Key)];
+        for (list, kind) in lists {
+            for &v in list {
+                match revealed.get(&v) {
+                    None => {}
+                    // SECURITY: one id twice in a list is malformed; in both lists it would
+                    // make us reveal both shares of v, which unmasks v's input.
+                    Some(prior) if *prior == kind => return Err(fault(Misbehavior::RepeatedId { peer: v })),
+                    Some(_) => return Err(fault(Misbehavior::SurvivorAndDropped { peer: v })),
+                }
+                let share = if v == self.id {
+                    // SECURITY: we know we are alive; a server calling us dropped is lying,
+                    // and our key share together with our masked input would unmask us.
+                    if kind == Revealed::Key {
+                        return Err(fault(Misbehavior::SelfNamedDropped));
+                    }
+                    &self.own.self_mask_share
+                } else {
+                    let peer = self.peers.get(&v).ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+                    // SECURITY: a peer that dropped at ShareKeys is not in U_2; naming it
+                    // again means the server shows clients different views.
+                    if peer.state != PeerState::Alive {
+                        return Err(fault(Misbehavior::PeerReappeared { peer: v }));
+                    }
+                    let held = peer.held.as_ref().ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+                    match kind {
+                        Revealed::SelfMask => &held.self_mask_share,
+                        Revealed::Key => &held.key_share,
+                    }
+                };
+                revealed.insert(v, kind);
+                match kind {
+                    Revealed::SelfMask => self_mask_shares.push((v, share.duplicate())),
+                    Revealed::Key => key_shares.push((v, share.duplicate())),
+                }
+            }
+        }
+        if !revealed.contains_key(&self.id) {
+            return Err(fault(Misbehavior::SelfNotSurvivor));
+        }
+        for (&v, peer) in &mut self.peers {
+            if peer.state != PeerState::Alive {
+                continue;
+            }
+            match revealed.get(&v) {
+                None => return Err(fault(Misbehavior::PeerUnaccounted { peer: v })),
+                Some(Revealed::Key) => peer.drop_at(Round::MaskedInput),
+                Some(Revealed::SelfMask) => {}
+            }
+        }
+        let out = msg::UnmaskingResponse {
+            session: *self.params.session(),
+            sender: self.id,
+            self_mask_shares,
+            key_shares,
+        };
+        Ok((Done { id: self.id }, out))
+    }
+}
+
+/// The client has finished its part of the session and holds no secrets.
+#[derive(Debug)]
+pub struct Done {
+    id: ClientId,
+}
+
+impl Done {
+    /// The client's id.
+    #[must_use]
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+}
+

@@ -1,0 +1,175 @@
+//! The typed messages of every round.
+//!
+//! Sizes follow the version-1 encoding (see [`Message::encoded_len`]): a 34-byte header
+//! (version, kind, session id), big-endian `u32` ids and counts, 32-byte keys and scalars, and
+//! masked vectors bit-packed at `ceil(log2 m)` bits per element.
+
+use alloc::vec::Vec;
+
+use crate::crypto::kx::PublicKey;
+use crate::crypto::shamir::SecretScalar;
+use crate::ids::{ClientId, SessionId};
+
+/// Bytes of the header every message starts with: version, kind, session id.
+pub const HEADER_LEN: usize = 1 + 1 + 32;
+/// Bytes of one sealed share pair: two scalars and the Poly1305 tag.
+pub const SEALED_SHARES_LEN: usize = 32 + 32 + crate::crypto::aead::TAG_LEN;
+
+/// Round 0, client to server: the client's public keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdvertiseKeys {
+    /// The session.
+    pub session: SessionId,
+    /// The sender.
+    pub sender: ClientId,
+    /// `c_u^PK`: the key that share ciphertexts to this client are derived from.
+    pub share_public_key: PublicKey,
+    /// `s_u^PK`: the key that pairwise masks with this client are derived from.
+    pub mask_public_key: PublicKey,
+    /// A hash commitment to the self-mask seed `b_u`, against which the server checks the
+    /// seed it rebuilds from shares (so a lying share holder causes an abort, not a wrong sum).
+    pub self_mask_commitment: [u8; 32],
+}
+
+/// Round 0 to 1, server to every client: all advertised keys (the set `U_1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roster {
+    /// The session.
+    pub session: SessionId,
+    /// One entry per client, as it advertised itself.
+    pub entries: Vec<AdvertiseKeys>,
+}
+
+/// One sealed pair of shares, from `sender` to `recipient`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedShares {
+    /// Who sealed it.
+    pub sender: ClientId,
+    /// Who can open it.
+    pub recipient: ClientId,
+    /// ChaCha20-Poly1305 ciphertext of `share(s_u^SK) || share(b_u)`.
+    pub ciphertext: Vec<u8>,
+}
+
+/// Round 1, client to server: one sealed share pair per peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareKeys {
+    /// The session.
+    pub session: SessionId,
+    /// The sender.
+    pub sender: ClientId,
+    /// One per peer of the roster.
+    pub sealed: Vec<SealedShares>,
+}
+
+/// Round 1 to 2, server to one client: the sealed shares addressed to it (senders form `U_2`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharesDelivery {
+    /// The session.
+    pub session: SessionId,
+    /// The client this delivery is for.
+    pub recipient: ClientId,
+    /// One per peer that completed ShareKeys.
+    pub sealed: Vec<SealedShares>,
+}
+
+/// Round 2, client to server: the masked input `y_u`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskedInput {
+    /// The session.
+    pub session: SessionId,
+    /// The sender.
+    pub sender: ClientId,
+    /// `y_u`, elements of `Z_m`.
+    pub masked: Vec<u64>,
+}
+
+/// Round 2 to 4, server to every survivor: who survived (`U_3`) and who dropped (`U_2 \ U_3`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnmaskingRequest {
+    /// The session.
+    pub session: SessionId,
+    /// Clients whose masked input the server holds: reveal their self-mask shares.
+    pub survivors: Vec<ClientId>,
+    /// Clients that dropped before sending a masked input: reveal their key shares.
+    pub dropped: Vec<ClientId>,
+}
+
+/// Round 4, client to server: the requested shares.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnmaskingResponse {
+    /// The session.
+    pub session: SessionId,
+    /// The sender.
+    pub sender: ClientId,
+    /// The sender's share of `b_v` for every survivor `v`.
+    pub self_mask_shares: Vec<(ClientId, SecretScalar)>,
+    /// The sender's share of `s_v^SK` for every dropped `v`.
+    pub key_shares: Vec<(ClientId, SecretScalar)>,
+}
+
+/// Anything that has a version-1 encoding.
+pub trait Message {
+    /// The length of the version-1 encoding, for traffic accounting. `bits` is
+    /// `ceil(log2 m)`, used only by bit-packed vectors.
+    fn encoded_len(&self, bits: u32) -> usize;
+}
+
+const ID: usize = 4;
+const COUNT: usize = 4;
+
+impl Message for AdvertiseKeys {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN + ID + 32 + 32 + 32
+    }
+}
+
+impl Message for Roster {
+    fn encoded_len(&self, bits: u32) -> usize {
+        HEADER_LEN
+            + COUNT
+            + self
+                .entries
+                .iter()
+                .map(|e| e.encoded_len(bits) - HEADER_LEN)
+                .sum::<usize>()
+    }
+}
+
+fn sealed_len(sealed: &[SealedShares]) -> usize {
+    COUNT + sealed.iter().map(|s| ID + s.ciphertext.len()).sum::<usize>()
+}
+
+impl Message for ShareKeys {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN + ID + sealed_len(&self.sealed)
+    }
+}
+
+impl Message for SharesDelivery {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN + ID + sealed_len(&self.sealed)
+    }
+}
+
+impl Message for MaskedInput {
+    fn encoded_len(&self, bits: u32) -> usize {
+        let packed_bits = (self.masked.len() as u128) * u128::from(bits);
+        HEADER_LEN + ID + usize::try_from(packed_bits.div_ceil(8)).unwrap_or(usize::MAX)
+    }
+}
+
+impl Message for UnmaskingRequest {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN + 2 * COUNT + ID * (self.survivors.len() + self.dropped.len())
+    }
+}
+
+impl Message for UnmaskingResponse {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN
+            + ID
+            + 2 * COUNT
+            + (ID + 32) * (self.self_mask_shares.len() + self.key_shares.len())
+    }
+}
