@@ -239,7 +239,10 @@ impl fmt::Display for ConfigError {
                 write!(f, "vector length must lie in 1 ..= {max}, got {len}")
             }
             Self::ClientCount { clients, max } => {
-                write!(f, "number of clients must lie in 2 ..= {max}, got {clients}")
+                write!(
+                    f,
+                    "number of clients must lie in 2 ..= {max}, got {clients}"
+                )
             }
             Self::Threshold {
                 threshold,
@@ -367,7 +370,11 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: rejected {}: {}", self.round, self.client, self.reason)
+        write!(
+            f,
+            "{}: rejected {}: {}",
+            self.round, self.client, self.reason
+        )
     }
 }
 

@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]

@@ -86,7 +86,11 @@ impl Modulus {
             Self::Other { m } => {
                 let (s, carry) = a.overflowing_add(b);
                 // mod m by design: a + b < 2m, one subtraction reduces it.
-                if carry || s >= m { s.wrapping_sub(m) } else { s }
+                if carry || s >= m {
+                    s.wrapping_sub(m)
+                } else {
+                    s
+                }
             }
         }
     }
@@ -100,7 +104,11 @@ impl Modulus {
             Self::PowerOfTwo { .. } => a.wrapping_sub(b) & self.max_element(),
             Self::Other { m } => {
                 // mod m by design: a - b > -m, one addition reduces it.
-                if a >= b { a - b } else { a.wrapping_sub(b).wrapping_add(m) }
+                if a >= b {
+                    a - b
+                } else {
+                    a.wrapping_sub(b).wrapping_add(m)
+                }
             }
         }
     }
@@ -235,7 +243,10 @@ mod tests {
         assert_eq!(p.add(u64::MAX, 2), 1);
         let p8 = Modulus::power_of_two(8).unwrap();
         assert_eq!(p8.sub(1, 2), 255);
-        assert_eq!(Modulus::new(1024).unwrap(), Modulus::PowerOfTwo { bits: 10 });
+        assert_eq!(
+            Modulus::new(1024).unwrap(),
+            Modulus::PowerOfTwo { bits: 10 }
+        );
         assert_eq!(Modulus::new(1025).unwrap().bits(), 11);
     }
 

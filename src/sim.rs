@@ -10,17 +10,22 @@ use std::time::Instant;
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
+use crate::PlainInput;
 use crate::error::{Error, Rejected};
 use crate::ids::ClientId;
 use crate::params::Params;
 use crate::protocol::messages::Message;
 use crate::protocol::server::Output;
-use crate::protocol::{client, server, Round};
-use crate::PlainInput;
+use crate::protocol::{Round, client, server};
 
 /// The four rounds a client takes part in, in order, as numbered by `--drop R:..`
 /// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking).
-pub const ROUNDS: [Round; 4] = [Round::AdvertiseKeys, Round::ShareKeys, Round::MaskedInput, Round::Unmasking];
+pub const ROUNDS: [Round; 4] = [
+    Round::AdvertiseKeys,
+    Round::ShareKeys,
+    Round::MaskedInput,
+    Round::Unmasking,
+];
 
 /// What one round cost.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +98,12 @@ impl Simulation {
         let m = self.params.modulus();
         let mut sum = alloc::vec![0u64; self.params.vector_len()];
         for id in included {
-            let Some(input) = (id.0 as usize).checked_sub(1).and_then(|i| self.inputs.get(i)) else { continue };
+            let Some(input) = (id.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| self.inputs.get(i))
+            else {
+                continue;
+            };
             for (s, x) in sum.iter_mut().zip(input.values()) {
                 *s = m.add(*s, *x);
             }
@@ -105,9 +115,16 @@ impl Simulation {
     /// each round and how many clients have done it so far.
     #[must_use]
     pub fn run(&self, seed: u64, progress: &mut dyn FnMut(&str, usize, usize)) -> Report {
-        let mut driver = Driver { sim: self, rounds: Vec::new(), progress };
+        let mut driver = Driver {
+            sim: self,
+            rounds: Vec::new(),
+            progress,
+        };
         let outcome = driver.run(seed);
-        Report { rounds: driver.rounds, outcome }
+        Report {
+            rounds: driver.rounds,
+            outcome,
+        }
     }
 }
 
@@ -129,7 +146,13 @@ struct Tally {
 
 impl Driver<'_, '_> {
     fn record(&mut self, round: Round, t: Tally) {
-        let per = |x: f64| if t.clients == 0 { 0.0 } else { x / t.clients as f64 };
+        let per = |x: f64| {
+            if t.clients == 0 {
+                0.0
+            } else {
+                x / t.clients as f64
+            }
+        };
         self.rounds.push(RoundReport {
             round,
             clients: t.clients,
@@ -148,7 +171,10 @@ impl Driver<'_, '_> {
         let n = params.clients();
         let mut master = ChaCha20Rng::seed_from_u64(seed);
         let mut rngs: BTreeMap<ClientId, ChaCha20Rng> = BTreeMap::new();
-        let ids: Vec<ClientId> = (1..=n).filter_map(|i| u32::try_from(i).ok()).map(ClientId).collect();
+        let ids: Vec<ClientId> = (1..=n)
+            .filter_map(|i| u32::try_from(i).ok())
+            .map(ClientId)
+            .collect();
         for &id in &ids {
             let mut s = [0u8; 32];
             master.fill_bytes(&mut s);
@@ -164,7 +190,9 @@ impl Driver<'_, '_> {
             if !sim.speaks(id, Round::AdvertiseKeys) {
                 continue;
             }
-            let Some(rng) = rngs.get_mut(&id) else { continue };
+            let Some(rng) = rngs.get_mut(&id) else {
+                continue;
+            };
             let start = Instant::now();
             let (c, out) = client::AdvertiseKeys::new(params, id, rng);
             t.client_seconds += start.elapsed().as_secs_f64();
@@ -192,7 +220,9 @@ impl Driver<'_, '_> {
             if !sim.speaks(id, Round::ShareKeys) {
                 continue;
             }
-            let Some(rng) = rngs.get_mut(&id) else { continue };
+            let Some(rng) = rngs.get_mut(&id) else {
+                continue;
+            };
             t.received += roster.encoded_len(bits);
             let start = Instant::now();
             let result = c.share_keys(&roster, rng);
@@ -224,7 +254,12 @@ impl Driver<'_, '_> {
             if !sim.speaks(id, Round::MaskedInput) {
                 continue;
             }
-            let Some(input) = (id.0 as usize).checked_sub(1).and_then(|i| sim.inputs.get(i)) else { continue };
+            let Some(input) = (id.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| sim.inputs.get(i))
+            else {
+                continue;
+            };
             t.received += delivery.encoded_len(bits);
             let start = Instant::now();
             let result = c.masked_input(delivery, input);

@@ -10,7 +10,9 @@ fn inputs(n: usize, d: usize, m: Modulus, seed: u64) -> Vec<PlainInput> {
             PlainInput::new(
                 (0..d)
                     .map(|_| {
-                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        x = x
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         ((x >> 11) as u128 % m.value()) as u64
                     })
                     .collect(),

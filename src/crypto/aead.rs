@@ -9,8 +9,8 @@
 
 use alloc::vec::Vec;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 
 use crate::crypto::kdf::DerivedKey;
 use crate::ids::{ClientId, SessionId};
@@ -56,11 +56,21 @@ impl ShareContext<'_> {
 ///
 /// # Errors
 /// [`AeadError`] only if the plaintext exceeds ChaCha20-Poly1305's length limit.
-pub fn seal(key: &DerivedKey, ctx: &ShareContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, AeadError> {
+pub fn seal(
+    key: &DerivedKey,
+    ctx: &ShareContext<'_>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, AeadError> {
     let cipher = ChaCha20Poly1305::new(key.bytes().into());
     let aad = ctx.aad();
     cipher
-        .encrypt(&ctx.nonce().into(), Payload { msg: plaintext, aad: &aad })
+        .encrypt(
+            &ctx.nonce().into(),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
         .map_err(|_| AeadError)
 }
 
@@ -68,11 +78,21 @@ pub fn seal(key: &DerivedKey, ctx: &ShareContext<'_>, plaintext: &[u8]) -> Resul
 ///
 /// # Errors
 /// [`AeadError`] if the tag does not verify: wrong key, wrong context or tampered bytes.
-pub fn open(key: &DerivedKey, ctx: &ShareContext<'_>, ciphertext: &[u8]) -> Result<Vec<u8>, AeadError> {
+pub fn open(
+    key: &DerivedKey,
+    ctx: &ShareContext<'_>,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, AeadError> {
     let cipher = ChaCha20Poly1305::new(key.bytes().into());
     let aad = ctx.aad();
     cipher
-        .decrypt(&ctx.nonce().into(), Payload { msg: ciphertext, aad: &aad })
+        .decrypt(
+            &ctx.nonce().into(),
+            Payload {
+                msg: ciphertext,
+                aad: &aad,
+            },
+        )
         .map_err(|_| AeadError)
 }
 
@@ -84,15 +104,29 @@ mod tests {
     fn rejects_other_context_and_tampering() {
         let key = DerivedKey([4; 32]);
         let sid = SessionId([1; 32]);
-        let ctx = ShareContext { session: &sid, sender: ClientId(1), recipient: ClientId(2), round: 1 };
+        let ctx = ShareContext {
+            session: &sid,
+            sender: ClientId(1),
+            recipient: ClientId(2),
+            round: 1,
+        };
         let ct = seal(&key, &ctx, b"shares").unwrap();
         assert_eq!(ct.len(), 6 + TAG_LEN);
         assert_eq!(open(&key, &ctx, &ct).unwrap(), b"shares");
         let sid2 = SessionId([2; 32]);
         for bad in [
-            ShareContext { session: &sid2, ..ctx },
-            ShareContext { sender: ClientId(3), ..ctx },
-            ShareContext { recipient: ClientId(3), ..ctx },
+            ShareContext {
+                session: &sid2,
+                ..ctx
+            },
+            ShareContext {
+                sender: ClientId(3),
+                ..ctx
+            },
+            ShareContext {
+                recipient: ClientId(3),
+                ..ctx
+            },
             ShareContext { round: 2, ..ctx },
         ] {
             assert_eq!(open(&key, &bad, &ct), Err(AeadError));

@@ -84,7 +84,13 @@ mod tests {
         let base = derive(LABEL_PAIRWISE_MASK, &s, ClientId(1), ClientId(2), b"ikm");
         let others = [
             derive(LABEL_SHARE_KEY, &s, ClientId(1), ClientId(2), b"ikm"),
-            derive(LABEL_PAIRWISE_MASK, &SessionId([2; 32]), ClientId(1), ClientId(2), b"ikm"),
+            derive(
+                LABEL_PAIRWISE_MASK,
+                &SessionId([2; 32]),
+                ClientId(1),
+                ClientId(2),
+                b"ikm",
+            ),
             derive(LABEL_PAIRWISE_MASK, &s, ClientId(2), ClientId(1), b"ikm"),
             derive(LABEL_PAIRWISE_MASK, &s, ClientId(1), ClientId(3), b"ikm"),
             derive(LABEL_PAIRWISE_MASK, &s, ClientId(1), ClientId(2), b"ikn"),

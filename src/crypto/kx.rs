@@ -55,6 +55,15 @@ impl SecretKey {
         Self(StaticSecret::random_from_rng(rng))
     }
 
+    /// The key with the given 32 bytes (X25519 clamps them on use). For known-answer tests
+    /// and interoperability; the protocol never builds keys this way.
+    #[must_use]
+    pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
+        let key = Self(StaticSecret::from(bytes));
+        bytes.zeroize();
+        key
+    }
+
     /// The key whose 32 bytes are the canonical encoding of `scalar`; X25519 clamps them on use.
     ///
     /// The mask key is built this way so that its secret is an element of the scalar field
@@ -78,7 +87,9 @@ impl SecretKey {
     /// # Errors
     /// [`NonContributory`] if the shared secret is all zeros (the peer's key has small order).
     pub fn agree(&self, peer: &PublicKey) -> Result<SharedSecret, NonContributory> {
-        let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(peer.0));
+        let shared = self
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(peer.0));
         // SECURITY: a small-order peer key fixes the shared secret whatever our key is; the
         // peer then knows a "pairwise" secret without a contribution from us.
         if !shared.was_contributory() {

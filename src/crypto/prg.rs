@@ -188,8 +188,14 @@ mod tests {
         nonce[11] = 1;
         let mut ks = [0u8; 16];
         ChaCha20::new((&seed).into(), &nonce.into()).write_keystream(&mut ks);
-        assert_eq!(v[CHUNK_ELEMENTS], u64::from_le_bytes(ks[..8].try_into().unwrap()));
-        assert_eq!(v[CHUNK_ELEMENTS + 1], u64::from_le_bytes(ks[8..].try_into().unwrap()));
+        assert_eq!(
+            v[CHUNK_ELEMENTS],
+            u64::from_le_bytes(ks[..8].try_into().unwrap())
+        );
+        assert_eq!(
+            v[CHUNK_ELEMENTS + 1],
+            u64::from_le_bytes(ks[8..].try_into().unwrap())
+        );
     }
 
     #[test]

@@ -277,7 +277,10 @@ mod tests {
                 for c in b + 1..5 {
                     let subset: Vec<Share> = [a, b, c]
                         .iter()
-                        .map(|&i| Share { index: shares[i].index, value: shares[i].value.duplicate() })
+                        .map(|&i| Share {
+                            index: shares[i].index,
+                            value: shares[i].value.duplicate(),
+                        })
                         .collect();
                     assert_eq!(reconstruct(&subset, 3).unwrap(), secret);
                 }
@@ -306,8 +309,14 @@ mod tests {
             Lagrange::new(&idx(&[1, 2, 2]), 2).unwrap_err(),
             ShamirError::DuplicateIndex(ShareIndex(2))
         );
-        assert_eq!(Lagrange::new(&idx(&[0, 1]), 2).unwrap_err(), ShamirError::ZeroIndex);
-        assert_eq!(Lagrange::new(&idx(&[1]), 0).unwrap_err(), ShamirError::ZeroThreshold);
+        assert_eq!(
+            Lagrange::new(&idx(&[0, 1]), 2).unwrap_err(),
+            ShamirError::ZeroIndex
+        );
+        assert_eq!(
+            Lagrange::new(&idx(&[1]), 0).unwrap_err(),
+            ShamirError::ZeroThreshold
+        );
         assert_eq!(
             SecretScalar::from_canonical_bytes([0xff; 32]),
             Err(ShamirError::NonCanonical)
@@ -325,7 +334,10 @@ mod tests {
         for _ in 0..5 {
             let secret = SecretScalar::random(&mut rng);
             let shares = split(&secret, 4, &holders, &mut rng).unwrap();
-            assert_eq!(l.reconstruct(shares.iter().map(|s| &s.value)).unwrap(), secret);
+            assert_eq!(
+                l.reconstruct(shares.iter().map(|s| &s.value)).unwrap(),
+                secret
+            );
         }
     }
 }

@@ -155,16 +155,26 @@ impl AdvertiseKeys {
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
         let peers = self.check_roster(roster)?;
-        let holders: Vec<_> = roster.entries.iter().map(|e| e.sender.share_index()).collect();
+        let holders: Vec<_> = roster
+            .entries
+            .iter()
+            .map(|e| e.sender.share_index())
+            .collect();
         let t = self.params.threshold();
         let split_error = |_| server_fault(Round::ShareKeys, Misbehavior::RosterDuplicateKey);
-        let key_shares = shamir::split(&self.mask_key_secret, t, &holders, rng).map_err(split_error)?;
+        let key_shares =
+            shamir::split(&self.mask_key_secret, t, &holders, rng).map_err(split_error)?;
         let self_mask_shares =
             shamir::split(&self.self_mask_seed, t, &holders, rng).map_err(split_error)?;
         let session = *self.params.session();
         let mut sealed = Vec::with_capacity(peers.len());
         let mut own = None;
-        for ((entry, key_share), self_share) in roster.entries.iter().zip(&key_shares).zip(&self_mask_shares) {
+        for ((entry, key_share), self_share) in roster
+            .entries
+            .iter()
+            .zip(&key_shares)
+            .zip(&self_mask_shares)
+        {
             let held = HeldShares {
                 key_share: key_share.value.duplicate(),
                 self_mask_share: self_share.value.duplicate(),
@@ -173,23 +183,40 @@ impl AdvertiseKeys {
                 own = Some(held);
                 continue;
             }
-            let key = share_key(&self.share_key, &entry.share_public_key, &session, self.id, entry.sender)
-                .map_err(|()| server_fault(Round::ShareKeys, Misbehavior::NonContributoryKey { peer: entry.sender }))?;
+            let key = share_key(
+                &self.share_key,
+                &entry.share_public_key,
+                &session,
+                self.id,
+                entry.sender,
+            )
+            .map_err(|()| {
+                server_fault(
+                    Round::ShareKeys,
+                    Misbehavior::NonContributoryKey { peer: entry.sender },
+                )
+            })?;
             let ctx = ShareContext {
                 session: &session,
                 sender: self.id,
                 recipient: entry.sender,
                 round: Round::ShareKeys.number(),
             };
-            let ciphertext = aead::seal(&key, &ctx, held.to_plaintext().as_slice())
-                .map_err(|_| server_fault(Round::ShareKeys, Misbehavior::UndecryptableShare { peer: self.id }))?;
+            let ciphertext =
+                aead::seal(&key, &ctx, held.to_plaintext().as_slice()).map_err(|_| {
+                    server_fault(
+                        Round::ShareKeys,
+                        Misbehavior::UndecryptableShare { peer: self.id },
+                    )
+                })?;
             sealed.push(msg::SealedShares {
                 sender: self.id,
                 recipient: entry.sender,
                 ciphertext,
             });
         }
-        let own = own.ok_or_else(|| server_fault(Round::ShareKeys, Misbehavior::RosterMissingSelf))?;
+        let own =
+            own.ok_or_else(|| server_fault(Round::ShareKeys, Misbehavior::RosterMissingSelf))?;
         let out = msg::ShareKeys {
             session,
             sender: self.id,
@@ -243,7 +270,9 @@ impl AdvertiseKeys {
             // SECURITY: a small-order key makes the "shared" secret public.
             for key in [&entry.share_public_key, &entry.mask_public_key] {
                 if key.is_small_order() {
-                    return Err(fault(Misbehavior::NonContributoryKey { peer: entry.sender }));
+                    return Err(fault(Misbehavior::NonContributoryKey {
+                        peer: entry.sender,
+                    }));
                 }
             }
             if entry.sender != self.id {
@@ -266,13 +295,34 @@ impl AdvertiseKeys {
 }
 
 /// The commitment `HKDF(LABEL_SELF_MASK_COMMITMENT, session, u, u, b_u)`.
-pub(crate) fn self_mask_commitment(session: &SessionId, id: ClientId, seed: &SecretScalar) -> [u8; 32] {
-    *kdf::derive(kdf::LABEL_SELF_MASK_COMMITMENT, session, id, id, seed.to_bytes().as_ref()).bytes()
+pub(crate) fn self_mask_commitment(
+    session: &SessionId,
+    id: ClientId,
+    seed: &SecretScalar,
+) -> [u8; 32] {
+    *kdf::derive(
+        kdf::LABEL_SELF_MASK_COMMITMENT,
+        session,
+        id,
+        id,
+        seed.to_bytes().as_ref(),
+    )
+    .bytes()
 }
 
 /// The ChaCha20 seed of client `id`'s self-mask.
-pub(crate) fn self_mask_prg_seed(session: &SessionId, id: ClientId, seed: &SecretScalar) -> DerivedKey {
-    kdf::derive(kdf::LABEL_SELF_MASK, session, id, id, seed.to_bytes().as_ref())
+pub(crate) fn self_mask_prg_seed(
+    session: &SessionId,
+    id: ClientId,
+    seed: &SecretScalar,
+) -> DerivedKey {
+    kdf::derive(
+        kdf::LABEL_SELF_MASK,
+        session,
+        id,
+        id,
+        seed.to_bytes().as_ref(),
+    )
 }
 
 /// The ChaCha20 seed of the pairwise mask of `a` and `b`, from `a`'s mask key and `b`'s
@@ -286,7 +336,13 @@ pub(crate) fn pairwise_prg_seed(
 ) -> Result<DerivedKey, ()> {
     let shared = mask_key.agree(peer_public).map_err(|_| ())?;
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    Ok(kdf::derive(kdf::LABEL_PAIRWISE_MASK, session, lo, hi, shared.bytes()))
+    Ok(kdf::derive(
+        kdf::LABEL_PAIRWISE_MASK,
+        session,
+        lo,
+        hi,
+        shared.bytes(),
+    ))
 }
 
 /// The sign with which `me` adds the pairwise mask it shares with `peer`: the smaller id
@@ -303,7 +359,13 @@ fn share_key(
     recipient: ClientId,
 ) -> Result<DerivedKey, ()> {
     let shared = own.agree(peer_public).map_err(|_| ())?;
-    Ok(kdf::derive(kdf::LABEL_SHARE_KEY, session, sender, recipient, shared.bytes()))
+    Ok(kdf::derive(
+        kdf::LABEL_SHARE_KEY,
+        session,
+        sender,
+        recipient,
+        shared.bytes(),
+    ))
 }
 
 /// Where a peer stands, as this client sees it. It only moves forward.
@@ -426,22 +488,33 @@ impl ShareKeys {
                 return Err(server_fault(round, Misbehavior::WrongRecipient));
             }
             if peer.held.is_some() {
-                return Err(server_fault(round, Misbehavior::RepeatedId { peer: sender }));
+                return Err(server_fault(
+                    round,
+                    Misbehavior::RepeatedId { peer: sender },
+                ));
             }
             let undecryptable = || Error::Misbehaved {
                 by: Party::Client(sender),
                 round,
                 what: Misbehavior::UndecryptableShare { peer: sender },
             };
-            let key = share_key(&self.share_key, &peer.share_public_key, &session, sender, self.id)
-                .map_err(|()| undecryptable())?;
+            let key = share_key(
+                &self.share_key,
+                &peer.share_public_key,
+                &session,
+                sender,
+                self.id,
+            )
+            .map_err(|()| undecryptable())?;
             let ctx = ShareContext {
                 session: &session,
                 sender,
                 recipient: self.id,
                 round: Round::ShareKeys.number(),
             };
-            let plaintext = Zeroizing::new(aead::open(&key, &ctx, &sealed.ciphertext).map_err(|_| undecryptable())?);
+            let plaintext = Zeroizing::new(
+                aead::open(&key, &ctx, &sealed.ciphertext).map_err(|_| undecryptable())?,
+            );
             peer.held = Some(HeldShares::from_plaintext(&plaintext).ok_or_else(undecryptable)?);
         }
         for peer in self.peers.values_mut() {
@@ -449,17 +522,33 @@ impl ShareKeys {
                 peer.drop_at(Round::ShareKeys);
             }
         }
-        let alive = 1 + self.peers.values().filter(|p| p.state == PeerState::Alive).count();
+        let alive = 1 + self
+            .peers
+            .values()
+            .filter(|p| p.state == PeerState::Alive)
+            .count();
         check_threshold(&self.params, alive, round)?;
 
         let mut masked = Vec::with_capacity(d);
         masked.extend_from_slice(&input.0);
         let self_seed = self_mask_prg_seed(&session, self.id, &self.self_mask_seed);
         prg::apply_mask(self_seed.bytes(), modulus, Sign::Add, &mut masked);
-        for (&v, peer) in self.peers.iter().filter(|(_, p)| p.state == PeerState::Alive) {
-            let seed = pairwise_prg_seed(&self.mask_key, &peer.mask_public_key, &session, self.id, v)
-                .map_err(|()| server_fault(round, Misbehavior::NonContributoryKey { peer: v }))?;
-            prg::apply_mask(seed.bytes(), modulus, pairwise_sign(self.id, v), &mut masked);
+        for (&v, peer) in self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.state == PeerState::Alive)
+        {
+            let seed =
+                pairwise_prg_seed(&self.mask_key, &peer.mask_public_key, &session, self.id, v)
+                    .map_err(|()| {
+                        server_fault(round, Misbehavior::NonContributoryKey { peer: v })
+                    })?;
+            prg::apply_mask(
+                seed.bytes(),
+                modulus,
+                pairwise_sign(self.id, v),
+                &mut masked,
+            );
         }
         modulus.reduce_lazy(&mut masked);
         let out = msg::MaskedInput {
@@ -518,7 +607,10 @@ impl MaskedInput {
     /// dropped, names a peer that is unknown or had dropped at ShareKeys, or omits a live
     /// peer; [`Error::Abort`] if it lists fewer than `t` survivors.
     #[must_use = "the revealed shares must be sent"]
-    pub fn unmasking(mut self, request: &msg::UnmaskingRequest) -> Result<(Done, msg::UnmaskingResponse), Error> {
+    pub fn unmasking(
+        mut self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<(Done, msg::UnmaskingResponse), Error> {
         let round = Round::Unmasking;
         check_session(&self.params, &request.session, round)?;
         check_threshold(&self.params, request.survivors.len(), round)?;
@@ -526,14 +618,19 @@ impl MaskedInput {
         let mut revealed: BTreeMap<ClientId, Revealed> = BTreeMap::new();
         let mut self_mask_shares = Vec::with_capacity(request.survivors.len());
         let mut key_shares = Vec::with_capacity(request.dropped.len());
-        let lists = [(&request.survivors, Revealed::SelfMask), (&request.dropped, Revealed::Key)];
+        let lists = [
+            (&request.survivors, Revealed::SelfMask),
+            (&request.dropped, Revealed::Key),
+        ];
         for (list, kind) in lists {
             for &v in list {
                 match revealed.get(&v) {
                     None => {}
                     // SECURITY: one id twice in a list is malformed; in both lists it would
                     // make us reveal both shares of v, which unmasks v's input.
-                    Some(prior) if *prior == kind => return Err(fault(Misbehavior::RepeatedId { peer: v })),
+                    Some(prior) if *prior == kind => {
+                        return Err(fault(Misbehavior::RepeatedId { peer: v }));
+                    }
                     Some(_) => return Err(fault(Misbehavior::SurvivorAndDropped { peer: v })),
                 }
                 let share = if v == self.id {
@@ -544,13 +641,19 @@ impl MaskedInput {
                     }
                     &self.own.self_mask_share
                 } else {
-                    let peer = self.peers.get(&v).ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+                    let peer = self
+                        .peers
+                        .get(&v)
+                        .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
                     // SECURITY: a peer that dropped at ShareKeys is not in U_2; naming it
                     // again means the server shows clients different views.
                     if peer.state != PeerState::Alive {
                         return Err(fault(Misbehavior::PeerReappeared { peer: v }));
                     }
-                    let held = peer.held.as_ref().ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+                    let held = peer
+                        .held
+                        .as_ref()
+                        .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
                     match kind {
                         Revealed::SelfMask => &held.self_mask_share,
                         Revealed::Key => &held.key_share,
@@ -599,4 +702,3 @@ impl Done {
         self.id
     }
 }
-

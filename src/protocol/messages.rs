@@ -137,7 +137,11 @@ impl Message for Roster {
 }
 
 fn sealed_len(sealed: &[SealedShares]) -> usize {
-    COUNT + sealed.iter().map(|s| ID + s.ciphertext.len()).sum::<usize>()
+    COUNT
+        + sealed
+            .iter()
+            .map(|s| ID + s.ciphertext.len())
+            .sum::<usize>()
 }
 
 impl Message for ShareKeys {

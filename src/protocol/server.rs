@@ -18,12 +18,18 @@ use crate::crypto::shamir::{Lagrange, SecretScalar};
 use crate::error::{AbortReason, Error, Misbehavior, Rejected};
 use crate::ids::ClientId;
 use crate::params::Params;
-use crate::protocol::client::{pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed};
-use crate::protocol::messages::{self as msg, SEALED_SHARES_LEN};
 use crate::protocol::Round;
+use crate::protocol::client::{
+    pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
+};
+use crate::protocol::messages::{self as msg, SEALED_SHARES_LEN};
 
 fn reject(client: ClientId, round: Round, reason: Misbehavior) -> Rejected {
-    Rejected { client, round, reason }
+    Rejected {
+        client,
+        round,
+        reason,
+    }
 }
 
 fn enough(params: &Params, have: usize, round: Round) -> Result<(), Error> {
@@ -40,7 +46,13 @@ fn enough(params: &Params, have: usize, round: Round) -> Result<(), Error> {
 
 /// Checks the parts every client message shares: the session, and that the claimed sender
 /// is the authenticated one.
-fn check_envelope(params: &Params, from: ClientId, session: &crate::SessionId, sender: ClientId, round: Round) -> Result<(), Rejected> {
+fn check_envelope(
+    params: &Params,
+    from: ClientId,
+    session: &crate::SessionId,
+    sender: ClientId,
+    round: Round,
+) -> Result<(), Rejected> {
     if session != params.session() {
         return Err(reject(from, round, Misbehavior::WrongSession));
     }
@@ -91,7 +103,11 @@ impl AdvertiseKeys {
             return Err(reject(from, round, Misbehavior::RosterDuplicateKey));
         }
         if c.is_small_order() || s.is_small_order() {
-            return Err(reject(from, round, Misbehavior::NonContributoryKey { peer: from }));
+            return Err(reject(
+                from,
+                round,
+                Misbehavior::NonContributoryKey { peer: from },
+            ));
         }
         self.keys.insert(c);
         self.keys.insert(s);
@@ -144,7 +160,11 @@ impl ShareKeys {
             return Err(reject(from, round, Misbehavior::DuplicateMessage));
         }
         if message.sealed.len() + 1 != self.roster.len() {
-            return Err(reject(from, round, Misbehavior::SharesMismatch { peer: from }));
+            return Err(reject(
+                from,
+                round,
+                Misbehavior::SharesMismatch { peer: from },
+            ));
         }
         let mut recipients = BTreeSet::new();
         for s in &message.sealed {
@@ -154,7 +174,11 @@ impl ShareKeys {
                 && s.ciphertext.len() == SEALED_SHARES_LEN
                 && recipients.insert(s.recipient);
             if !ok {
-                return Err(reject(from, round, Misbehavior::SharesMismatch { peer: s.recipient }));
+                return Err(reject(
+                    from,
+                    round,
+                    Misbehavior::SharesMismatch { peer: s.recipient },
+                ));
             }
         }
         self.inbox.insert(from, message.sealed);
@@ -174,7 +198,14 @@ impl ShareKeys {
             .keys()
             .map(|&recipient| {
                 let sealed = Vec::with_capacity(self.inbox.len() - 1);
-                (recipient, msg::SharesDelivery { session, recipient, sealed })
+                (
+                    recipient,
+                    msg::SharesDelivery {
+                        session,
+                        recipient,
+                        sealed,
+                    },
+                )
             })
             .collect();
         for sealed in self.inbox.into_values().flatten() {
@@ -229,7 +260,10 @@ impl MaskedInput {
         }
         let expected = self.params.vector_len();
         if message.masked.len() != expected {
-            let what = Misbehavior::VectorLength { got: message.masked.len(), expected };
+            let what = Misbehavior::VectorLength {
+                got: message.masked.len(),
+                expected,
+            };
             return Err(reject(from, round, what));
         }
         let modulus = self.params.modulus();
@@ -252,7 +286,11 @@ impl MaskedInput {
         enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
         // SECURITY: survivors and dropped are disjoint by construction, so no client is
         // ever asked for both shares of one peer.
-        let dropped: BTreeSet<ClientId> = self.share_keys_senders.difference(&self.survivors).copied().collect();
+        let dropped: BTreeSet<ClientId> = self
+            .share_keys_senders
+            .difference(&self.survivors)
+            .copied()
+            .collect();
         let request = msg::UnmaskingRequest {
             session: *self.params.session(),
             survivors: self.survivors.iter().copied().collect(),
@@ -317,7 +355,11 @@ impl Unmasking {
     /// [`Rejected`] for another session or sender, a client not among the survivors, a
     /// second message, or shares that are not exactly one self-mask share per survivor and
     /// one key share per dropped client.
-    pub fn receive(&mut self, from: ClientId, message: msg::UnmaskingResponse) -> Result<(), Rejected> {
+    pub fn receive(
+        &mut self,
+        from: ClientId,
+        message: msg::UnmaskingResponse,
+    ) -> Result<(), Rejected> {
         let round = Round::Unmasking;
         check_envelope(&self.params, from, &message.session, message.sender, round)?;
         if !self.survivors.contains(&from) {
@@ -326,16 +368,27 @@ impl Unmasking {
         if self.responses.contains_key(&from) {
             return Err(reject(from, round, Misbehavior::DuplicateMessage));
         }
-        let lists = [(&message.self_mask_shares, &self.survivors), (&message.key_shares, &self.dropped)];
+        let lists = [
+            (&message.self_mask_shares, &self.survivors),
+            (&message.key_shares, &self.dropped),
+        ];
         for (shares, owners) in lists {
             if shares.len() != owners.len() {
                 let owner = owners.iter().next().copied().unwrap_or(from);
-                return Err(reject(from, round, Misbehavior::SharesForWrongSet { owner }));
+                return Err(reject(
+                    from,
+                    round,
+                    Misbehavior::SharesForWrongSet { owner },
+                ));
             }
             // Both are ascending and of one length: equal iff element-wise equal.
             for ((owner, _), expected) in shares.iter().zip(owners.iter()) {
                 if owner != expected {
-                    return Err(reject(from, round, Misbehavior::SharesForWrongSet { owner: *owner }));
+                    return Err(reject(
+                        from,
+                        round,
+                        Misbehavior::SharesForWrongSet { owner: *owner },
+                    ));
                 }
             }
         }
@@ -365,7 +418,11 @@ impl Unmasking {
         let modulus = self.params.modulus();
         for (i, &u) in self.survivors.iter().enumerate() {
             let b_u = rebuild(&lagrange, &holders, i, u, |r| &r.self_mask_shares)?;
-            let committed = self.roster.get(&u).map(|e| e.self_mask_commitment).unwrap_or_default();
+            let committed = self
+                .roster
+                .get(&u)
+                .map(|e| e.self_mask_commitment)
+                .unwrap_or_default();
             // SECURITY: a rebuilt seed that does not match the owner's commitment means a
             // holder sent a bad share; using it would give a wrong sum.
             if !bool::from(self_mask_commitment(&session, u, &b_u).ct_eq(&committed)) {
@@ -382,11 +439,18 @@ impl Unmasking {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
             for &v in &self.survivors {
-                let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) else { continue };
+                let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) else {
+                    continue;
+                };
                 let seed = pairwise_prg_seed(&mask_key, &v_key, &session, u, v)
                     .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
                 // v added this mask with pairwise_sign(v, u); take it back out.
-                prg::apply_mask(seed.bytes(), modulus, pairwise_sign(v, u).flip(), &mut self.accumulator);
+                prg::apply_mask(
+                    seed.bytes(),
+                    modulus,
+                    pairwise_sign(v, u).flip(),
+                    &mut self.accumulator,
+                );
             }
         }
         modulus.reduce_lazy(&mut self.accumulator);
