@@ -8,6 +8,7 @@ extern crate std;
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
 mod crypto;
 mod error;
+pub mod finder;
 mod ids;
 mod params;
 pub mod protocol;

@@ -58,30 +58,54 @@ pub fn apply_mask(seed: &[u8; 32], modulus: Modulus, sign: Sign, acc: &mut [u64]
 
 /// Expands chunk `j` of the mask into `acc` (which holds that chunk's elements).
 pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &mut [u64]) {
+    // One monomorphised loop per word width, so the hot loop reads fixed-size words.
+    match modulus.bits().div_ceil(8) {
+        1 => chunk_words::<1>(seed, modulus, sign, j, acc),
+        2 => chunk_words::<2>(seed, modulus, sign, j, acc),
+        3 => chunk_words::<3>(seed, modulus, sign, j, acc),
+        4 => chunk_words::<4>(seed, modulus, sign, j, acc),
+        5 => chunk_words::<5>(seed, modulus, sign, j, acc),
+        6 => chunk_words::<6>(seed, modulus, sign, j, acc),
+        7 => chunk_words::<7>(seed, modulus, sign, j, acc),
+        _ => chunk_words::<8>(seed, modulus, sign, j, acc),
+    }
+}
+
+/// Words per keystream buffer refill: `W * 512` bytes is a whole number of 64-byte blocks
+/// and of `W`-byte words, so word boundaries never depend on the buffer size.
+const WORDS_PER_REFILL: usize = 512;
+
+fn chunk_words<const W: usize>(
+    seed: &[u8; 32],
+    modulus: Modulus,
+    sign: Sign,
+    j: u64,
+    acc: &mut [u64],
+) {
     let mut nonce = [0u8; 12];
     nonce[4..].copy_from_slice(&j.to_be_bytes());
     let mut cipher = ChaCha20::new(seed.into(), &nonce.into());
-    let bits = modulus.bits();
-    let w = bits.div_ceil(8) as usize;
-    let low_bits = u64::MAX >> (64 - bits);
-    // `w * 512` bytes is a whole number of 64-byte blocks and of `w`-byte words, so the word
-    // boundaries never depend on the buffer size.
-    let mut keystream = Zeroizing::new([0u8; 8 * 512]);
-    let keystream = &mut keystream[..w * 512];
+    let low_bits = u64::MAX >> (64 - modulus.bits());
+    let mut keystream = Zeroizing::new([0u8; 8 * WORDS_PER_REFILL]);
+    let keystream = &mut keystream[..W * WORDS_PER_REFILL];
     match modulus {
         Modulus::PowerOfTwo { .. } => {
-            for part in acc.chunks_mut(512) {
-                let used = &mut keystream[..part.len() * w];
+            for part in acc.chunks_mut(WORDS_PER_REFILL) {
+                let used = &mut keystream[..part.len() * W];
                 if cipher.try_write_keystream(used).is_err() {
                     return;
                 }
-                for (a, word) in part.iter_mut().zip(used.chunks_exact(w)) {
-                    let x = read_le(word) & low_bits;
-                    // mod 2^64 by design; reduced mod 2^b by the caller.
-                    *a = match sign {
-                        Sign::Add => a.wrapping_add(x),
-                        Sign::Sub => a.wrapping_sub(x),
-                    };
+                let words = used.chunks_exact(W).map(|w| read_le::<W>(w) & low_bits);
+                match sign {
+                    // mod 2^64 by design; reduced mod 2^b by the caller (2^b divides 2^64).
+                    Sign::Add => part
+                        .iter_mut()
+                        .zip(words)
+                        .for_each(|(a, x)| *a = a.wrapping_add(x)),
+                    Sign::Sub => part
+                        .iter_mut()
+                        .zip(words)
+                        .for_each(|(a, x)| *a = a.wrapping_sub(x)),
                 }
             }
         }
@@ -91,12 +115,11 @@ pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &
                 if cipher.try_write_keystream(keystream).is_err() {
                     return;
                 }
-                for word in keystream.chunks_exact(w) {
-                    let x = read_le(word) & low_bits;
-                    if x >= m {
-                        continue;
-                    }
-                    let Some(a) = acc.get_mut(filled) else { break };
+                let accepted = keystream
+                    .chunks_exact(W)
+                    .map(|w| read_le::<W>(w) & low_bits)
+                    .filter(|x| *x < m);
+                for (a, x) in acc.iter_mut().skip(filled).zip(accepted) {
                     *a = match sign {
                         Sign::Add => modulus.add(*a, x),
                         Sign::Sub => modulus.sub(*a, x),
@@ -108,17 +131,14 @@ pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &
     }
 }
 
+/// A `W`-byte little-endian word (`W <= 8`).
 #[inline(always)]
-fn read_le(word: &[u8]) -> u64 {
-    match word.try_into() {
-        Ok(four) => u64::from(u32::from_le_bytes(four)),
-        Err(_) => {
-            let mut x = [0u8; 8];
-            let n = word.len().min(8);
-            x[..n].copy_from_slice(&word[..n]);
-            u64::from_le_bytes(x)
-        }
+fn read_le<const W: usize>(word: &[u8]) -> u64 {
+    let mut x = [0u8; 8];
+    if let (Some(dst), Some(src)) = (x.get_mut(..W), word.get(..W)) {
+        dst.copy_from_slice(src);
     }
+    u64::from_le_bytes(x)
 }
 
 impl Modulus {

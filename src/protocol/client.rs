@@ -161,7 +161,14 @@ impl AdvertiseKeys {
             .map(|e| e.sender.share_index())
             .collect();
         let t = self.params.threshold();
-        let split_error = |_| server_fault(Round::ShareKeys, Misbehavior::RosterDuplicateKey);
+        // Cannot fail: `check_roster` guarantees at least t holders with distinct ids, and
+        // share indices are `id + 1`, never zero. A failure would mean a malformed roster.
+        let split_error = |_| {
+            server_fault(
+                Round::ShareKeys,
+                Misbehavior::RosterDuplicateId { peer: self.id },
+            )
+        };
         let key_shares =
             shamir::split(&self.mask_key_secret, t, &holders, rng).map_err(split_error)?;
         let self_mask_shares =
@@ -202,6 +209,7 @@ impl AdvertiseKeys {
                 recipient: entry.sender,
                 round: Round::ShareKeys.number(),
             };
+            // Cannot fail: the plaintext is 64 bytes.
             let ciphertext =
                 aead::seal(&key, &ctx, held.to_plaintext().as_slice()).map_err(|_| {
                     server_fault(
