@@ -6,3 +6,4 @@ pub mod kdf;
 pub mod kx;
 pub mod prg;
 pub mod shamir;
+pub mod sign;

@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), no_std)]
+// The library never panics on input: no unwrap, expect or panic outside unit tests. (Set here
+// rather than in [workspace.lints] so integration tests and benches may unwrap.)
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
@@ -23,11 +26,12 @@ pub mod sim;
 /// skipping a label) breaks security; applications use [`protocol`] instead.
 #[cfg(feature = "hazmat")]
 pub mod hazmat {
-    pub use crate::crypto::{aead, kdf, kx, prg, shamir};
+    pub use crate::crypto::{aead, kdf, kx, prg, shamir, sign};
 }
 
 // Public interface
 pub use crate::crypto::kx::PublicKey;
+pub use crate::crypto::sign::{IdentityKey, IdentityPublicKey, Signature};
 pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
 pub use crate::ids::{ClientId, SessionId, ShareIndex};
 pub use crate::params::{MAX_CLIENTS, MAX_VECTOR_LEN, Modulus, Params};

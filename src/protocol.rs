@@ -8,6 +8,7 @@
 use core::fmt;
 
 pub mod client;
+pub mod graph;
 pub mod messages;
 pub mod server;
 

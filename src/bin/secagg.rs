@@ -13,6 +13,8 @@
 //! Exit codes: 0 success; 1 the session aborted; 2 bad flags, values or inputs file;
 //! 3 the sum did not match the plain sum (a bug: it must never happen).
 
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use core::fmt::Write as _;
 use std::collections::BTreeSet;
 use std::io::{IsTerminal as _, Write as _};

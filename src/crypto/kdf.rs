@@ -19,6 +19,10 @@ pub const LABEL_SELF_MASK: &[u8] = b"secagg/v1/self-mask-seed";
 /// Label of the public commitment to client `id_a = id_b`'s self-mask seed.
 pub const LABEL_SELF_MASK_COMMITMENT: &[u8] = b"secagg/v1/self-mask-commitment";
 
+/// Label of the seed of the neighbourhood-graph permutation (`id_a = id_b = 0`; the input
+/// keying material is the roster digest).
+pub const LABEL_GRAPH: &[u8] = b"secagg/v1/neighbourhood-graph";
+
 /// 32 bytes of secret key material from the KDF.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct DerivedKey(pub(crate) [u8; 32]);
@@ -69,6 +73,7 @@ mod tests {
             LABEL_PAIRWISE_MASK,
             LABEL_SELF_MASK,
             LABEL_SELF_MASK_COMMITMENT,
+            LABEL_GRAPH,
         ];
         for (i, a) in labels.iter().enumerate() {
             assert!(a.starts_with(b"secagg/v1/"));

@@ -244,7 +244,7 @@ mod tests {
         let v = expand(&[5; 32], m, 100_000);
         let mut counts = [0usize; 10];
         for x in v {
-            counts[x as usize] += 1;
+            counts[usize::try_from(x).unwrap()] += 1;
         }
         // Each count is Binomial(1e5, 0.1): mean 10,000, sd 95. 8 sd is a bound that never
         // flakes and still catches a biased reduction (x mod 10 over 4 bits gives 12.5%/6.25%).

@@ -1,0 +1,165 @@
+//! Ed25519 identity signatures (RFC 8032, through `ed25519-dalek`) for the malicious-server
+//! mode: each client signs its advertised keys and, in ConsistencyCheck, the survivor set.
+//!
+//! The long-term identity keys come from the embedding application (its PKI); the protocol
+//! only signs and verifies. Every signed message starts with a label from this module and
+//! the session id, so a signature never verifies in another session or for another purpose.
+//! Verification is strict (`verify_strict`: canonical encodings, no small-order keys).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+
+use crate::ids::{ClientId, SessionId};
+use crate::protocol::messages::AdvertiseKeys;
+
+/// Label of a client's signature over its advertised keys.
+pub const LABEL_ADVERTISE_SIGNATURE: &[u8] = b"secagg/v1/advertise-keys-signature";
+/// Label of a survivor's signature over the survivor set (ConsistencyCheck).
+pub const LABEL_CONSISTENCY_SIGNATURE: &[u8] = b"secagg/v1/consistency-signature";
+
+/// A client's long-term Ed25519 signing key. Zeroized on drop by `ed25519-dalek`.
+pub struct IdentityKey(SigningKey);
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityKey").finish_non_exhaustive()
+    }
+}
+
+/// A client's long-term Ed25519 verifying key, as the PKI publishes it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IdentityPublicKey(VerifyingKey);
+
+impl fmt::Debug for IdentityPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityPublicKey(")?;
+        for b in &self.0.as_bytes()[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
+/// An Ed25519 signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+/// A signature that does not verify (no detail why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadSignature;
+
+impl IdentityKey {
+    /// A fresh random identity key.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self(SigningKey::generate(rng))
+    }
+
+    /// The key from its 32-byte seed (RFC 8032 secret key).
+    #[must_use]
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    /// The verifying key to publish in the PKI.
+    #[must_use]
+    pub fn public_key(&self) -> IdentityPublicKey {
+        IdentityPublicKey(self.0.verifying_key())
+    }
+
+    fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message).to_bytes())
+    }
+
+    /// Signs the advertised keys of `keys`.
+    #[must_use]
+    pub fn sign_advertisement(&self, keys: &AdvertiseKeys) -> Signature {
+        self.sign(&advertisement_message(keys))
+    }
+
+    /// Signs the survivor set of `session`.
+    #[must_use]
+    pub fn sign_survivors(&self, session: &SessionId, survivors: &[ClientId]) -> Signature {
+        self.sign(&survivors_message(session, survivors))
+    }
+}
+
+impl IdentityPublicKey {
+    /// Parses a verifying key.
+    ///
+    /// # Errors
+    /// [`BadSignature`] if the bytes are not a valid point encoding.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, BadSignature> {
+        VerifyingKey::from_bytes(bytes)
+            .map(Self)
+            .map_err(|_| BadSignature)
+    }
+
+    /// The key's bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), BadSignature> {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.0
+            .verify_strict(message, &sig)
+            .map_err(|_| BadSignature)
+    }
+
+    /// Verifies a signature over the advertised keys of `keys`.
+    ///
+    /// # Errors
+    /// [`BadSignature`] if it does not verify.
+    pub fn verify_advertisement(
+        &self,
+        keys: &AdvertiseKeys,
+        signature: &Signature,
+    ) -> Result<(), BadSignature> {
+        self.verify(&advertisement_message(keys), signature)
+    }
+
+    /// Verifies a signature over the survivor set of `session`.
+    ///
+    /// # Errors
+    /// [`BadSignature`] if it does not verify.
+    pub fn verify_survivors(
+        &self,
+        session: &SessionId,
+        survivors: &[ClientId],
+        signature: &Signature,
+    ) -> Result<(), BadSignature> {
+        self.verify(&survivors_message(session, survivors), signature)
+    }
+}
+
+/// `label || session || sender || share public key || mask public key || commitment`.
+fn advertisement_message(keys: &AdvertiseKeys) -> Vec<u8> {
+    let mut m = Vec::with_capacity(LABEL_ADVERTISE_SIGNATURE.len() + 32 + 4 + 96);
+    m.extend_from_slice(LABEL_ADVERTISE_SIGNATURE);
+    m.extend_from_slice(keys.session.as_bytes());
+    m.extend_from_slice(&keys.sender.to_be_bytes());
+    m.extend_from_slice(&keys.share_public_key.0);
+    m.extend_from_slice(&keys.mask_public_key.0);
+    m.extend_from_slice(&keys.self_mask_commitment);
+    m
+}
+
+/// `label || session || count (u32 BE) || ids (u32 BE each, ascending)`.
+fn survivors_message(session: &SessionId, survivors: &[ClientId]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(LABEL_CONSISTENCY_SIGNATURE.len() + 36 + 4 * survivors.len());
+    m.extend_from_slice(LABEL_CONSISTENCY_SIGNATURE);
+    m.extend_from_slice(session.as_bytes());
+    m.extend_from_slice(
+        &u32::try_from(survivors.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for id in survivors {
+        m.extend_from_slice(&id.to_be_bytes());
+    }
+    m
+}

@@ -1,0 +1,513 @@
+//! The `secagg simulate` command line: flags, JSON output, inputs files and exit codes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs the binary with `args`.
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_secagg"))
+        .args(args)
+        .output()
+        .expect("the secagg binary runs")
+}
+
+/// Runs the binary with `--json` and parses stdout, whatever the exit code.
+fn run_json(args: &[&str]) -> (Output, Json) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = run(&all);
+    let text = String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8");
+    let json = Json::parse(&text)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {text}"));
+    (out, json)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes an inputs file under the target's scratch directory.
+fn inputs_file(name: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}.txt"));
+    std::fs::write(&path, text).expect("write inputs file");
+    path
+}
+
+/// The plain sum of `rows` selected by 1-based id, modulo `m`.
+fn plain_sum(rows: &[Vec<u64>], ids: &[u64], m: u128) -> Vec<u64> {
+    let d = rows[0].len();
+    (0..d)
+        .map(|j| {
+            let s = ids
+                .iter()
+                .map(|id| u128::from(rows[usize::try_from(*id).unwrap() - 1][j]))
+                .sum::<u128>();
+            u64::try_from(s % m).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn json_small_run_has_every_field_and_verifies() {
+    let (out, json) = run_json(&["simulate", "--clients", "6", "--dim", "8", "--seed", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("clients").num(), 6);
+    assert_eq!(json.get("dim").num(), 8);
+    assert_eq!(json.get("modulus").num(), 1 << 32);
+    assert_eq!(json.get("threshold").num(), 4);
+    assert_eq!(json.get("seed").num(), 5);
+    assert_eq!(json.get("verified"), &Json::Bool(true));
+    assert_eq!(json.get("sum").nums().len(), 8);
+    assert!(json.get("sum").nums().iter().all(|x| *x < 1 << 32));
+    // The default 10% of 6 clients rounds to one dropping client, at round 0.
+    assert_eq!(json.get("dropped").nums().len(), 1);
+    assert_eq!(json.get("included").nums().len(), 5);
+    let rounds = json.get("rounds").items();
+    let names: Vec<&str> = rounds.iter().map(|r| r.get("name").str()).collect();
+    assert_eq!(
+        names,
+        ["advertise_keys", "share_keys", "masked_input", "unmasking"]
+    );
+    for r in rounds {
+        for key in [
+            "client_seconds",
+            "server_seconds",
+            "bytes_sent_per_client",
+            "bytes_received_per_client",
+        ] {
+            assert!(r.get(key).float() >= 0.0, "{key}");
+        }
+    }
+}
+
+#[test]
+fn human_output_reports_verification() {
+    let out = run(&["simulate", "--clients", "4", "--dim", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("masked_input"), "{text}");
+    assert!(
+        text.contains("verified: sum equals the plain sum of the 4 included inputs"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dropped_ids_are_not_included_unless_dropped_at_unmasking() {
+    let (out, json) = run_json(&[
+        "simulate",
+        "--clients",
+        "10",
+        "--dim",
+        "5",
+        "--drop",
+        "0:2",
+        "--drop",
+        "1:3",
+        "--drop",
+        "2:4",
+        "--drop",
+        "3:5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("dropped").nums(), [2, 3, 4, 5]);
+    // Client 5 sent its masked input before dropping, so its input is in the sum.
+    assert_eq!(json.get("included").nums(), [1, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(json.get("verified"), &Json::Bool(true));
+}
+
+#[test]
+fn aborts_when_drops_leave_fewer_than_threshold() {
+    let (out, json) = run_json(&[
+        "simulate",
+        "--clients",
+        "5",
+        "--dim",
+        "3",
+        "--drop",
+        "1:1,2,3",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(json.get("error").str().contains("threshold"), "{json:?}");
+    assert!(json.find("sum").is_none());
+    let names: Vec<&str> = json
+        .get("rounds")
+        .items()
+        .iter()
+        .map(|r| r.get("name").str())
+        .collect();
+    assert_eq!(names, ["advertise_keys", "share_keys"]);
+    assert!(
+        stderr(&out).contains("error: session aborted"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn inputs_file_gives_exactly_the_plain_sum() {
+    let rows: Vec<Vec<u64>> = vec![
+        vec![65535, 1, 0, 7],
+        vec![65535, 2, 9, 7],
+        vec![1, 3, 0, 65000],
+        vec![100, 4, 5, 7],
+        vec![0, 5, 65535, 7],
+    ];
+    let text: String = rows
+        .iter()
+        .map(|r| r.iter().map(u64::to_string).collect::<Vec<_>>().join("  ") + "\n")
+        .collect();
+    let path = inputs_file("plain-sum", &text);
+    let path = path.to_str().unwrap();
+    let args = [
+        "simulate", "--bits", "16", "--inputs", path, "--drop", "2:3",
+    ];
+    let (out, json) = run_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("clients").num(), 5);
+    assert_eq!(json.get("dim").num(), 4);
+    assert_eq!(json.get("included").nums(), [1, 2, 4, 5]);
+    assert_eq!(
+        json.get("sum").nums(),
+        plain_sum(&rows, &[1, 2, 4, 5], 1 << 16)
+    );
+}
+
+#[test]
+fn inputs_file_with_full_u64_modulus_wraps() {
+    let max = u64::MAX;
+    let path = inputs_file("u64", &format!("{max} 1\n{max} 2\n{max} 3\n"));
+    let args = [
+        "simulate",
+        "--bits",
+        "64",
+        "--inputs",
+        path.to_str().unwrap(),
+    ];
+    let (out, json) = run_json(&[&args[..], &["--dropout", "0"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("sum").nums(), [max - 2, 6]);
+}
+
+#[test]
+fn rejects_malformed_inputs_files_naming_the_line() {
+    let cases = [
+        ("ragged", "1 2 3\n4 5 6\n7 8\n", "line 3"),
+        ("too-big", "1 2\n256 0\n3 4\n", "line 2"),
+        ("not-a-number", "1 2\n3 4\n5 6\n7 x\n", "line 4"),
+        ("negative", "1 2\n-3 4\n", "line 2"),
+        ("empty", "", "empty"),
+    ];
+    for (name, text, expected) in cases {
+        let path = inputs_file(name, text);
+        let out = run(&[
+            "simulate",
+            "--bits",
+            "8",
+            "--inputs",
+            path.to_str().unwrap(),
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn inputs_file_must_agree_with_clients() {
+    let path = inputs_file("agree", "1 2\n3 4\n5 6\n");
+    let args = [
+        "simulate",
+        "--inputs",
+        path.to_str().unwrap(),
+        "--clients",
+        "4",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--clients 4"), "{}", stderr(&out));
+}
+
+#[test]
+fn non_power_of_two_modulus_works() {
+    let m: u64 = 1_000_003;
+    let args = [
+        "simulate",
+        "--clients",
+        "6",
+        "--dim",
+        "10",
+        "--modulus",
+        "1000003",
+    ];
+    let (out, json) = run_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("modulus").num(), u128::from(m));
+    assert_eq!(json.get("verified"), &Json::Bool(true));
+    assert!(json.get("sum").nums().iter().all(|x| *x < m));
+
+    let rows = vec![vec![6, 5], vec![6, 1], vec![6, 0]];
+    let path = inputs_file("mod7", "6 5\n6 1\n6 0\n");
+    let args = [
+        "simulate",
+        "--modulus",
+        "7",
+        "--inputs",
+        path.to_str().unwrap(),
+    ];
+    let (out, json) = run_json(&[&args[..], &["--dropout", "0"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("sum").nums(), plain_sum(&rows, &[1, 2, 3], 7));
+}
+
+#[test]
+fn same_seed_gives_the_same_sum() {
+    let args = ["simulate", "--clients", "5", "--dim", "6", "--seed", "17"];
+    let (_, a) = run_json(&args);
+    let (_, b) = run_json(&args);
+    assert_eq!(a.get("sum").nums(), b.get("sum").nums());
+    assert_eq!(a.get("session"), b.get("session"));
+    assert_eq!(a.get("included"), b.get("included"));
+    let (_, c) = run_json(&["simulate", "--clients", "5", "--dim", "6", "--seed", "18"]);
+    assert_ne!(a.get("sum").nums(), c.get("sum").nums());
+}
+
+#[test]
+fn rejects_bad_flags_with_exit_code_2() {
+    let cases: &[&[&str]] = &[
+        &[],
+        &["frobnicate"],
+        &["simulate", "--clients"],
+        &["simulate", "--clients", "many"],
+        &["simulate", "--bits", "8", "--modulus", "7"],
+        &["simulate", "--modulus", "1"],
+        &["simulate", "--bits", "65"],
+        &["simulate", "--clients", "10", "--threshold", "5"],
+        &["simulate", "--dropout", "2"],
+        &["simulate", "--drop", "4:1"],
+        &["simulate", "--clients", "4", "--drop", "1:5"],
+        &["simulate", "--no-such-flag"],
+    ];
+    for args in cases {
+        let out = run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_succeeds() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("--dropout"));
+}
+
+/// Just enough JSON to read the binary's output, checking that it is well formed.
+#[derive(Debug, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(String),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing text at byte {}", p.i));
+        }
+        Ok(v)
+    }
+
+    fn find(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> &Json {
+        self.find(key)
+            .unwrap_or_else(|| panic!("no field {key:?} in {self:?}"))
+    }
+
+    fn num(&self) -> u128 {
+        match self {
+            Json::Num(n) => n.parse().unwrap(),
+            _ => panic!("not a number: {self:?}"),
+        }
+    }
+
+    fn float(&self) -> f64 {
+        match self {
+            Json::Num(n) => n.parse().unwrap(),
+            _ => panic!("not a number: {self:?}"),
+        }
+    }
+
+    fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            _ => panic!("not a string: {self:?}"),
+        }
+    }
+
+    fn items(&self) -> &[Json] {
+        match self {
+            Json::Arr(items) => items,
+            _ => panic!("not an array: {self:?}"),
+        }
+    }
+
+    fn nums(&self) -> Vec<u64> {
+        self.items()
+            .iter()
+            .map(|x| u64::try_from(x.num()).unwrap())
+            .collect()
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at byte {}", c as char, self.i))
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        let rest = &self.s[self.i..];
+        for (word, v) in [
+            ("null", Json::Null),
+            ("true", Json::Bool(true)),
+            ("false", Json::Bool(false)),
+        ] {
+            if rest.starts_with(word.as_bytes()) {
+                self.i += word.len();
+                return Ok(v);
+            }
+        }
+        match rest.first() {
+            Some(b'"') => self.string().map(Json::Str),
+            Some(b'[') => self.list(b'[', b']', |p| p.value()).map(Json::Arr),
+            Some(b'{') => self
+                .list(b'{', b'}', |p| {
+                    p.ws();
+                    let k = p.string()?;
+                    p.eat(b':')?;
+                    Ok((k, p.value()?))
+                })
+                .map(Json::Obj),
+            Some(c) if c.is_ascii_digit() || *c == b'-' => {
+                let len = rest
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit() || b"-+.eE".contains(c))
+                    .count();
+                self.i += len;
+                let n = core::str::from_utf8(&rest[..len]).unwrap().to_owned();
+                n.parse::<f64>().map_err(|e| format!("{n}: {e}"))?;
+                Ok(Json::Num(n))
+            }
+            _ => Err(format!("unexpected byte at {}", self.i)),
+        }
+    }
+
+    fn list<T>(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        self.eat(open)?;
+        let mut items = Vec::new();
+        self.ws();
+        if self.s.get(self.i) == Some(&close) {
+            self.i += 1;
+            return Ok(items);
+        }
+        loop {
+            items.push(item(self)?);
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(c) if *c == close => {
+                    self.i += 1;
+                    return Ok(items);
+                }
+                _ => return Err(format!("expected ',' or close at byte {}", self.i)),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.eat(b'"')?;
+        let mut out = String::new();
+        loop {
+            let c = *self.s.get(self.i).ok_or("unterminated string")?;
+            self.i += 1;
+            match c {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let e = *self.s.get(self.i).ok_or("unterminated escape")?;
+                    self.i += 1;
+                    out.push(match e {
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        b'u' => {
+                            let hex = core::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
+                            self.i += 4;
+                            char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap()
+                        }
+                        other => other as char,
+                    });
+                }
+                _ => {
+                    // Multi-byte UTF-8 passes through byte by byte.
+                    let start = self.i - 1;
+                    let len = match c {
+                        0..0x80 => 1,
+                        0xc0..0xe0 => 2,
+                        0xe0..0xf0 => 3,
+                        _ => 4,
+                    };
+                    out.push_str(core::str::from_utf8(&self.s[start..start + len]).unwrap());
+                    self.i = start + len;
+                }
+            }
+        }
+    }
+}
