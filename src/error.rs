@@ -63,11 +63,19 @@ pub enum ConfigError {
         /// The largest count accepted.
         max: usize,
     },
+    /// The neighbourhood degree is below 2.
+    Degree {
+        /// The requested degree.
+        k: usize,
+        /// The number of clients.
+        clients: usize,
+    },
     /// The threshold does not give the security the threat model needs.
     Threshold {
         /// The requested threshold.
         threshold: usize,
-        /// The number of clients.
+        /// The number of share holders of one client (all clients on the complete graph,
+        /// the degree plus one on a sparse graph).
         clients: usize,
         /// The smallest safe threshold.
         min: usize,
@@ -244,15 +252,22 @@ impl fmt::Display for ConfigError {
                     "number of clients must lie in 2 ..= {max}, got {clients}"
                 )
             }
+            Self::Degree { k, clients } => write!(
+                f,
+                "neighbourhood degree {k} for {clients} clients is too small: at least 2 \
+                 neighbours are needed for any pairwise mask to hide an input"
+            ),
             Self::Threshold {
                 threshold,
                 clients,
                 min,
             } => write!(
                 f,
-                "threshold {threshold} of {clients} clients is unsafe: it must be at least \
-                 {min} (more than half the clients, so that the server can never obtain both \
-                 the self-mask share and the key share of one client) and at most {clients}"
+                "threshold {threshold} among {clients} share holders is unsafe: it must be at \
+                 least {min} (a majority against an honest-but-curious server, more than two \
+                 thirds against a malicious one, so that the server can never obtain both the \
+                 self-mask share and the key share of one client) and at most {clients} (or \
+                 the session can never finish)"
             ),
         }
     }

@@ -2,7 +2,10 @@
 #![cfg_attr(not(test), no_std)]
 // The library never panics on input: no unwrap, expect or panic outside unit tests. (Set here
 // rather than in [workspace.lints] so integration tests and benches may unwrap.)
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
@@ -34,7 +37,9 @@ pub use crate::crypto::kx::PublicKey;
 pub use crate::crypto::sign::{IdentityKey, IdentityPublicKey, Signature};
 pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
 pub use crate::ids::{ClientId, SessionId, ShareIndex};
-pub use crate::params::{MAX_CLIENTS, MAX_VECTOR_LEN, Modulus, Params};
+pub use crate::params::{
+    MAX_CLIENTS, MAX_VECTOR_LEN, Modulus, Neighbourhood, Params, ParamsBuilder, ThreatModel,
+};
 pub use crate::protocol::Round;
 pub use crate::protocol::client::{PeerState, PlainInput};
 pub use crate::protocol::server::Output;

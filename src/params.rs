@@ -2,6 +2,7 @@
 
 use crate::error::ConfigError;
 use crate::ids::SessionId;
+pub use crate::protocol::graph::Neighbourhood;
 
 /// The largest number of clients a session accepts.
 pub const MAX_CLIENTS: usize = 1 << 16;
@@ -130,6 +131,18 @@ impl Modulus {
     }
 }
 
+/// Whom the server is assumed to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ThreatModel {
+    /// The server follows the protocol but tries to learn from what it sees (Bonawitz et al.,
+    /// CCS 2017, §6.2).
+    HonestButCurious,
+    /// The server may deviate: forge keys, show different survivor sets to different clients
+    /// (Bonawitz et al., CCS 2017, §6.3). Clients verify Ed25519 identity signatures and run
+    /// the ConsistencyCheck round.
+    Malicious,
+}
+
 /// The parameters of one session, shared by the server and every client.
 ///
 /// Built once by [`Params::new`], which checks every bound; nothing re-derives them later.
@@ -140,6 +153,8 @@ pub struct Params {
     threshold: usize,
     modulus: Modulus,
     vector_len: usize,
+    neighbourhood: Neighbourhood,
+    threat: ThreatModel,
 }
 
 impl Params {
@@ -161,39 +176,55 @@ impl Params {
         modulus: Modulus,
         vector_len: usize,
     ) -> Result<Self, ConfigError> {
-        if !(2..=MAX_CLIENTS).contains(&clients) {
-            return Err(ConfigError::ClientCount {
-                clients,
-                max: MAX_CLIENTS,
-            });
-        }
-        if !(1..=MAX_VECTOR_LEN).contains(&vector_len) {
-            return Err(ConfigError::VectorLength {
-                len: vector_len,
-                max: MAX_VECTOR_LEN,
-            });
-        }
-        let min = Self::min_threshold(clients);
-        if threshold < min || threshold > clients {
-            return Err(ConfigError::Threshold {
-                threshold,
-                clients,
-                min,
-            });
-        }
-        Ok(Self {
-            session,
-            clients,
-            threshold,
-            modulus,
-            vector_len,
-        })
+        Self::builder(session, clients, modulus, vector_len)
+            .threshold(threshold)
+            .build()
     }
 
-    /// The smallest safe threshold for `clients` clients: `floor(clients / 2) + 1`.
+    /// Starts building parameters with more options: the neighbourhood graph (SecAgg+) and
+    /// the threat model. Defaults: complete graph, honest-but-curious server, the smallest
+    /// safe threshold.
+    #[must_use]
+    pub fn builder(
+        session: SessionId,
+        clients: usize,
+        modulus: Modulus,
+        vector_len: usize,
+    ) -> ParamsBuilder {
+        ParamsBuilder {
+            session,
+            clients,
+            modulus,
+            vector_len,
+            threshold: None,
+            neighbourhood: Neighbourhood::Complete,
+            threat: ThreatModel::HonestButCurious,
+        }
+    }
+
+    /// The smallest safe threshold for `clients` clients on the complete graph against an
+    /// honest-but-curious server: `floor(clients / 2) + 1`.
     #[must_use]
     pub fn min_threshold(clients: usize) -> usize {
-        clients / 2 + 1
+        min_threshold(clients, ThreatModel::HonestButCurious)
+    }
+
+    /// The neighbourhood graph.
+    #[must_use]
+    pub fn neighbourhood(&self) -> Neighbourhood {
+        self.neighbourhood
+    }
+
+    /// The threat model.
+    #[must_use]
+    pub fn threat_model(&self) -> ThreatModel {
+        self.threat
+    }
+
+    /// How many clients hold shares of one client's secrets: its neighbours and itself.
+    #[must_use]
+    pub fn share_holders(&self) -> usize {
+        holders(self.clients, self.neighbourhood)
     }
 
     /// The session id.
@@ -224,6 +255,108 @@ impl Params {
     #[must_use]
     pub fn vector_len(&self) -> usize {
         self.vector_len
+    }
+}
+
+fn holders(clients: usize, neighbourhood: Neighbourhood) -> usize {
+    match neighbourhood {
+        Neighbourhood::Complete => clients,
+        Neighbourhood::Harary { k } => k.saturating_add(1).min(clients),
+    }
+}
+
+/// The smallest safe threshold among `holders` share holders.
+///
+/// Honest-but-curious: a strict majority, so two sets of `t` holders always intersect and
+/// the self-mask share and key share of one client never both reach `t` holders (Bonawitz et
+/// al., CCS 2017, §4). Malicious: more than two thirds, the bound of §6.3 of that paper for a
+/// server that may show different survivor sets to different clients while colluding with
+/// fewer than a third of them.
+fn min_threshold(holders: usize, threat: ThreatModel) -> usize {
+    match threat {
+        ThreatModel::HonestButCurious => holders / 2 + 1,
+        ThreatModel::Malicious => holders.saturating_mul(2) / 3 + 1,
+    }
+}
+
+/// Builds [`Params`] with the options beyond [`Params::new`].
+#[derive(Clone, Debug)]
+pub struct ParamsBuilder {
+    session: SessionId,
+    clients: usize,
+    modulus: Modulus,
+    vector_len: usize,
+    threshold: Option<usize>,
+    neighbourhood: Neighbourhood,
+    threat: ThreatModel,
+}
+
+impl ParamsBuilder {
+    /// The Shamir threshold `t` (per neighbourhood). Default: the smallest safe one.
+    #[must_use]
+    pub fn threshold(mut self, t: usize) -> Self {
+        self.threshold = Some(t);
+        self
+    }
+
+    /// SecAgg+: a random Harary graph of degree `k` (not counting the client itself).
+    #[must_use]
+    pub fn neighbours(mut self, k: usize) -> Self {
+        self.neighbourhood = Neighbourhood::Harary { k };
+        self
+    }
+
+    /// The threat model. Default: honest-but-curious.
+    #[must_use]
+    pub fn threat_model(mut self, threat: ThreatModel) -> Self {
+        self.threat = threat;
+        self
+    }
+
+    /// Checks every bound once and builds the parameters.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bound that fails: client count, vector length, degree, or
+    /// a threshold outside `[min, holders]` where `holders` is the degree plus one (or the
+    /// client count on the complete graph) and `min` is given by the threat model.
+    pub fn build(self) -> Result<Params, ConfigError> {
+        let clients = self.clients;
+        if !(2..=MAX_CLIENTS).contains(&clients) {
+            return Err(ConfigError::ClientCount {
+                clients,
+                max: MAX_CLIENTS,
+            });
+        }
+        if !(1..=MAX_VECTOR_LEN).contains(&self.vector_len) {
+            return Err(ConfigError::VectorLength {
+                len: self.vector_len,
+                max: MAX_VECTOR_LEN,
+            });
+        }
+        if let Neighbourhood::Harary { k } = self.neighbourhood {
+            if k < 2 {
+                return Err(ConfigError::Degree { k, clients });
+            }
+        }
+        let holders = holders(clients, self.neighbourhood);
+        let min = min_threshold(holders, self.threat);
+        let threshold = self.threshold.unwrap_or(min);
+        if threshold < min || threshold > holders {
+            return Err(ConfigError::Threshold {
+                threshold,
+                clients: holders,
+                min,
+            });
+        }
+        Ok(Params {
+            session: self.session,
+            clients,
+            threshold,
+            modulus: self.modulus,
+            vector_len: self.vector_len,
+            neighbourhood: self.neighbourhood,
+            threat: self.threat,
+        })
     }
 }
 
@@ -271,5 +404,48 @@ mod tests {
         assert!(Params::new(sid, 10, 11, m, 4).is_err());
         assert!(Params::new(sid, 1, 1, m, 4).is_err());
         assert!(Params::new(sid, 3, 2, m, 0).is_err());
+    }
+
+    #[test]
+    fn thresholds_follow_neighbourhood_and_threat() {
+        let m = Modulus::power_of_two(32).unwrap();
+        let sid = SessionId([0; 32]);
+        let p = Params::builder(sid, 1000, m, 8)
+            .neighbours(20)
+            .build()
+            .unwrap();
+        assert_eq!(p.share_holders(), 21);
+        assert_eq!(p.threshold(), 11);
+        let p = Params::builder(sid, 1000, m, 8)
+            .neighbours(20)
+            .threat_model(ThreatModel::Malicious)
+            .build()
+            .unwrap();
+        assert_eq!(p.threshold(), 15);
+        assert!(matches!(
+            Params::builder(sid, 1000, m, 8)
+                .neighbours(20)
+                .threshold(22)
+                .build(),
+            Err(ConfigError::Threshold {
+                min: 11,
+                clients: 21,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Params::builder(sid, 1000, m, 8).neighbours(1).build(),
+            Err(ConfigError::Degree { k: 1, .. })
+        ));
+        let p = Params::builder(sid, 10, m, 8)
+            .neighbours(50)
+            .build()
+            .unwrap();
+        assert_eq!(p.share_holders(), 10);
+        let p = Params::builder(sid, 9, m, 8)
+            .threat_model(ThreatModel::Malicious)
+            .build()
+            .unwrap();
+        assert_eq!(p.threshold(), 7);
     }
 }

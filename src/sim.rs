@@ -278,7 +278,9 @@ impl Driver<'_, '_> {
         let closed = server.close();
         t.server_seconds += start.elapsed().as_secs_f64();
         self.record(Round::MaskedInput, t);
-        let (mut server, request) = closed?;
+        let (mut server, requests) = closed?;
+        let requests: BTreeMap<ClientId, _> =
+            requests.into_iter().map(|r| (r.recipient, r)).collect();
 
         // Round 4: Unmasking.
         let mut t = Tally::default();
@@ -288,9 +290,12 @@ impl Driver<'_, '_> {
             if !sim.speaks(id, Round::Unmasking) {
                 continue;
             }
+            let Some(request) = requests.get(&id) else {
+                continue;
+            };
             t.received += request.encoded_len(bits);
             let start = Instant::now();
-            let result = c.unmasking(&request);
+            let result = c.unmasking(request);
             t.client_seconds += start.elapsed().as_secs_f64();
             t.clients += 1;
             let (_done, out) = result?;

@@ -24,6 +24,7 @@ use crate::error::{ApiMisuse, Error, Misbehavior, Party};
 use crate::ids::{ClientId, SessionId};
 use crate::params::Params;
 use crate::protocol::Round;
+use crate::protocol::graph::{Graph, roster_digest};
 use crate::protocol::messages as msg;
 
 /// A client's private input vector: elements of `Z_m`, zeroized on drop.
@@ -155,11 +156,13 @@ impl AdvertiseKeys {
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
         let peers = self.check_roster(roster)?;
+        // Share holders: this client and its neighbours, in id order.
         let holders: Vec<_> = roster
             .entries
             .iter()
-            .map(|e| e.sender.share_index())
+            .filter(|e| e.sender == self.id || peers.contains_key(&e.sender))
             .collect();
+        let indices: Vec<_> = holders.iter().map(|e| e.sender.share_index()).collect();
         let t = self.params.threshold();
         // Cannot fail: `check_roster` guarantees at least t holders with distinct ids, and
         // share indices are `id + 1`, never zero. A failure would mean a malformed roster.
@@ -170,17 +173,14 @@ impl AdvertiseKeys {
             )
         };
         let key_shares =
-            shamir::split(&self.mask_key_secret, t, &holders, rng).map_err(split_error)?;
+            shamir::split(&self.mask_key_secret, t, &indices, rng).map_err(split_error)?;
         let self_mask_shares =
-            shamir::split(&self.self_mask_seed, t, &holders, rng).map_err(split_error)?;
+            shamir::split(&self.self_mask_seed, t, &indices, rng).map_err(split_error)?;
         let session = *self.params.session();
         let mut sealed = Vec::with_capacity(peers.len());
         let mut own = None;
-        for ((entry, key_share), self_share) in roster
-            .entries
-            .iter()
-            .zip(&key_shares)
-            .zip(&self_mask_shares)
+        for ((entry, key_share), self_share) in
+            holders.iter().zip(&key_shares).zip(&self_mask_shares)
         {
             let held = HeldShares {
                 key_share: key_share.value.duplicate(),
@@ -298,6 +298,18 @@ impl AdvertiseKeys {
         if !seen_self {
             return Err(fault(Misbehavior::RosterMissingSelf));
         }
+        // SecAgg+: keep only the neighbours, from the graph this client derives itself from
+        // the roster and its own configured degree (never from what the server claims).
+        let members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
+        let graph = Graph::new(
+            self.params.neighbourhood(),
+            self.params.session(),
+            &roster_digest(&roster.entries),
+            &members,
+        );
+        let neighbours = graph.neighbours(self.id);
+        peers.retain(|id, _| neighbours.contains(id));
+        check_threshold(&self.params, peers.len() + 1, round)?;
         Ok(peers)
     }
 }
@@ -621,6 +633,9 @@ impl MaskedInput {
     ) -> Result<(Done, msg::UnmaskingResponse), Error> {
         let round = Round::Unmasking;
         check_session(&self.params, &request.session, round)?;
+        if request.recipient != self.id {
+            return Err(server_fault(round, Misbehavior::WrongRecipient));
+        }
         check_threshold(&self.params, request.survivors.len(), round)?;
         let fault = |what| server_fault(round, what);
         let mut revealed: BTreeMap<ClientId, Revealed> = BTreeMap::new();

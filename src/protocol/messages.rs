@@ -84,11 +84,14 @@ pub struct MaskedInput {
     pub masked: Vec<u64>,
 }
 
-/// Round 2 to 4, server to every survivor: who survived (`U_3`) and who dropped (`U_2 \ U_3`).
+/// Round 2 to 4, server to one survivor: who of its neighbourhood survived (`U_3`) and who
+/// dropped (`U_2 \ U_3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnmaskingRequest {
     /// The session.
     pub session: SessionId,
+    /// The client this request is for.
+    pub recipient: ClientId,
     /// Clients whose masked input the server holds: reveal their self-mask shares.
     pub survivors: Vec<ClientId>,
     /// Clients that dropped before sending a masked input: reveal their key shares.
@@ -165,7 +168,7 @@ impl Message for MaskedInput {
 
 impl Message for UnmaskingRequest {
     fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + 2 * COUNT + ID * (self.survivors.len() + self.dropped.len())
+        HEADER_LEN + ID + 2 * COUNT + ID * (self.survivors.len() + self.dropped.len())
     }
 }
 

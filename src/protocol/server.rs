@@ -16,12 +16,13 @@ use crate::crypto::kx::SecretKey;
 use crate::crypto::prg::{self, Sign};
 use crate::crypto::shamir::{Lagrange, SecretScalar};
 use crate::error::{AbortReason, Error, Misbehavior, Rejected};
-use crate::ids::ClientId;
+use crate::ids::{ClientId, ShareIndex};
 use crate::params::Params;
 use crate::protocol::Round;
 use crate::protocol::client::{
     pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
 };
+use crate::protocol::graph::{Graph, roster_digest};
 use crate::protocol::messages::{self as msg, SEALED_SHARES_LEN};
 
 fn reject(client: ClientId, round: Round, reason: Misbehavior) -> Rejected {
@@ -126,9 +127,17 @@ impl AdvertiseKeys {
             session: *self.params.session(),
             entries: self.roster.values().cloned().collect(),
         };
+        let members: Vec<ClientId> = self.roster.keys().copied().collect();
+        let graph = Graph::new(
+            self.params.neighbourhood(),
+            self.params.session(),
+            &roster_digest(&roster.entries),
+            &members,
+        );
         let next = ShareKeys {
             params: self.params,
             roster: self.roster,
+            graph,
             inbox: BTreeMap::new(),
         };
         Ok((next, roster))
@@ -140,6 +149,7 @@ impl AdvertiseKeys {
 pub struct ShareKeys {
     params: Params,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    graph: Graph,
     inbox: BTreeMap<ClientId, Vec<msg::SealedShares>>,
 }
 
@@ -148,8 +158,8 @@ impl ShareKeys {
     ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not in the roster, a second
-    /// message, or sealed shares that are not exactly one per other roster member, from the
-    /// sender, of the sealed length.
+    /// message, or sealed shares that are not exactly one per neighbour of the sender (every
+    /// other roster member on the complete graph), from the sender, of the sealed length.
     pub fn receive(&mut self, from: ClientId, message: msg::ShareKeys) -> Result<(), Rejected> {
         let round = Round::ShareKeys;
         check_envelope(&self.params, from, &message.session, message.sender, round)?;
@@ -159,18 +169,15 @@ impl ShareKeys {
         if self.inbox.contains_key(&from) {
             return Err(reject(from, round, Misbehavior::DuplicateMessage));
         }
-        if message.sealed.len() + 1 != self.roster.len() {
-            return Err(reject(
-                from,
-                round,
-                Misbehavior::SharesMismatch { peer: from },
-            ));
+        let neighbours = self.graph.neighbours(from);
+        if message.sealed.len() != neighbours.len() {
+            let what = Misbehavior::SharesMismatch { peer: from };
+            return Err(reject(from, round, what));
         }
         let mut recipients = BTreeSet::new();
         for s in &message.sealed {
             let ok = s.sender == from
-                && s.recipient != from
-                && self.roster.contains_key(&s.recipient)
+                && neighbours.contains(&s.recipient)
                 && s.ciphertext.len() == SEALED_SHARES_LEN
                 && recipients.insert(s.recipient);
             if !ok {
@@ -219,6 +226,7 @@ impl ShareKeys {
             accumulator: vec![0; self.params.vector_len()],
             params: self.params,
             roster: self.roster,
+            graph: self.graph,
             share_keys_senders,
             survivors: BTreeSet::new(),
         };
@@ -230,6 +238,7 @@ impl ShareKeys {
 pub struct MaskedInput {
     params: Params,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    graph: Graph,
     share_keys_senders: BTreeSet<ClientId>,
     survivors: BTreeSet<ClientId>,
     accumulator: Vec<u64>,
@@ -277,12 +286,13 @@ impl MaskedInput {
         Ok(())
     }
 
-    /// Ends Round 2: the senders form `U_3` (survivors); `U_2 \ U_3` dropped.
+    /// Ends Round 2: the senders form `U_3` (survivors); `U_2 \ U_3` dropped. Each survivor
+    /// gets the survivors and dropped clients of its own neighbourhood.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` clients sent masked inputs.
-    #[must_use = "the unmasking request must be sent"]
-    pub fn close(self) -> Result<(Unmasking, msg::UnmaskingRequest), Error> {
+    #[must_use = "the unmasking requests must be sent"]
+    pub fn close(self) -> Result<(Unmasking, Vec<msg::UnmaskingRequest>), Error> {
         enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
         // SECURITY: survivors and dropped are disjoint by construction, so no client is
         // ever asked for both shares of one peer.
@@ -291,20 +301,39 @@ impl MaskedInput {
             .difference(&self.survivors)
             .copied()
             .collect();
-        let request = msg::UnmaskingRequest {
-            session: *self.params.session(),
-            survivors: self.survivors.iter().copied().collect(),
-            dropped: dropped.iter().copied().collect(),
-        };
+        let session = *self.params.session();
+        let requests = self
+            .survivors
+            .iter()
+            .map(|&v| {
+                let neighbours = self.graph.neighbours(v);
+                msg::UnmaskingRequest {
+                    session,
+                    recipient: v,
+                    survivors: self
+                        .survivors
+                        .iter()
+                        .copied()
+                        .filter(|u| *u == v || neighbours.contains(u))
+                        .collect(),
+                    dropped: dropped
+                        .iter()
+                        .copied()
+                        .filter(|u| neighbours.contains(u))
+                        .collect(),
+                }
+            })
+            .collect();
         let next = Unmasking {
             params: self.params,
             roster: self.roster,
+            graph: self.graph,
             survivors: self.survivors,
             dropped,
             accumulator: self.accumulator,
             responses: BTreeMap::new(),
         };
-        Ok((next, request))
+        Ok((next, requests))
     }
 }
 
@@ -312,10 +341,18 @@ impl MaskedInput {
 pub struct Unmasking {
     params: Params,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    graph: Graph,
     survivors: BTreeSet<ClientId>,
     dropped: BTreeSet<ClientId>,
     accumulator: Vec<u64>,
-    responses: BTreeMap<ClientId, msg::UnmaskingResponse>,
+    responses: BTreeMap<ClientId, RevealedShares>,
+}
+
+/// The shares one responder revealed, by owner.
+#[derive(Default)]
+struct RevealedShares {
+    self_mask: BTreeMap<ClientId, SecretScalar>,
+    key: BTreeMap<ClientId, SecretScalar>,
 }
 
 impl fmt::Debug for Unmasking {
@@ -354,7 +391,7 @@ impl Unmasking {
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not among the survivors, a
     /// second message, or shares that are not exactly one self-mask share per survivor and
-    /// one key share per dropped client.
+    /// one key share per dropped client of the sender's neighbourhood.
     pub fn receive(
         &mut self,
         from: ClientId,
@@ -368,89 +405,88 @@ impl Unmasking {
         if self.responses.contains_key(&from) {
             return Err(reject(from, round, Misbehavior::DuplicateMessage));
         }
+        let neighbours = self.graph.neighbours(from);
+        let in_view = |u: &&ClientId| **u == from || neighbours.contains(u);
+        let self_mask_owners: Vec<ClientId> =
+            self.survivors.iter().filter(in_view).copied().collect();
+        let key_owners: Vec<ClientId> = self.dropped.iter().filter(in_view).copied().collect();
         let lists = [
-            (&message.self_mask_shares, &self.survivors),
-            (&message.key_shares, &self.dropped),
+            (&message.self_mask_shares, &self_mask_owners),
+            (&message.key_shares, &key_owners),
         ];
         for (shares, owners) in lists {
             if shares.len() != owners.len() {
-                let owner = owners.iter().next().copied().unwrap_or(from);
+                let owner = owners.first().copied().unwrap_or(from);
                 return Err(reject(
                     from,
                     round,
                     Misbehavior::SharesForWrongSet { owner },
                 ));
             }
-            // Both are ascending and of one length: equal iff element-wise equal.
-            for ((owner, _), expected) in shares.iter().zip(owners.iter()) {
+            for ((owner, _), expected) in shares.iter().zip(owners) {
                 if owner != expected {
-                    return Err(reject(
-                        from,
-                        round,
-                        Misbehavior::SharesForWrongSet { owner: *owner },
-                    ));
+                    let what = Misbehavior::SharesForWrongSet { owner: *owner };
+                    return Err(reject(from, round, what));
                 }
             }
         }
-        self.responses.insert(from, message);
+        let msg::UnmaskingResponse {
+            self_mask_shares,
+            key_shares,
+            ..
+        } = message;
+        let revealed = RevealedShares {
+            self_mask: self_mask_shares.into_iter().collect(),
+            key: key_shares.into_iter().collect(),
+        };
+        self.responses.insert(from, revealed);
         Ok(())
     }
 
     /// Ends Round 4: rebuilds every survivor's self-mask seed and every dropped client's
-    /// mask key from `t` responders' shares, removes their masks and returns the sum.
+    /// mask key from `t` of its share holders' responses, removes their masks and returns
+    /// the sum.
     ///
     /// # Errors
-    /// [`Error::Abort`] if fewer than `t` survivors responded, or if a rebuilt secret does not
-    /// match its owner's public commitment (a share holder lied): never a wrong sum.
+    /// [`Error::Abort`] if fewer than `t` survivors responded, or fewer than `t` of one
+    /// client's share holders, or if a rebuilt secret does not match its owner's public
+    /// commitment (a share holder lied): never a wrong sum.
     pub fn finish(mut self) -> Result<Output, Error> {
-        let t = self.params.threshold();
         enough(&self.params, self.responses.len(), Round::Unmasking)?;
-        // Any t responders suffice; every responder holds a share of every secret, so one
-        // set of Lagrange coefficients serves them all.
-        let holders: Vec<&msg::UnmaskingResponse> = self.responses.values().take(t).collect();
-        let indices: Vec<_> = holders.iter().map(|r| r.sender.share_index()).collect();
-        let lagrange = Lagrange::new(&indices, t).map_err(|_| AbortReason::TooFewSurvivors {
-            round: Round::Unmasking,
-            have: self.responses.len(),
-            need: t,
-        })?;
         let session = *self.params.session();
         let modulus = self.params.modulus();
-        for (i, &u) in self.survivors.iter().enumerate() {
-            let b_u = rebuild(&lagrange, &holders, i, u, |r| &r.self_mask_shares)?;
-            let committed = self
-                .roster
-                .get(&u)
-                .map(|e| e.self_mask_commitment)
-                .unwrap_or_default();
+        let mut lagrange = LagrangeCache::default();
+        for &u in &self.survivors {
+            let b_u = self.rebuild(&mut lagrange, u, |r| &r.self_mask)?;
+            let committed = self.roster.get(&u).map(|e| e.self_mask_commitment);
             // SECURITY: a rebuilt seed that does not match the owner's commitment means a
             // holder sent a bad share; using it would give a wrong sum.
-            if !bool::from(self_mask_commitment(&session, u, &b_u).ct_eq(&committed)) {
+            let matches = committed
+                .is_some_and(|c| bool::from(self_mask_commitment(&session, u, &b_u).ct_eq(&c)));
+            if !matches {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
             let seed = self_mask_prg_seed(&session, u, &b_u);
             prg::apply_mask(seed.bytes(), modulus, Sign::Sub, &mut self.accumulator);
         }
-        for (i, &u) in self.dropped.iter().enumerate() {
-            let s_sk = rebuild(&lagrange, &holders, i, u, |r| &r.key_shares)?;
+        for &u in &self.dropped {
+            let s_sk = self.rebuild(&mut lagrange, u, |r| &r.key)?;
             let mask_key = SecretKey::from_scalar(s_sk.scalar());
             let advertised = self.roster.get(&u).map(|e| e.mask_public_key);
+            // SECURITY: the rebuilt key must be the one the owner advertised.
             if Some(mask_key.public_key()) != advertised {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
-            for &v in &self.survivors {
+            let neighbours = self.graph.neighbours(u);
+            for &v in self.survivors.iter().filter(|v| neighbours.contains(v)) {
                 let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) else {
                     continue;
                 };
                 let seed = pairwise_prg_seed(&mask_key, &v_key, &session, u, v)
                     .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
                 // v added this mask with pairwise_sign(v, u); take it back out.
-                prg::apply_mask(
-                    seed.bytes(),
-                    modulus,
-                    pairwise_sign(v, u).flip(),
-                    &mut self.accumulator,
-                );
+                let sign = pairwise_sign(v, u).flip();
+                prg::apply_mask(seed.bytes(), modulus, sign, &mut self.accumulator);
             }
         }
         modulus.reduce_lazy(&mut self.accumulator);
@@ -459,24 +495,58 @@ impl Unmasking {
             included: self.survivors.into_iter().collect(),
         })
     }
+
+    /// Rebuilds the secret of `owner` from the first `t` of its share holders (itself and its
+    /// neighbours) that responded.
+    fn rebuild(
+        &self,
+        cache: &mut LagrangeCache,
+        owner: ClientId,
+        list: impl Fn(&RevealedShares) -> &BTreeMap<ClientId, SecretScalar>,
+    ) -> Result<SecretScalar, Error> {
+        let t = self.params.threshold();
+        let neighbours = self.graph.neighbours(owner);
+        let holders: Vec<(ClientId, &SecretScalar)> = self
+            .responses
+            .iter()
+            .filter(|(h, _)| **h == owner || neighbours.contains(h))
+            .filter_map(|(h, r)| list(r).get(&owner).map(|share| (*h, share)))
+            .take(t)
+            .collect();
+        if holders.len() < t {
+            return Err(AbortReason::TooFewSurvivors {
+                round: Round::Unmasking,
+                have: holders.len(),
+                need: t,
+            }
+            .into());
+        }
+        let indices: Vec<_> = holders.iter().map(|(h, _)| h.share_index()).collect();
+        let lagrange = cache.get(indices, t)?;
+        lagrange
+            .reconstruct(holders.iter().map(|(_, share)| *share))
+            .map_err(|_| AbortReason::ReconstructionMismatch { owner }.into())
+    }
 }
 
-/// Rebuilds the secret of `owner`, found at position `i` of each holder's share list.
-fn rebuild(
-    lagrange: &Lagrange,
-    holders: &[&msg::UnmaskingResponse],
-    i: usize,
-    owner: ClientId,
-    list: impl Fn(&msg::UnmaskingResponse) -> &Vec<(ClientId, SecretScalar)>,
-) -> Result<SecretScalar, Error> {
-    let mismatch = || Error::from(AbortReason::ReconstructionMismatch { owner });
-    let mut values = Vec::with_capacity(holders.len());
-    for r in holders {
-        let (o, share) = list(r).get(i).ok_or_else(mismatch)?;
-        if *o != owner {
-            return Err(mismatch());
+/// Lagrange coefficients by set of share holders: computed once per set, reused for every
+/// secret that set rebuilds (on the complete graph, one set serves every secret).
+#[derive(Default)]
+struct LagrangeCache(BTreeMap<Vec<ShareIndex>, Lagrange>);
+
+impl LagrangeCache {
+    fn get(&mut self, holders: Vec<ShareIndex>, t: usize) -> Result<&Lagrange, Error> {
+        use alloc::collections::btree_map::Entry;
+        match self.0.entry(holders) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let l = Lagrange::new(e.key(), t).map_err(|_| AbortReason::TooFewSurvivors {
+                    round: Round::Unmasking,
+                    have: e.key().len(),
+                    need: t,
+                })?;
+                Ok(e.insert(l))
+            }
         }
-        values.push(share);
     }
-    lagrange.reconstruct(values).map_err(|_| mismatch())
 }
