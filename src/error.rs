@@ -167,6 +167,24 @@ pub enum Misbehavior {
     },
     /// A vector element is not below the modulus.
     ElementOutOfRange,
+    /// An identity signature is missing, does not verify, or its signer is not in the PKI.
+    BadSignature {
+        /// The claimed signer.
+        peer: ClientId,
+    },
+    /// Fewer than `t` valid ConsistencyCheck signatures from the neighbourhood.
+    TooFewSignatures {
+        /// Valid signatures received.
+        have: usize,
+        /// The threshold.
+        need: usize,
+    },
+    /// The unmasking request's survivors or dropped clients differ from the survivor set this
+    /// client signed in ConsistencyCheck.
+    InconsistentSurvivors {
+        /// A client on which the two differ.
+        peer: ClientId,
+    },
     /// A share is missing, repeated or addressed to a secret it should not be.
     SharesForWrongSet {
         /// The owner of the secret in question.
@@ -211,6 +229,12 @@ pub enum ApiMisuse {
     InputOutOfRange {
         /// Its position.
         index: usize,
+    },
+    /// The call belongs to another threat model (for example ConsistencyCheck against an
+    /// honest-but-curious server, or skipping it against a malicious one).
+    WrongThreatModel {
+        /// The session's threat model.
+        session: crate::params::ThreatModel,
     },
 }
 
@@ -316,6 +340,20 @@ impl fmt::Display for Misbehavior {
                 write!(f, "vector of length {got}, expected {expected}")
             }
             Self::ElementOutOfRange => f.write_str("vector element not below the modulus"),
+            Self::BadSignature { peer } => {
+                write!(
+                    f,
+                    "identity signature of {peer} is missing or does not verify"
+                )
+            }
+            Self::TooFewSignatures { have, need } => write!(
+                f,
+                "{have} valid consistency signatures from the neighbourhood, {need} needed"
+            ),
+            Self::InconsistentSurvivors { peer } => write!(
+                f,
+                "request differs at {peer} from the survivor set signed in consistency"
+            ),
             Self::SharesForWrongSet { owner } => {
                 write!(f, "shares for {owner} missing, repeated or not requested")
             }
@@ -347,6 +385,12 @@ impl fmt::Display for ApiMisuse {
             Self::InputOutOfRange { index } => write!(
                 f,
                 "input element at index {index} is not below the modulus; reduce it first"
+            ),
+            Self::WrongThreatModel { session } => write!(
+                f,
+                "this step is not part of a session with threat model {session:?}: \
+                 use the consistency round exactly when the server is treated as malicious, \
+                 and give clients an identity key then"
             ),
         }
     }

@@ -333,10 +333,10 @@ impl ParamsBuilder {
                 max: MAX_VECTOR_LEN,
             });
         }
-        if let Neighbourhood::Harary { k } = self.neighbourhood {
-            if k < 2 {
-                return Err(ConfigError::Degree { k, clients });
-            }
+        if let Neighbourhood::Harary { k } = self.neighbourhood
+            && k < 2
+        {
+            return Err(ConfigError::Degree { k, clients });
         }
         let holders = holders(clients, self.neighbourhood);
         let min = min_threshold(holders, self.threat);

@@ -3,7 +3,6 @@
 //! the benchmarks. Time is measured here, in the driver, never in the protocol core.
 
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
 use std::time::Instant;
 
@@ -11,15 +10,19 @@ use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::PlainInput;
+use crate::crypto::sign::{IdentityKey, Pki};
 use crate::error::{Error, Rejected};
 use crate::ids::ClientId;
 use crate::params::Params;
-use crate::protocol::messages::Message;
+use crate::params::ThreatModel;
+use crate::protocol::messages::{self as msg, Message};
 use crate::protocol::server::Output;
 use crate::protocol::{Round, client, server};
 
-/// The four rounds a client takes part in, in order, as numbered by `--drop R:..`
-/// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking).
+/// The four rounds every client takes part in, in order, as numbered by `--drop R:..`
+/// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking). In the
+/// malicious-server mode ConsistencyCheck runs between the last two; a client dropped from
+/// Unmasking still signs in it.
 pub const ROUNDS: [Round; 4] = [
     Round::AdvertiseKeys,
     Round::ShareKeys,
@@ -44,6 +47,12 @@ pub struct RoundReport {
     pub bytes_received_per_client: f64,
     /// Messages the server refused.
     pub rejected: Vec<Rejected>,
+    /// Mean masks a client expanded in this round (MaskedInputCollection: one self-mask and
+    /// one pairwise mask per live neighbour).
+    pub client_mask_expansions: f64,
+    /// Masks the server expanded in this round (Unmasking: one self-mask per survivor and
+    /// one pairwise mask per surviving neighbour of each dropped client).
+    pub server_mask_expansions: usize,
 }
 
 /// The outcome of a simulated session.
@@ -119,6 +128,8 @@ impl Simulation {
             sim: self,
             rounds: Vec::new(),
             progress,
+            rngs: BTreeMap::new(),
+            bits: self.params.modulus().bits(),
         };
         let outcome = driver.run(seed);
         Report {
@@ -132,6 +143,8 @@ struct Driver<'a, 'p> {
     sim: &'a Simulation,
     rounds: Vec<RoundReport>,
     progress: &'p mut dyn FnMut(&str, usize, usize),
+    rngs: BTreeMap<ClientId, ChaCha20Rng>,
+    bits: u32,
 }
 
 #[derive(Default)]
@@ -142,7 +155,56 @@ struct Tally {
     sent: usize,
     received: usize,
     rejected: Vec<Rejected>,
+    client_mask_expansions: usize,
 }
+
+impl Tally {
+    /// Times one client step.
+    fn client<T>(&mut self, step: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = step();
+        self.client_seconds += start.elapsed().as_secs_f64();
+        self.clients += 1;
+        out
+    }
+
+    /// Times one server step.
+    fn server<T>(&mut self, step: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = step();
+        self.server_seconds += start.elapsed().as_secs_f64();
+        out
+    }
+
+    /// Times the server's `receive` of one message, keeping a rejection.
+    fn deliver(&mut self, receive: impl FnOnce() -> Result<(), Rejected>) {
+        if let Err(r) = self.server(receive) {
+            self.rejected.push(r);
+        }
+    }
+}
+
+/// A client that has sent its masked input and waits for the unmasking request, with or
+/// without ConsistencyCheck.
+enum Ready {
+    Plain(client::MaskedInput),
+    Checked(client::Consistency),
+}
+
+/// The server and clients after AdvertiseKeys, with the roster.
+type Advertised = (
+    server::ShareKeys,
+    BTreeMap<ClientId, client::AdvertiseKeys>,
+    msg::Roster,
+);
+/// The server and clients after ShareKeys, with the deliveries.
+type Shared = (
+    server::MaskedInput,
+    BTreeMap<ClientId, client::ShareKeys>,
+    Vec<msg::SharesDelivery>,
+);
+
+type Requests = BTreeMap<ClientId, crate::protocol::messages::UnmaskingRequest>;
 
 impl Driver<'_, '_> {
     fn record(&mut self, round: Round, t: Tally) {
@@ -161,162 +223,212 @@ impl Driver<'_, '_> {
             bytes_sent_per_client: per(t.sent as f64),
             bytes_received_per_client: per(t.received as f64),
             rejected: t.rejected,
+            client_mask_expansions: per(t.client_mask_expansions as f64),
+            server_mask_expansions: 0,
         });
     }
 
+    fn rng(&mut self, id: ClientId) -> Option<&mut ChaCha20Rng> {
+        self.rngs.get_mut(&id)
+    }
+
     fn run(&mut self, seed: u64) -> Result<Output, Error> {
-        let sim = self.sim;
-        let params = &sim.params;
-        let bits = params.modulus().bits();
-        let n = params.clients();
+        let params = &self.sim.params.clone();
         let mut master = ChaCha20Rng::seed_from_u64(seed);
-        let mut rngs: BTreeMap<ClientId, ChaCha20Rng> = BTreeMap::new();
-        let ids: Vec<ClientId> = (1..=n)
+        let ids: Vec<ClientId> = (1..=params.clients())
             .filter_map(|i| u32::try_from(i).ok())
             .map(ClientId)
             .collect();
         for &id in &ids {
             let mut s = [0u8; 32];
             master.fill_bytes(&mut s);
-            rngs.insert(id, ChaCha20Rng::from_seed(s));
+            self.rngs.insert(id, ChaCha20Rng::from_seed(s));
         }
+        let identities = match params.threat_model() {
+            ThreatModel::HonestButCurious => None,
+            ThreatModel::Malicious => {
+                let keys: BTreeMap<ClientId, IdentityKey> = ids
+                    .iter()
+                    .map(|&id| (id, IdentityKey::generate(&mut master)))
+                    .collect();
+                let pki = Pki::new(keys.iter().map(|(id, k)| (*id, k.public_key())));
+                Some((keys, pki))
+            }
+        };
+        let advertised = self.advertise_keys(&ids, identities)?;
+        let (server, clients, deliveries) = self.share_keys(advertised)?;
+        let (server, ready, mut t) = self.masked_input(server, clients, &deliveries)?;
+        let (server, ready, requests) = match params.threat_model() {
+            ThreatModel::HonestButCurious => {
+                let closed = t.server(|| server.close());
+                self.record(Round::MaskedInput, t);
+                let (server, requests) = closed?;
+                (server, ready, by_recipient(requests))
+            }
+            ThreatModel::Malicious => self.consistency(server, ready, t)?,
+        };
+        self.unmasking(server, ready, &requests)
+    }
 
-        // Round 0: AdvertiseKeys.
+    fn advertise_keys(
+        &mut self,
+        ids: &[ClientId],
+        mut identities: Option<(BTreeMap<ClientId, IdentityKey>, Pki)>,
+    ) -> Result<Advertised, Error> {
+        let params = self.sim.params.clone();
         let mut t = Tally::default();
-        let mut server = server::AdvertiseKeys::new(params);
+        let mut server = match &identities {
+            Some((_, pki)) => server::AdvertiseKeys::with_pki(&params, pki.clone()),
+            None => server::AdvertiseKeys::new(&params),
+        };
         let mut clients = BTreeMap::new();
         for (done, &id) in ids.iter().enumerate() {
-            (self.progress)("advertise_keys", done, n);
-            if !sim.speaks(id, Round::AdvertiseKeys) {
+            (self.progress)("advertise_keys", done, ids.len());
+            if !self.sim.speaks(id, Round::AdvertiseKeys) {
                 continue;
             }
-            let Some(rng) = rngs.get_mut(&id) else {
-                continue;
-            };
-            let start = Instant::now();
-            let (c, out) = client::AdvertiseKeys::new(params, id, rng);
-            t.client_seconds += start.elapsed().as_secs_f64();
-            t.sent += out.encoded_len(bits);
-            t.clients += 1;
-            let start = Instant::now();
-            if let Err(r) = server.receive(id, out) {
-                t.rejected.push(r);
-            }
-            t.server_seconds += start.elapsed().as_secs_f64();
+            let identity = identities.as_mut().and_then(|(keys, pki)| {
+                keys.remove(&id)
+                    .map(|k| client::Identity::new(k, pki.clone()))
+            });
+            let Some(rng) = self.rng(id) else { continue };
+            let (c, out) = t.client(|| match identity {
+                Some(identity) => client::AdvertiseKeys::with_identity(&params, id, identity, rng),
+                None => client::AdvertiseKeys::new(&params, id, rng),
+            });
+            t.sent += out.encoded_len(self.bits);
+            t.deliver(|| server.receive(id, out));
             clients.insert(id, c);
         }
-        let start = Instant::now();
-        let closed = server.close();
-        t.server_seconds += start.elapsed().as_secs_f64();
+        let closed = t.server(|| server.close());
         self.record(Round::AdvertiseKeys, t);
-        let (mut server, roster) = closed?;
+        let (server, roster) = closed?;
+        Ok((server, clients, roster))
+    }
 
-        // Round 1: ShareKeys.
+    fn share_keys(&mut self, (mut server, clients, roster): Advertised) -> Result<Shared, Error> {
         let mut t = Tally::default();
         let mut next = BTreeMap::new();
         let total = clients.len();
         for (done, (id, c)) in clients.into_iter().enumerate() {
             (self.progress)("share_keys", done, total);
-            if !sim.speaks(id, Round::ShareKeys) {
+            if !self.sim.speaks(id, Round::ShareKeys) {
                 continue;
             }
-            let Some(rng) = rngs.get_mut(&id) else {
+            let Some(rng) = self.rngs.get_mut(&id) else {
                 continue;
             };
-            t.received += roster.encoded_len(bits);
-            let start = Instant::now();
-            let result = c.share_keys(&roster, rng);
-            t.client_seconds += start.elapsed().as_secs_f64();
-            t.clients += 1;
-            let (c, out) = result?;
-            t.sent += out.encoded_len(bits);
-            let start = Instant::now();
-            if let Err(r) = server.receive(id, out) {
-                t.rejected.push(r);
-            }
-            t.server_seconds += start.elapsed().as_secs_f64();
+            t.received += roster.encoded_len(self.bits);
+            let (c, out) = t.client(|| c.share_keys(&roster, rng))?;
+            t.sent += out.encoded_len(self.bits);
+            t.deliver(|| server.receive(id, out));
             next.insert(id, c);
         }
-        let start = Instant::now();
-        let closed = server.close();
-        t.server_seconds += start.elapsed().as_secs_f64();
+        let closed = t.server(|| server.close());
         self.record(Round::ShareKeys, t);
-        let (mut server, deliveries) = closed?;
+        let (server, deliveries) = closed?;
+        Ok((server, next, deliveries))
+    }
 
-        // Round 2: MaskedInputCollection.
+    fn masked_input(
+        &mut self,
+        mut server: server::MaskedInput,
+        mut clients: BTreeMap<ClientId, client::ShareKeys>,
+        deliveries: &[msg::SharesDelivery],
+    ) -> Result<(server::MaskedInput, BTreeMap<ClientId, Ready>, Tally), Error> {
         let mut t = Tally::default();
-        let mut next2 = BTreeMap::new();
-        let total = deliveries.len();
+        let mut ready = BTreeMap::new();
         for (done, delivery) in deliveries.iter().enumerate() {
-            (self.progress)("masked_input", done, total);
+            (self.progress)("masked_input", done, deliveries.len());
             let id = delivery.recipient;
-            let Some(c) = next.remove(&id) else { continue };
-            if !sim.speaks(id, Round::MaskedInput) {
-                continue;
-            }
-            let Some(input) = (id.0 as usize)
-                .checked_sub(1)
-                .and_then(|i| sim.inputs.get(i))
-            else {
+            let Some(c) = clients.remove(&id) else {
                 continue;
             };
-            t.received += delivery.encoded_len(bits);
-            let start = Instant::now();
-            let result = c.masked_input(delivery, input);
-            t.client_seconds += start.elapsed().as_secs_f64();
-            t.clients += 1;
-            let (c, out) = result?;
-            t.sent += out.encoded_len(bits);
-            let start = Instant::now();
-            if let Err(r) = server.receive(id, out) {
-                t.rejected.push(r);
-            }
-            t.server_seconds += start.elapsed().as_secs_f64();
-            next2.insert(id, c);
+            let input = (id.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| self.sim.inputs.get(i));
+            let Some(input) = input.filter(|_| self.sim.speaks(id, Round::MaskedInput)) else {
+                continue;
+            };
+            t.received += delivery.encoded_len(self.bits);
+            let (c, out) = t.client(|| c.masked_input(delivery, input))?;
+            t.client_mask_expansions += c.mask_expansions();
+            t.sent += out.encoded_len(self.bits);
+            t.deliver(|| server.receive(id, out));
+            ready.insert(id, Ready::Plain(c));
         }
-        let start = Instant::now();
-        let closed = server.close();
-        t.server_seconds += start.elapsed().as_secs_f64();
-        self.record(Round::MaskedInput, t);
+        Ok((server, ready, t))
+    }
+
+    fn consistency(
+        &mut self,
+        server: server::MaskedInput,
+        ready: BTreeMap<ClientId, Ready>,
+        mut t2: Tally,
+    ) -> Result<(server::Unmasking, BTreeMap<ClientId, Ready>, Requests), Error> {
+        let closed = t2.server(|| server.close_for_consistency());
+        self.record(Round::MaskedInput, t2);
         let (mut server, requests) = closed?;
         let requests: BTreeMap<ClientId, _> =
             requests.into_iter().map(|r| (r.recipient, r)).collect();
-
-        // Round 4: Unmasking.
         let mut t = Tally::default();
-        let total = next2.len();
-        for (done, (id, c)) in next2.into_iter().enumerate() {
+        let mut next = BTreeMap::new();
+        let total = ready.len();
+        for (done, (id, c)) in ready.into_iter().enumerate() {
+            (self.progress)("consistency", done, total);
+            let (Ready::Plain(c), Some(request)) = (c, requests.get(&id)) else {
+                continue;
+            };
+            if !self.sim.speaks(id, Round::Consistency) {
+                continue;
+            }
+            t.received += request.encoded_len(self.bits);
+            let (c, out) = t.client(|| c.consistency(request))?;
+            t.sent += out.encoded_len(self.bits);
+            t.deliver(|| server.receive(id, out));
+            next.insert(id, Ready::Checked(c));
+        }
+        let closed = t.server(|| server.close());
+        self.record(Round::Consistency, t);
+        let (server, requests) = closed?;
+        Ok((server, next, by_recipient(requests)))
+    }
+
+    fn unmasking(
+        &mut self,
+        mut server: server::Unmasking,
+        ready: BTreeMap<ClientId, Ready>,
+        requests: &Requests,
+    ) -> Result<Output, Error> {
+        let mut t = Tally::default();
+        let total = ready.len();
+        for (done, (id, c)) in ready.into_iter().enumerate() {
             (self.progress)("unmasking", done, total);
-            if !sim.speaks(id, Round::Unmasking) {
+            if !self.sim.speaks(id, Round::Unmasking) {
                 continue;
             }
             let Some(request) = requests.get(&id) else {
                 continue;
             };
-            t.received += request.encoded_len(bits);
-            let start = Instant::now();
-            let result = c.unmasking(request);
-            t.client_seconds += start.elapsed().as_secs_f64();
-            t.clients += 1;
-            let (_done, out) = result?;
-            t.sent += out.encoded_len(bits);
-            let start = Instant::now();
-            if let Err(r) = server.receive(id, out) {
-                t.rejected.push(r);
-            }
-            t.server_seconds += start.elapsed().as_secs_f64();
+            t.received += request.encoded_len(self.bits);
+            let (_done, out) = t.client(|| match c {
+                Ready::Plain(c) => c.unmasking(request),
+                Ready::Checked(c) => c.unmasking(request),
+            })?;
+            t.sent += out.encoded_len(self.bits);
+            t.deliver(|| server.receive(id, out));
         }
         (self.progress)("unmasking: server removes masks", 0, 1);
-        let start = Instant::now();
-        let output = server.finish();
-        t.server_seconds += start.elapsed().as_secs_f64();
+        let output = t.server(|| server.finish());
+        let expansions = output.as_ref().map_or(0, |o| o.mask_expansions);
         self.record(Round::Unmasking, t);
+        if let Some(last) = self.rounds.last_mut() {
+            last.server_mask_expansions = expansions;
+        }
         output
     }
 }
 
-/// A short lowercase name of a round, as used in reports.
-#[must_use]
-pub fn round_name(round: Round) -> String {
-    alloc::format!("{round}")
+fn by_recipient(requests: Vec<msg::UnmaskingRequest>) -> Requests {
+    requests.into_iter().map(|r| (r.recipient, r)).collect()
 }

@@ -56,3 +56,30 @@ fn harary_client_shares_with_k_neighbours_only() {
         (34 + 4 + 4 + 6 * 84) as f64
     );
 }
+
+#[test]
+fn malicious_mode_runs_consistency_check() {
+    use secagg::ThreatModel;
+    let m = Modulus::power_of_two(32).unwrap();
+    for neighbours in [None, Some(8)] {
+        let n = 24;
+        let mut builder =
+            Params::builder(SessionId([5; 32]), n, m, 20).threat_model(ThreatModel::Malicious);
+        if let Some(k) = neighbours {
+            builder = builder.neighbours(k);
+        }
+        let params = builder.build().unwrap();
+        let mut sim = Simulation::new(params, inputs(n, 20));
+        sim.drop_from(ClientId(2), Round::ShareKeys);
+        sim.drop_from(ClientId(3), Round::MaskedInput);
+        sim.drop_from(ClientId(4), Round::Consistency);
+        sim.drop_from(ClientId(5), Round::Unmasking);
+        let report = sim.run(3, &mut |_, _, _| {});
+        let names: Vec<Round> = report.rounds.iter().map(|r| r.round).collect();
+        assert!(names.contains(&Round::Consistency), "{names:?}");
+        let out = report.outcome.unwrap();
+        assert!(out.included.contains(&ClientId(4)) && out.included.contains(&ClientId(5)));
+        assert!(!out.included.contains(&ClientId(3)));
+        assert_eq!(out.sum, sim.plain_sum(&out.included));
+    }
+}

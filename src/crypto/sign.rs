@@ -163,3 +163,22 @@ fn survivors_message(session: &SessionId, survivors: &[ClientId]) -> Vec<u8> {
     }
     m
 }
+
+/// The embedding application's PKI: each client's long-term verifying key, by id.
+///
+/// Cheap to clone (shared), so every client state and the server can hold it.
+#[derive(Clone, Debug, Default)]
+pub struct Pki(alloc::sync::Arc<alloc::collections::BTreeMap<ClientId, IdentityPublicKey>>);
+
+impl Pki {
+    /// A PKI holding the given keys.
+    pub fn new(keys: impl IntoIterator<Item = (ClientId, IdentityPublicKey)>) -> Self {
+        Self(alloc::sync::Arc::new(keys.into_iter().collect()))
+    }
+
+    /// The verifying key of `id`, if the PKI knows it.
+    #[must_use]
+    pub fn get(&self, id: ClientId) -> Option<&IdentityPublicKey> {
+        self.0.get(&id)
+    }
+}

@@ -20,9 +20,10 @@ use crate::crypto::kdf::{self, DerivedKey};
 use crate::crypto::kx::{PublicKey, SecretKey};
 use crate::crypto::prg::{self, Sign};
 use crate::crypto::shamir::{self, SecretScalar};
+use crate::crypto::sign::{IdentityKey, Pki};
 use crate::error::{ApiMisuse, Error, Misbehavior, Party};
 use crate::ids::{ClientId, SessionId};
-use crate::params::Params;
+use crate::params::{Params, ThreatModel};
 use crate::protocol::Round;
 use crate::protocol::graph::{Graph, roster_digest};
 use crate::protocol::messages as msg;
@@ -84,10 +85,34 @@ fn check_threshold(params: &Params, have: usize, round: Round) -> Result<(), Err
     Ok(())
 }
 
+/// What a client needs against a malicious server: its own long-term signing key and the
+/// PKI that holds every client's verifying key.
+#[derive(Debug)]
+pub struct Identity {
+    key: IdentityKey,
+    pki: Pki,
+}
+
+impl Identity {
+    /// Pairs the client's signing key with the PKI.
+    #[must_use]
+    pub fn new(key: IdentityKey, pki: Pki) -> Self {
+        Self { key, pki }
+    }
+}
+
+fn wrong_model(params: &Params) -> Error {
+    ApiMisuse::WrongThreatModel {
+        session: params.threat_model(),
+    }
+    .into()
+}
+
 /// Round 0 (AdvertiseKeys), client side: Bonawitz et al., CCS 2017, Fig. 4.
 pub struct AdvertiseKeys {
     params: Params,
     id: ClientId,
+    identity: Option<Identity>,
     share_key: SecretKey,
     mask_key_secret: SecretScalar,
     self_mask_seed: SecretScalar,
@@ -105,10 +130,35 @@ impl fmt::Debug for AdvertiseKeys {
 impl AdvertiseKeys {
     /// Generates the client's two key pairs `(c_u, s_u)` and its self-mask seed `b_u`, and
     /// returns the message advertising the public keys.
+    ///
+    /// Against a malicious server use [`AdvertiseKeys::with_identity`]; a client built here
+    /// refuses to go on in such a session.
     #[must_use = "the advertisement must be sent"]
     pub fn new<R: CryptoRng + ?Sized>(
         params: &Params,
         id: ClientId,
+        rng: &mut R,
+    ) -> (Self, msg::AdvertiseKeys) {
+        Self::generate(params, id, None, rng)
+    }
+
+    /// As [`AdvertiseKeys::new`], for the malicious-server mode: the advertisement is signed
+    /// with the client's identity key, and the client will verify its peers' signatures
+    /// against the PKI.
+    #[must_use = "the advertisement must be sent"]
+    pub fn with_identity<R: CryptoRng + ?Sized>(
+        params: &Params,
+        id: ClientId,
+        identity: Identity,
+        rng: &mut R,
+    ) -> (Self, msg::AdvertiseKeys) {
+        Self::generate(params, id, Some(identity), rng)
+    }
+
+    fn generate<R: CryptoRng + ?Sized>(
+        params: &Params,
+        id: ClientId,
+        identity: Option<Identity>,
         rng: &mut R,
     ) -> (Self, msg::AdvertiseKeys) {
         let share_key = SecretKey::random(rng);
@@ -121,10 +171,16 @@ impl AdvertiseKeys {
             share_public_key: share_key.public_key(),
             mask_public_key,
             self_mask_commitment: self_mask_commitment(params.session(), id, &self_mask_seed),
+            signature: None,
         };
+        let mut advertised = advertised;
+        if let Some(identity) = &identity {
+            advertised.signature = Some(identity.key.sign_advertisement(&advertised));
+        }
         let state = Self {
             params: params.clone(),
             id,
+            identity,
             share_key,
             mask_key_secret,
             self_mask_seed,
@@ -156,6 +212,7 @@ impl AdvertiseKeys {
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
         let peers = self.check_roster(roster)?;
+        let members: BTreeSet<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
         // Share holders: this client and its neighbours, in id order.
         let holders: Vec<_> = roster
             .entries
@@ -233,6 +290,8 @@ impl AdvertiseKeys {
         let next = ShareKeys {
             params: self.params,
             id: self.id,
+            identity: self.identity,
+            members,
             share_key: self.share_key,
             mask_key: SecretKey::from_scalar(self.mask_key_secret.scalar()),
             self_mask_seed: self.self_mask_seed,
@@ -246,6 +305,11 @@ impl AdvertiseKeys {
         let round = Round::ShareKeys;
         check_session(&self.params, &roster.session, round)?;
         let fault = |what| server_fault(round, what);
+        let pki = match (self.params.threat_model(), &self.identity) {
+            (ThreatModel::HonestButCurious, _) => None,
+            (ThreatModel::Malicious, Some(identity)) => Some(&identity.pki),
+            (ThreatModel::Malicious, None) => return Err(wrong_model(&self.params)),
+        };
         if roster.entries.len() > self.params.clients() {
             return Err(fault(Misbehavior::UnexpectedMessage));
         }
@@ -274,6 +338,22 @@ impl AdvertiseKeys {
             // peer mirror our key); every key must be distinct.
             if !keys.insert(entry.share_public_key) || !keys.insert(entry.mask_public_key) {
                 return Err(fault(Misbehavior::RosterDuplicateKey));
+            }
+            // SECURITY: against a malicious server, every roster entry (not only the
+            // neighbours': the whole roster seeds the graph) must carry its owner's identity
+            // signature, so the server can neither inject keys it made up nor grind the
+            // graph with fake entries.
+            if let Some(pki) = pki {
+                let verified = entry
+                    .signature
+                    .as_ref()
+                    .zip(pki.get(entry.sender))
+                    .is_some_and(|(signature, key)| {
+                        key.verify_advertisement(entry, signature).is_ok()
+                    });
+                if !verified {
+                    return Err(fault(Misbehavior::BadSignature { peer: entry.sender }));
+                }
             }
             // SECURITY: a small-order key makes the "shared" secret public.
             for key in [&entry.share_public_key, &entry.mask_public_key] {
@@ -446,6 +526,8 @@ impl Peer {
 pub struct ShareKeys {
     params: Params,
     id: ClientId,
+    identity: Option<Identity>,
+    members: BTreeSet<ClientId>,
     share_key: SecretKey,
     mask_key: SecretKey,
     self_mask_seed: SecretScalar,
@@ -581,6 +663,8 @@ impl ShareKeys {
             id: self.id,
             own: self.own,
             peers: core::mem::take(&mut self.peers),
+            identity: self.identity.take(),
+            members: core::mem::take(&mut self.members),
         };
         Ok((next, out))
     }
@@ -592,6 +676,8 @@ pub struct MaskedInput {
     id: ClientId,
     own: HeldShares,
     peers: BTreeMap<ClientId, Peer>,
+    identity: Option<Identity>,
+    members: BTreeSet<ClientId>,
 }
 
 impl fmt::Debug for MaskedInput {
@@ -610,6 +696,17 @@ enum Revealed {
 }
 
 impl MaskedInput {
+    /// How many masks this client expanded for its masked input: its self-mask and one
+    /// pairwise mask per live neighbour.
+    #[must_use]
+    pub fn mask_expansions(&self) -> usize {
+        1 + self
+            .peers
+            .values()
+            .filter(|p| p.state == PeerState::Alive)
+            .count()
+    }
+
     /// The state this client holds of `peer`, if `peer` is in its roster.
     #[must_use]
     pub fn peer_state(&self, peer: ClientId) -> Option<PeerState> {
@@ -625,9 +722,87 @@ impl MaskedInput {
     /// [`Error::Misbehaved`] by the server if the request is of another session, names this
     /// client as dropped or omits it, repeats an id, lists a peer as both survivor and
     /// dropped, names a peer that is unknown or had dropped at ShareKeys, or omits a live
-    /// peer; [`Error::Abort`] if it lists fewer than `t` survivors.
+    /// peer; [`Error::Abort`] if it lists fewer than `t` survivors;
+    /// [`Error::ApiMisuse`] in the malicious-server mode, where ConsistencyCheck
+    /// ([`MaskedInput::consistency`]) must come first.
     #[must_use = "the revealed shares must be sent"]
     pub fn unmasking(
+        self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        // SECURITY: against a malicious server no share is revealed before the survivor set
+        // has been checked to be the same for enough neighbours (ConsistencyCheck).
+        if self.params.threat_model() != ThreatModel::HonestButCurious {
+            return Err(wrong_model(&self.params));
+        }
+        self.reveal(request)
+    }
+
+    /// Implements Round 3 (ConsistencyCheck), client side: Bonawitz et al., CCS 2017, Fig. 4
+    /// (malicious-server mode only).
+    ///
+    /// Checks the survivor set `U_3` and signs `(session, U_3)` with the identity key.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server for a request of another session or recipient,
+    /// one that repeats an id, omits this client, names a client not in the roster or a
+    /// neighbour that dropped at ShareKeys; [`Error::Abort`] if fewer than `t` of the
+    /// neighbourhood survive; [`Error::ApiMisuse`] against an honest-but-curious server.
+    #[must_use = "the signature must be sent"]
+    pub fn consistency(
+        self,
+        request: &msg::ConsistencyRequest,
+    ) -> Result<(Consistency, msg::ConsistencySignature), Error> {
+        let round = Round::Consistency;
+        let Some(identity) = self.identity.as_ref() else {
+            return Err(wrong_model(&self.params));
+        };
+        check_session(&self.params, &request.session, round)?;
+        let fault = |what| server_fault(round, what);
+        if request.recipient != self.id {
+            return Err(fault(Misbehavior::WrongRecipient));
+        }
+        let mut survivors = BTreeSet::new();
+        for &v in &request.survivors {
+            if !survivors.insert(v) {
+                return Err(fault(Misbehavior::RepeatedId { peer: v }));
+            }
+            if !self.members.contains(&v) {
+                return Err(fault(Misbehavior::UnknownPeer { peer: v }));
+            }
+            // SECURITY: a neighbour whose shares never reached us cannot have sent a
+            // masked input that the server can unmask.
+            if self
+                .peers
+                .get(&v)
+                .is_some_and(|p| p.state != PeerState::Alive)
+            {
+                return Err(fault(Misbehavior::PeerReappeared { peer: v }));
+            }
+        }
+        if !survivors.contains(&self.id) {
+            return Err(fault(Misbehavior::SelfNotSurvivor));
+        }
+        let in_view = 1 + self.peers.keys().filter(|v| survivors.contains(v)).count();
+        check_threshold(&self.params, in_view, round)?;
+        let ordered: Vec<ClientId> = survivors.iter().copied().collect();
+        let signature = identity.key.sign_survivors(self.params.session(), &ordered);
+        let out = msg::ConsistencySignature {
+            session: *self.params.session(),
+            sender: self.id,
+            signature,
+        };
+        Ok((
+            Consistency {
+                inner: self,
+                survivors,
+            },
+            out,
+        ))
+    }
+
+    /// The shared part of Round 4: checks the request and reveals the shares.
+    fn reveal(
         mut self,
         request: &msg::UnmaskingRequest,
     ) -> Result<(Done, msg::UnmaskingResponse), Error> {
@@ -709,6 +884,115 @@ impl MaskedInput {
             key_shares,
         };
         Ok((Done { id: self.id }, out))
+    }
+}
+
+/// Round 3 done (malicious-server mode): the client has signed `U_3` and waits for the
+/// unmasking request and its neighbours' signatures.
+pub struct Consistency {
+    inner: MaskedInput,
+    survivors: BTreeSet<ClientId>,
+}
+
+impl fmt::Debug for Consistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("client::Consistency")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consistency {
+    /// Implements Round 4 (Unmasking) after ConsistencyCheck, client side: Bonawitz et al.,
+    /// CCS 2017, Fig. 4 (malicious-server mode).
+    ///
+    /// Before revealing anything, checks that at least `t` of this client's share-holder
+    /// neighbourhood (itself and its neighbours) signed the very survivor set it signed, and
+    /// that the request's survivors and dropped clients are exactly what that set implies.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server for a signature that does not verify or comes
+    /// from outside the neighbourhood or twice, fewer than `t` valid signatures, lists that
+    /// differ from the signed set, and every refusal of [`MaskedInput::unmasking`].
+    #[must_use = "the revealed shares must be sent"]
+    pub fn unmasking(
+        self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        let round = Round::Unmasking;
+        let inner = &self.inner;
+        check_session(&inner.params, &request.session, round)?;
+        let fault = |what| server_fault(round, what);
+        let Some(identity) = inner.identity.as_ref() else {
+            return Err(wrong_model(&inner.params));
+        };
+        let ordered: Vec<ClientId> = self.survivors.iter().copied().collect();
+        let mut signers = BTreeSet::new();
+        for (signer, signature) in &request.signatures {
+            let signer = *signer;
+            if signer != inner.id && !inner.peers.contains_key(&signer) {
+                return Err(fault(Misbehavior::UnknownPeer { peer: signer }));
+            }
+            if !signers.insert(signer) {
+                return Err(fault(Misbehavior::RepeatedId { peer: signer }));
+            }
+            // SECURITY: each signature must be the signer's, over the very set we signed:
+            // a server showing different survivor sets cannot collect t of them for both.
+            let valid = identity.pki.get(signer).is_some_and(|key| {
+                key.verify_survivors(inner.params.session(), &ordered, signature)
+                    .is_ok()
+            });
+            if !valid {
+                return Err(fault(Misbehavior::BadSignature { peer: signer }));
+            }
+        }
+        if signers.len() < inner.params.threshold() {
+            return Err(fault(Misbehavior::TooFewSignatures {
+                have: signers.len(),
+                need: inner.params.threshold(),
+            }));
+        }
+        self.check_lists(request)?;
+        self.inner.reveal(request)
+    }
+
+    /// SECURITY: the survivors named must be exactly the signed `U_3` within the
+    /// neighbourhood, and the dropped exactly the live neighbours outside it.
+    fn check_lists(&self, request: &msg::UnmaskingRequest) -> Result<(), Error> {
+        let fault = |peer| {
+            server_fault(
+                Round::Unmasking,
+                Misbehavior::InconsistentSurvivors { peer },
+            )
+        };
+        let inner = &self.inner;
+        for &v in &request.survivors {
+            if !self.survivors.contains(&v) {
+                return Err(fault(v));
+            }
+        }
+        for &v in &request.dropped {
+            if self.survivors.contains(&v) {
+                return Err(fault(v));
+            }
+        }
+        let named: BTreeSet<ClientId> = request
+            .survivors
+            .iter()
+            .chain(&request.dropped)
+            .copied()
+            .collect();
+        let live = inner
+            .peers
+            .iter()
+            .filter(|(_, p)| p.state == PeerState::Alive)
+            .map(|(v, _)| *v);
+        for v in core::iter::once(inner.id).chain(live) {
+            if !named.contains(&v) {
+                return Err(fault(v));
+            }
+        }
+        Ok(())
     }
 }
 

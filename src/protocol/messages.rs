@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 
 use crate::crypto::kx::PublicKey;
 use crate::crypto::shamir::SecretScalar;
+use crate::crypto::sign::Signature;
 use crate::ids::{ClientId, SessionId};
 
 /// Bytes of the header every message starts with: version, kind, session id.
@@ -29,6 +30,9 @@ pub struct AdvertiseKeys {
     /// A hash commitment to the self-mask seed `b_u`, against which the server checks the
     /// seed it rebuilds from shares (so a lying share holder causes an abort, not a wrong sum).
     pub self_mask_commitment: [u8; 32],
+    /// In the malicious-server mode, the sender's Ed25519 identity signature over the fields
+    /// above ([`crate::crypto::sign`]); `None` against an honest-but-curious server.
+    pub signature: Option<Signature>,
 }
 
 /// Round 0 to 1, server to every client: all advertised keys (the set `U_1`).
@@ -96,6 +100,32 @@ pub struct UnmaskingRequest {
     pub survivors: Vec<ClientId>,
     /// Clients that dropped before sending a masked input: reveal their key shares.
     pub dropped: Vec<ClientId>,
+    /// In the malicious-server mode, the ConsistencyCheck signatures over `U_3` of the
+    /// recipient's neighbours (and itself) that sent one; empty otherwise.
+    pub signatures: Vec<(ClientId, Signature)>,
+}
+
+/// Round 2 to 3 (malicious-server mode), server to every survivor: the survivor set `U_3`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyRequest {
+    /// The session.
+    pub session: SessionId,
+    /// The client this request is for.
+    pub recipient: ClientId,
+    /// Every client whose masked input the server holds (`U_3`), ascending.
+    pub survivors: Vec<ClientId>,
+}
+
+/// Round 3 (malicious-server mode), client to server: the client's signature over
+/// `(session, U_3)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencySignature {
+    /// The session.
+    pub session: SessionId,
+    /// The sender.
+    pub sender: ClientId,
+    /// Ed25519 signature over the survivor set.
+    pub signature: Signature,
 }
 
 /// Round 4, client to server: the requested shares.
@@ -121,9 +151,28 @@ pub trait Message {
 const ID: usize = 4;
 const COUNT: usize = 4;
 
+/// One presence byte, and the signature if present.
+fn signature_len(signature: Option<&Signature>) -> usize {
+    1 + signature.map_or(0, |_| SIGNATURE)
+}
+
+const SIGNATURE: usize = 64;
+
 impl Message for AdvertiseKeys {
     fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + 32 + 32 + 32
+        HEADER_LEN + ID + 32 + 32 + 32 + signature_len(self.signature.as_ref())
+    }
+}
+
+impl Message for ConsistencyRequest {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN + ID + COUNT + ID * self.survivors.len()
+    }
+}
+
+impl Message for ConsistencySignature {
+    fn encoded_len(&self, _: u32) -> usize {
+        HEADER_LEN + ID + SIGNATURE
     }
 }
 
@@ -168,7 +217,11 @@ impl Message for MaskedInput {
 
 impl Message for UnmaskingRequest {
     fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + 2 * COUNT + ID * (self.survivors.len() + self.dropped.len())
+        HEADER_LEN
+            + ID
+            + 3 * COUNT
+            + ID * (self.survivors.len() + self.dropped.len())
+            + (ID + SIGNATURE) * self.signatures.len()
     }
 }
 

@@ -15,9 +15,10 @@ use subtle::ConstantTimeEq;
 use crate::crypto::kx::SecretKey;
 use crate::crypto::prg::{self, Sign};
 use crate::crypto::shamir::{Lagrange, SecretScalar};
-use crate::error::{AbortReason, Error, Misbehavior, Rejected};
+use crate::crypto::sign::{Pki, Signature};
+use crate::error::{AbortReason, ApiMisuse, Error, Misbehavior, Rejected};
 use crate::ids::{ClientId, ShareIndex};
-use crate::params::Params;
+use crate::params::{Params, ThreatModel};
 use crate::protocol::Round;
 use crate::protocol::client::{
     pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
@@ -67,6 +68,7 @@ fn check_envelope(
 #[derive(Debug)]
 pub struct AdvertiseKeys {
     params: Params,
+    pki: Option<Pki>,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
     keys: BTreeSet<crate::crypto::kx::PublicKey>,
 }
@@ -77,8 +79,20 @@ impl AdvertiseKeys {
     pub fn new(params: &Params) -> Self {
         Self {
             params: params.clone(),
+            pki: None,
             roster: BTreeMap::new(),
             keys: BTreeSet::new(),
+        }
+    }
+
+    /// Opens a session in which the server also verifies identity signatures against the
+    /// PKI, so that one client with a bad signature is rejected alone instead of making
+    /// every honest client abort. (Clients verify regardless: they do not trust the server.)
+    #[must_use]
+    pub fn with_pki(params: &Params, pki: Pki) -> Self {
+        Self {
+            pki: Some(pki),
+            ..Self::new(params)
         }
     }
 
@@ -110,6 +124,22 @@ impl AdvertiseKeys {
                 Misbehavior::NonContributoryKey { peer: from },
             ));
         }
+        if self.params.threat_model() == ThreatModel::Malicious {
+            let verified = match (&self.pki, &message.signature) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(pki), Some(signature)) => pki
+                    .get(from)
+                    .is_some_and(|key| key.verify_advertisement(&message, signature).is_ok()),
+            };
+            if !verified {
+                return Err(reject(
+                    from,
+                    round,
+                    Misbehavior::BadSignature { peer: from },
+                ));
+            }
+        }
         self.keys.insert(c);
         self.keys.insert(s);
         self.roster.insert(from, message);
@@ -136,6 +166,7 @@ impl AdvertiseKeys {
         );
         let next = ShareKeys {
             params: self.params,
+            pki: self.pki,
             roster: self.roster,
             graph,
             inbox: BTreeMap::new(),
@@ -148,6 +179,7 @@ impl AdvertiseKeys {
 #[derive(Debug)]
 pub struct ShareKeys {
     params: Params,
+    pki: Option<Pki>,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
     graph: Graph,
     inbox: BTreeMap<ClientId, Vec<msg::SealedShares>>,
@@ -225,6 +257,7 @@ impl ShareKeys {
         let next = MaskedInput {
             accumulator: vec![0; self.params.vector_len()],
             params: self.params,
+            pki: self.pki,
             roster: self.roster,
             graph: self.graph,
             share_keys_senders,
@@ -237,6 +270,7 @@ impl ShareKeys {
 /// Round 2 (MaskedInputCollection), server side: adds each masked input into one accumulator.
 pub struct MaskedInput {
     params: Params,
+    pki: Option<Pki>,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
     graph: Graph,
     share_keys_senders: BTreeSet<ClientId>,
@@ -286,14 +320,62 @@ impl MaskedInput {
         Ok(())
     }
 
-    /// Ends Round 2: the senders form `U_3` (survivors); `U_2 \ U_3` dropped. Each survivor
-    /// gets the survivors and dropped clients of its own neighbourhood.
+    /// Ends Round 2 against an honest-but-curious server: the senders form `U_3`
+    /// (survivors); `U_2 \ U_3` dropped. Each survivor gets the survivors and dropped clients
+    /// of its own neighbourhood.
     ///
     /// # Errors
-    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs.
+    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`] in
+    /// the malicious-server mode, where [`MaskedInput::close_for_consistency`] comes next.
     #[must_use = "the unmasking requests must be sent"]
     pub fn close(self) -> Result<(Unmasking, Vec<msg::UnmaskingRequest>), Error> {
+        if self.params.threat_model() != ThreatModel::HonestButCurious {
+            return Err(wrong_model(&self.params));
+        }
         enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
+        let responders = self.survivors.clone();
+        Ok(self.into_unmasking(responders, &BTreeMap::new()))
+    }
+
+    /// Ends Round 2 in the malicious-server mode: every survivor gets the whole survivor
+    /// set `U_3` to sign (ConsistencyCheck).
+    ///
+    /// # Errors
+    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`]
+    /// against an honest-but-curious server.
+    #[must_use = "the consistency requests must be sent"]
+    pub fn close_for_consistency(
+        self,
+    ) -> Result<(Consistency, Vec<msg::ConsistencyRequest>), Error> {
+        if self.params.threat_model() != ThreatModel::Malicious {
+            return Err(wrong_model(&self.params));
+        }
+        enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
+        let session = *self.params.session();
+        let survivors: Vec<ClientId> = self.survivors.iter().copied().collect();
+        let requests = survivors
+            .iter()
+            .map(|&recipient| msg::ConsistencyRequest {
+                session,
+                recipient,
+                survivors: survivors.clone(),
+            })
+            .collect();
+        Ok((
+            Consistency {
+                masked: self,
+                signatures: BTreeMap::new(),
+            },
+            requests,
+        ))
+    }
+
+    /// Builds the Unmasking state and one request per responder of the previous round.
+    fn into_unmasking(
+        self,
+        responders: BTreeSet<ClientId>,
+        signatures: &BTreeMap<ClientId, Signature>,
+    ) -> (Unmasking, Vec<msg::UnmaskingRequest>) {
         // SECURITY: survivors and dropped are disjoint by construction, so no client is
         // ever asked for both shares of one peer.
         let dropped: BTreeSet<ClientId> = self
@@ -302,24 +384,20 @@ impl MaskedInput {
             .copied()
             .collect();
         let session = *self.params.session();
-        let requests = self
-            .survivors
+        let requests = responders
             .iter()
             .map(|&v| {
                 let neighbours = self.graph.neighbours(v);
+                let in_view = |u: &ClientId| *u == v || neighbours.contains(u);
                 msg::UnmaskingRequest {
                     session,
                     recipient: v,
-                    survivors: self
-                        .survivors
+                    survivors: self.survivors.iter().copied().filter(in_view).collect(),
+                    dropped: dropped.iter().copied().filter(in_view).collect(),
+                    signatures: signatures
                         .iter()
-                        .copied()
-                        .filter(|u| *u == v || neighbours.contains(u))
-                        .collect(),
-                    dropped: dropped
-                        .iter()
-                        .copied()
-                        .filter(|u| neighbours.contains(u))
+                        .filter(|(u, _)| in_view(u))
+                        .map(|(u, sig)| (*u, *sig))
                         .collect(),
                 }
             })
@@ -330,10 +408,96 @@ impl MaskedInput {
             graph: self.graph,
             survivors: self.survivors,
             dropped,
+            responders,
             accumulator: self.accumulator,
             responses: BTreeMap::new(),
         };
-        Ok((next, requests))
+        (next, requests)
+    }
+}
+
+fn wrong_model(params: &Params) -> Error {
+    ApiMisuse::WrongThreatModel {
+        session: params.threat_model(),
+    }
+    .into()
+}
+
+/// Round 3 (ConsistencyCheck), server side, malicious-server mode: collects the survivors'
+/// signatures over `U_3`.
+pub struct Consistency {
+    masked: MaskedInput,
+    signatures: BTreeMap<ClientId, Signature>,
+}
+
+impl fmt::Debug for Consistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("server::Consistency")
+            .field("survivors", &self.masked.survivors)
+            .field("signed", &self.signatures.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consistency {
+    /// Receives one survivor's signature over `U_3`, verified against the PKI if the server
+    /// has one.
+    ///
+    /// # Errors
+    /// [`Rejected`] for another session or sender, a client not among the survivors, a
+    /// second message or a signature that does not verify.
+    pub fn receive(
+        &mut self,
+        from: ClientId,
+        message: msg::ConsistencySignature,
+    ) -> Result<(), Rejected> {
+        let round = Round::Consistency;
+        let masked = &self.masked;
+        check_envelope(
+            &masked.params,
+            from,
+            &message.session,
+            message.sender,
+            round,
+        )?;
+        if !masked.survivors.contains(&from) {
+            return Err(reject(from, round, Misbehavior::UnexpectedMessage));
+        }
+        if self.signatures.contains_key(&from) {
+            return Err(reject(from, round, Misbehavior::DuplicateMessage));
+        }
+        if let Some(pki) = &masked.pki {
+            let survivors: Vec<ClientId> = masked.survivors.iter().copied().collect();
+            let valid = pki.get(from).is_some_and(|key| {
+                key.verify_survivors(masked.params.session(), &survivors, &message.signature)
+                    .is_ok()
+            });
+            if !valid {
+                return Err(reject(
+                    from,
+                    round,
+                    Misbehavior::BadSignature { peer: from },
+                ));
+            }
+        }
+        self.signatures.insert(from, message.signature);
+        Ok(())
+    }
+
+    /// Ends Round 3: the signers form `U_4`; each gets its neighbourhood's survivors,
+    /// dropped clients and signatures.
+    ///
+    /// # Errors
+    /// [`Error::Abort`] if fewer than `t` survivors signed.
+    #[must_use = "the unmasking requests must be sent"]
+    pub fn close(self) -> Result<(Unmasking, Vec<msg::UnmaskingRequest>), Error> {
+        enough(
+            &self.masked.params,
+            self.signatures.len(),
+            Round::Consistency,
+        )?;
+        let responders = self.signatures.keys().copied().collect();
+        Ok(self.masked.into_unmasking(responders, &self.signatures))
     }
 }
 
@@ -344,6 +508,8 @@ pub struct Unmasking {
     graph: Graph,
     survivors: BTreeSet<ClientId>,
     dropped: BTreeSet<ClientId>,
+    /// Who may respond: `U_3`, or `U_4` after ConsistencyCheck.
+    responders: BTreeSet<ClientId>,
     accumulator: Vec<u64>,
     responses: BTreeMap<ClientId, RevealedShares>,
 }
@@ -371,6 +537,9 @@ pub struct Output {
     pub sum: Vec<u64>,
     /// The clients whose inputs are in the sum (`U_3`), ascending.
     pub included: Vec<ClientId>,
+    /// How many masks the server expanded to remove them: one self-mask per survivor and
+    /// one pairwise mask per surviving neighbour of each dropped client.
+    pub mask_expansions: usize,
 }
 
 impl Unmasking {
@@ -399,7 +568,7 @@ impl Unmasking {
     ) -> Result<(), Rejected> {
         let round = Round::Unmasking;
         check_envelope(&self.params, from, &message.session, message.sender, round)?;
-        if !self.survivors.contains(&from) {
+        if !self.responders.contains(&from) {
             return Err(reject(from, round, Misbehavior::UnexpectedMessage));
         }
         if self.responses.contains_key(&from) {
@@ -456,6 +625,7 @@ impl Unmasking {
         let session = *self.params.session();
         let modulus = self.params.modulus();
         let mut lagrange = LagrangeCache::default();
+        let mut expansions = 0;
         for &u in &self.survivors {
             let b_u = self.rebuild(&mut lagrange, u, |r| &r.self_mask)?;
             let committed = self.roster.get(&u).map(|e| e.self_mask_commitment);
@@ -468,6 +638,7 @@ impl Unmasking {
             }
             let seed = self_mask_prg_seed(&session, u, &b_u);
             prg::apply_mask(seed.bytes(), modulus, Sign::Sub, &mut self.accumulator);
+            expansions += 1;
         }
         for &u in &self.dropped {
             let s_sk = self.rebuild(&mut lagrange, u, |r| &r.key)?;
@@ -487,12 +658,14 @@ impl Unmasking {
                 // v added this mask with pairwise_sign(v, u); take it back out.
                 let sign = pairwise_sign(v, u).flip();
                 prg::apply_mask(seed.bytes(), modulus, sign, &mut self.accumulator);
+                expansions += 1;
             }
         }
         modulus.reduce_lazy(&mut self.accumulator);
         Ok(Output {
             sum: self.accumulator,
             included: self.survivors.into_iter().collect(),
+            mask_expansions: expansions,
         })
     }
 
