@@ -24,7 +24,9 @@ use std::time::Instant;
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secagg::sim::{self, Report, RoundReport, Simulation};
-use secagg::{ClientId, Modulus, Output, Params, PlainInput, Round, SessionId};
+use secagg::{
+    ClientId, Modulus, Neighbourhood, Output, Params, PlainInput, Round, SessionId, ThreatModel,
+};
 
 /// The help text.
 const USAGE: &str = "\
@@ -41,7 +43,13 @@ options:
   --dim D            vector length (default 100000; with --inputs, the line length)
   --bits B           modulus 2^B, 1 <= B <= 64 (default 32)
   --modulus M        any modulus 2 <= M <= 2^64-1 (excludes --bits)
-  --threshold T      Shamir threshold (default and minimum: floor(N/2) + 1)
+  --threshold T      Shamir threshold among a client's share holders (default and minimum:
+                     a majority, floor(H/2) + 1, or more than two thirds with --malicious;
+                     H = N on the complete graph, K + 1 with --neighbours K)
+  --neighbours K     SecAgg+: a random Harary graph of degree K (not counting the client
+                     itself); default: the complete graph (SecAgg)
+  --malicious        harden against a malicious server: signed keys (Ed25519) and the
+                     ConsistencyCheck round
   --seed S           seed of all randomness: session id, inputs, dropouts, protocol (default 0)
   --dropout F        fraction of clients that drop, chosen from the seed and spread
                      round-robin over rounds 0..3 (default 0.1, or 0 when --drop is given)
@@ -147,6 +155,8 @@ struct Options {
     bits: Option<u32>,
     modulus: Option<u64>,
     threshold: Option<usize>,
+    neighbours: Option<usize>,
+    malicious: bool,
     seed: Option<u64>,
     dropout: Option<f64>,
     /// `(index into sim::ROUNDS, client ids)` per `--drop`.
@@ -179,7 +189,8 @@ fn parse_simulate(mut it: core::slice::Iter<'_, String>) -> Result<Command, Usag
         match (flag, inline) {
             ("-h" | "--help", None) => return Ok(Command::Help),
             ("--json", None) => opts.json = true,
-            ("-h" | "--help" | "--json", Some(_)) => {
+            ("--malicious", None) => opts.malicious = true,
+            ("-h" | "--help" | "--json" | "--malicious", Some(_)) => {
                 return Err(UsageError(format!("{flag} takes no value")));
             }
             (_, Some(value)) => opts.set(flag, value)?,
@@ -215,6 +226,7 @@ impl Options {
                 number(flag, value, "an integer 2..=18446744073709551615")?,
             ),
             "--threshold" => once(&mut self.threshold, flag, number(flag, value, COUNT)?),
+            "--neighbours" => once(&mut self.neighbours, flag, number(flag, value, COUNT)?),
             "--seed" => once(
                 &mut self.seed,
                 flag,
@@ -300,11 +312,21 @@ impl Setup {
             None => None,
         };
         let (n, d) = shape(opts, file.as_deref())?;
-        let threshold = opts.threshold.unwrap_or_else(|| Params::min_threshold(n));
         let mut rng = stream(seed, STREAM_SESSION);
         let mut session = [0u8; 32];
         rng.fill_bytes(&mut session);
-        let params = Params::new(SessionId(session), n, threshold, modulus, d)
+        let mut builder = Params::builder(SessionId(session), n, modulus, d);
+        if let Some(t) = opts.threshold {
+            builder = builder.threshold(t);
+        }
+        if let Some(k) = opts.neighbours {
+            builder = builder.neighbours(k);
+        }
+        if opts.malicious {
+            builder = builder.threat_model(ThreatModel::Malicious);
+        }
+        let params = builder
+            .build()
             .map_err(|e| UsageError(format!("invalid parameters: {e}")))?;
         let schedule = schedule(opts, n, seed)?;
         let inputs = match file {
@@ -601,12 +623,19 @@ impl Progress {
 fn describe(setup: &Setup) -> String {
     let p = &setup.params;
     format!(
-        "session {}: {} clients, {} elements, modulus {}, threshold {}, seed {}\n",
+        "session {}: {} clients, {} elements, modulus {}, {} graph (degree {}), threshold {}, \
+         {} server, seed {}\n",
         hex(&p.session().0[..8]),
         p.clients(),
         p.vector_len(),
         modulus_text(p.modulus()),
+        graph_name(p.neighbourhood()),
+        neighbours(p),
         p.threshold(),
+        match p.threat_model() {
+            ThreatModel::HonestButCurious => "honest-but-curious",
+            ThreatModel::Malicious => "malicious",
+        },
         setup.seed
     )
 }
@@ -670,19 +699,28 @@ fn human_report(
 /// The per-round table.
 fn human_rounds(rounds: &[RoundReport]) -> String {
     let mut s = format!(
-        "{:<16}{:>8}{:>18}{:>14}{:>16}{:>16}\n",
-        "round", "clients", "client s (mean)", "server s", "sent B/client", "recv B/client"
+        "{:<16}{:>8}{:>18}{:>14}{:>16}{:>16}{:>12}{:>12}\n",
+        "round",
+        "clients",
+        "client s (mean)",
+        "server s",
+        "sent B/client",
+        "recv B/client",
+        "masks/cl",
+        "masks/srv"
     );
     for r in rounds {
         let _ = writeln!(
             s,
-            "{:<16}{:>8}{:>18.6}{:>14.6}{:>16.0}{:>16.0}",
+            "{:<16}{:>8}{:>18.6}{:>14.6}{:>16.0}{:>16.0}{:>12.1}{:>12}",
             r.round.to_string(),
             r.clients,
             r.client_seconds,
             r.server_seconds,
             r.bytes_sent_per_client,
-            r.bytes_received_per_client
+            r.bytes_received_per_client,
+            r.client_mask_expansions,
+            r.server_mask_expansions
         );
         for rejected in &r.rejected {
             let _ = writeln!(s, "  {rejected}");
@@ -752,6 +790,19 @@ fn json_array<I: IntoIterator<Item = String>>(items: I) -> String {
     format!("[{}]", items.into_iter().collect::<Vec<_>>().join(", "))
 }
 
+/// `complete` or `harary`.
+fn graph_name(n: Neighbourhood) -> &'static str {
+    match n {
+        Neighbourhood::Complete => "complete",
+        Neighbourhood::Harary { .. } => "harary",
+    }
+}
+
+/// The degree: `k` on a sparse graph, `n - 1` on the complete one.
+fn neighbours(p: &Params) -> usize {
+    p.share_holders() - 1
+}
+
 /// A JSON array of client ids.
 fn json_ids<'a>(ids: impl IntoIterator<Item = &'a ClientId>) -> String {
     json_array(ids.into_iter().map(|id| id.0.to_string()))
@@ -765,6 +816,11 @@ fn json_round(r: &RoundReport) -> String {
         .field("client_seconds", json_f64(r.client_seconds))
         .field("server_seconds", json_f64(r.server_seconds))
         .field("bytes_sent_per_client", json_f64(r.bytes_sent_per_client))
+        .field("client_mask_expansions", json_f64(r.client_mask_expansions))
+        .field(
+            "server_mask_expansions",
+            r.server_mask_expansions.to_string(),
+        )
         .field(
             "bytes_received_per_client",
             json_f64(r.bytes_received_per_client),
@@ -795,6 +851,15 @@ fn json_report(
         .field("dim", p.vector_len().to_string())
         .field("modulus", p.modulus().value().to_string())
         .field("threshold", p.threshold().to_string())
+        .field("graph", json_string(graph_name(p.neighbourhood())))
+        .field("neighbours", neighbours(p).to_string())
+        .field(
+            "threat_model",
+            json_string(match p.threat_model() {
+                ThreatModel::HonestButCurious => "honest-but-curious",
+                ThreatModel::Malicious => "malicious",
+            }),
+        )
         .field("seed", setup.seed.to_string())
         .field("session", json_string(&hex(&p.session().0)))
         .field("dropped", json_ids(drops.keys()))

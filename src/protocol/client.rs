@@ -211,7 +211,7 @@ impl AdvertiseKeys {
         roster: &msg::Roster,
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
-        let peers = self.check_roster(roster)?;
+        let mut peers = self.check_roster(roster)?;
         let members: BTreeSet<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
         // Share holders: this client and its neighbours, in id order.
         let holders: Vec<_> = roster
@@ -247,7 +247,7 @@ impl AdvertiseKeys {
                 own = Some(held);
                 continue;
             }
-            let key = share_key(
+            let (key, open_key) = share_keys_with(
                 &self.share_key,
                 &entry.share_public_key,
                 &session,
@@ -260,6 +260,9 @@ impl AdvertiseKeys {
                     Misbehavior::NonContributoryKey { peer: entry.sender },
                 )
             })?;
+            if let Some(peer) = peers.get_mut(&entry.sender) {
+                peer.open_key = Some(open_key);
+            }
             let ctx = ShareContext {
                 session: &session,
                 sender: self.id,
@@ -292,7 +295,6 @@ impl AdvertiseKeys {
             id: self.id,
             identity: self.identity,
             members,
-            share_key: self.share_key,
             mask_key: SecretKey::from_scalar(self.mask_key_secret.scalar()),
             self_mask_seed: self.self_mask_seed,
             own,
@@ -355,19 +357,12 @@ impl AdvertiseKeys {
                     return Err(fault(Misbehavior::BadSignature { peer: entry.sender }));
                 }
             }
-            // SECURITY: a small-order key makes the "shared" secret public.
-            for key in [&entry.share_public_key, &entry.mask_public_key] {
-                if key.is_small_order() {
-                    return Err(fault(Misbehavior::NonContributoryKey {
-                        peer: entry.sender,
-                    }));
-                }
-            }
             if entry.sender != self.id {
                 let peer = Peer {
                     share_public_key: entry.share_public_key,
                     mask_public_key: entry.mask_public_key,
                     state: PeerState::Alive,
+                    open_key: None,
                     held: None,
                 };
                 if peers.insert(entry.sender, peer).is_some() {
@@ -389,6 +384,13 @@ impl AdvertiseKeys {
         );
         let neighbours = graph.neighbours(self.id);
         peers.retain(|id, _| neighbours.contains(id));
+        // SECURITY: a small-order key makes the "shared" secret public. Only neighbours'
+        // keys are ever used (checking all n would cost O(n) decompressions per client).
+        for (&peer, p) in &peers {
+            if p.share_public_key.is_small_order() || p.mask_public_key.is_small_order() {
+                return Err(fault(Misbehavior::NonContributoryKey { peer }));
+            }
+        }
         check_threshold(&self.params, peers.len() + 1, round)?;
         Ok(peers)
     }
@@ -451,21 +453,19 @@ pub(crate) fn pairwise_sign(me: ClientId, peer: ClientId) -> Sign {
     if me < peer { Sign::Add } else { Sign::Sub }
 }
 
-fn share_key(
+/// The keys of the ciphertexts from `me` to `peer` and from `peer` to `me`, from one key
+/// agreement (each direction has its own key: the ordered pair is in the derivation).
+fn share_keys_with(
     own: &SecretKey,
     peer_public: &PublicKey,
     session: &SessionId,
-    sender: ClientId,
-    recipient: ClientId,
-) -> Result<DerivedKey, ()> {
+    me: ClientId,
+    peer: ClientId,
+) -> Result<(DerivedKey, DerivedKey), ()> {
     let shared = own.agree(peer_public).map_err(|_| ())?;
-    Ok(kdf::derive(
-        kdf::LABEL_SHARE_KEY,
-        session,
-        sender,
-        recipient,
-        shared.bytes(),
-    ))
+    let seal = kdf::derive(kdf::LABEL_SHARE_KEY, session, me, peer, shared.bytes());
+    let open = kdf::derive(kdf::LABEL_SHARE_KEY, session, peer, me, shared.bytes());
+    Ok((seal, open))
 }
 
 /// Where a peer stands, as this client sees it. It only moves forward.
@@ -510,6 +510,8 @@ struct Peer {
     share_public_key: PublicKey,
     mask_public_key: PublicKey,
     state: PeerState,
+    /// The key of the ciphertext this peer sealed to us, derived in ShareKeys.
+    open_key: Option<DerivedKey>,
     held: Option<HeldShares>,
 }
 
@@ -528,7 +530,6 @@ pub struct ShareKeys {
     id: ClientId,
     identity: Option<Identity>,
     members: BTreeSet<ClientId>,
-    share_key: SecretKey,
     mask_key: SecretKey,
     self_mask_seed: SecretScalar,
     own: HeldShares,
@@ -600,14 +601,7 @@ impl ShareKeys {
                 round,
                 what: Misbehavior::UndecryptableShare { peer: sender },
             };
-            let key = share_key(
-                &self.share_key,
-                &peer.share_public_key,
-                &session,
-                sender,
-                self.id,
-            )
-            .map_err(|()| undecryptable())?;
+            let key = peer.open_key.take().ok_or_else(undecryptable)?;
             let ctx = ShareContext {
                 session: &session,
                 sender,
