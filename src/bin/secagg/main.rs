@@ -15,6 +15,10 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod params_cmd;
+mod plan;
+mod privacy;
+
 use core::fmt::Write as _;
 use std::collections::BTreeSet;
 use std::io::{IsTerminal as _, Write as _};
@@ -109,6 +113,11 @@ fn main() -> ExitCode {
             Ok(setup) => simulate(&setup, opts.json),
             Err(e) => usage_error(&e),
         },
+        Ok(Command::Other(name, rest)) => match name {
+            "plan" => plan::run(&rest),
+            "privacy" => privacy::run(&rest),
+            _ => params_cmd::run(&rest),
+        },
         Err(e) => usage_error(&e),
     }
 }
@@ -145,6 +154,8 @@ enum Command {
     Help,
     /// Run a session.
     Simulate(Options),
+    /// Another command (`params`, `plan`, `privacy`) and its arguments, parsed by its module.
+    Other(&'static str, Vec<String>),
 }
 
 /// The options of `simulate`, as given (defaults are applied by [`Setup::build`]).
@@ -172,8 +183,16 @@ fn parse_args(args: &[String]) -> Result<Command, UsageError> {
         None => Err(UsageError("missing command (try `secagg simulate`)".into())),
         Some("-h" | "--help" | "help") => Ok(Command::Help),
         Some("simulate") => parse_simulate(it),
+        Some(name @ ("params" | "plan" | "privacy")) => {
+            let name = match name {
+                "params" => "params",
+                "plan" => "plan",
+                _ => "privacy",
+            };
+            Ok(Command::Other(name, it.cloned().collect()))
+        }
         Some(other) => Err(UsageError(format!(
-            "unknown command '{other}' (the only command is `simulate`)"
+            "unknown command '{other}' (commands: simulate, params, plan, privacy)"
         ))),
     }
 }
