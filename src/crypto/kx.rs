@@ -23,16 +23,60 @@ impl fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// Whether the key is a point of small order (or its twist image is): key agreement with
-    /// such a key gives a shared secret that does not depend on our private key.
+    /// Whether the key has small order (on the curve or its twist): key agreement with such a
+    /// key gives a shared secret that does not depend on our private key.
+    ///
+    /// X25519 ignores bit 255 and reduces `u` modulo `p = 2^255 - 19`; the `u` of small order
+    /// are then `0`, `1`, `p - 1` and the two `u` of order 8, and the only other encodings
+    /// below `2^255` are `p` and `p + 1` (for `0` and `1`). The check compares against this
+    /// list (as libsodium's blocklist does) instead of running a ladder per key.
     #[must_use]
     pub fn is_small_order(&self) -> bool {
-        // The sign is irrelevant to the order. A u that is not on the curve lies on the twist;
-        // for those, fall back to the product itself, checked in `agree`.
-        MontgomeryPoint(self.0)
-            .to_edwards(0)
-            .is_some_and(|p| p.is_small_order())
+        let mut u = self.0;
+        u[31] &= 0x7f;
+        SMALL_ORDER
+            .iter()
+            .fold(subtle::Choice::from(0), |found, bad| found | u.ct_eq(bad))
+            .into()
     }
+}
+
+/// The encodings (bit 255 clear) of the small-order `u`-coordinates, little-endian.
+const SMALL_ORDER: [[u8; 32]; 7] = [
+    // 0
+    [0; 32],
+    // 1
+    {
+        let mut one = [0; 32];
+        one[0] = 1;
+        one
+    },
+    // order 8
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    // order 8
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    // p - 1
+    field_bytes(0xec),
+    // p (= 0)
+    field_bytes(0xed),
+    // p + 1 (= 1)
+    field_bytes(0xee),
+];
+
+/// `0x7fff..ff` with the low byte replaced: `p - 1`, `p`, `p + 1` for `0xec`, `0xed`, `0xee`.
+const fn field_bytes(low: u8) -> [u8; 32] {
+    let mut b = [0xff; 32];
+    b[0] = low;
+    b[31] = 0x7f;
+    b
 }
 
 /// An X25519 private key.
@@ -132,6 +176,13 @@ impl SharedSecret {
     #[must_use]
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// Compares the secret with `expected` in constant time, without exposing it (for
+    /// known-answer tests).
+    #[must_use]
+    pub fn ct_eq_bytes(&self, expected: &[u8; 32]) -> subtle::Choice {
+        self.0.ct_eq(expected)
     }
 }
 
