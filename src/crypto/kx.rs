@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use curve25519_dalek::{MontgomeryPoint, Scalar};
+use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 use x25519_dalek::StaticSecret;
