@@ -119,7 +119,9 @@ pub enum Misbehavior {
         /// The peer in question.
         peer: ClientId,
     },
-    /// A share ciphertext failed to decrypt or to parse (no detail on why).
+    /// A share ciphertext failed to decrypt or to parse (no detail on why). It is reported
+    /// against its sender, but the server relays ciphertexts, so the fault may equally be
+    /// the server's: either way the client stops.
     UndecryptableShare {
         /// The sender of the ciphertext.
         peer: ClientId,
@@ -143,18 +145,14 @@ pub enum Misbehavior {
     SelfNamedDropped,
     /// The unmasking request does not list this client as a survivor.
     SelfNotSurvivor,
-    /// A peer is named both as survivor and as dropped.
+    /// A peer is named both as survivor and as dropped: answering would reveal both the
+    /// self-mask share and the key share of that peer, which unmasks its input.
     SurvivorAndDropped {
         /// The peer.
         peer: ClientId,
     },
     /// A peer that survived the earlier rounds is missing from the unmasking request.
     PeerUnaccounted {
-        /// The peer.
-        peer: ClientId,
-    },
-    /// The request would reveal both the self-mask share and the key share of one peer.
-    BothSharesRequested {
         /// The peer.
         peer: ClientId,
     },
@@ -332,10 +330,6 @@ impl fmt::Display for Misbehavior {
             Self::PeerUnaccounted { peer } => {
                 write!(f, "{peer} is neither survivor nor dropped")
             }
-            Self::BothSharesRequested { peer } => write!(
-                f,
-                "request would reveal both the self-mask share and the key share of {peer}"
-            ),
             Self::VectorLength { got, expected } => {
                 write!(f, "vector of length {got}, expected {expected}")
             }

@@ -75,11 +75,7 @@ fn run_and_check(
         .outcome
         .unwrap_or_else(|e| panic!("seed {seed}, n {n}, t {t}, {m:?}: {e}"));
     assert_eq!(out.included, expected_included, "seed {seed}, {m:?}");
-    assert_eq!(
-        out.sum,
-        sim.plain_sum(&out.included),
-        "seed {seed}, {m:?}"
-    );
+    assert_eq!(out.sum, sim.plain_sum(&out.included), "seed {seed}, {m:?}");
     assert_eq!(
         out.sum,
         expected_sum(&inputs, &out.included, m),
@@ -100,15 +96,7 @@ fn three_clients_one_dropout_every_modulus() {
     for (k, m) in moduli().into_iter().enumerate() {
         let seed = 310 + u64::try_from(k).unwrap();
         // Client 2 sends its masked input but not its shares in Unmasking: it counts.
-        run_and_check(
-            3,
-            2,
-            m,
-            50,
-            &[(2, Round::Unmasking)],
-            &ids(1..=3),
-            seed,
-        );
+        run_and_check(3, 2, m, 50, &[(2, Round::Unmasking)], &ids(1..=3), seed);
         // Client 3 never sends its masked input: its pairwise masks are removed.
         run_and_check(3, 2, m, 50, &[(3, Round::MaskedInput)], &ids(1..=2), seed);
     }
@@ -153,7 +141,11 @@ fn hundred_clients_with_dropouts_odd_modulus() {
     drops.push((40, Round::AdvertiseKeys));
     drops.push((50, Round::Unmasking));
     let included: Vec<ClientId> = (1..=100)
-        .filter(|id| !drops.iter().any(|&(d, r)| d == *id && r != Round::Unmasking))
+        .filter(|id| {
+            !drops
+                .iter()
+                .any(|&(d, r)| d == *id && r != Round::Unmasking)
+        })
         .map(ClientId)
         .collect();
     assert_eq!(included.len(), 100 - 21);
