@@ -63,7 +63,7 @@ pub enum ConfigError {
         /// The largest count accepted.
         max: usize,
     },
-    /// The neighbourhood degree is below 2.
+    /// The neighbourhood degree is odd or below 2.
     Degree {
         /// The requested degree.
         k: usize,
@@ -276,8 +276,9 @@ impl fmt::Display for ConfigError {
             }
             Self::Degree { k, clients } => write!(
                 f,
-                "neighbourhood degree {k} for {clients} clients is too small: at least 2 \
-                 neighbours are needed for any pairwise mask to hide an input"
+                "neighbourhood degree {k} for {clients} clients is invalid: it must be even \
+                 (a k-regular graph on an odd number of clients needs an even k) and at \
+                 least 2 (one neighbour's pairwise mask is all that would hide an input)"
             ),
             Self::Threshold {
                 threshold,
@@ -391,6 +392,8 @@ impl fmt::Display for ApiMisuse {
 }
 
 impl core::error::Error for Error {}
+
+impl core::error::Error for ConfigError {}
 
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {

@@ -34,7 +34,7 @@ pub mod hazmat {
 
 // Public interface
 pub use crate::crypto::kx::PublicKey;
-pub use crate::crypto::sign::{IdentityKey, IdentityPublicKey, Signature};
+pub use crate::crypto::sign::{IdentityKey, IdentityPublicKey, Pki, Signature};
 pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
 pub use crate::ids::{ClientId, SessionId, ShareIndex};
 pub use crate::params::{

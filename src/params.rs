@@ -10,18 +10,17 @@ pub const MAX_CLIENTS: usize = 1 << 16;
 pub const MAX_VECTOR_LEN: usize = 1 << 28;
 
 /// The modulus `m` of the aggregation group `Z_m`, for `2 <= m <= 2^64`.
+///
+/// Built only through [`Modulus::power_of_two`] or [`Modulus::new`], so every value is valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Modulus {
+pub struct Modulus(Repr);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Repr {
     /// `m = 2^bits`, `1 <= bits <= 64`; `bits = 64` is plain `u64` wrap-around.
-    PowerOfTwo {
-        /// `log2 m`.
-        bits: u32,
-    },
+    PowerOfTwo { bits: u32 },
     /// Any other `m` in `3 ..= 2^64 - 1` that is not a power of two.
-    Other {
-        /// The modulus.
-        m: u64,
-    },
+    Other { m: u64 },
 }
 
 impl Modulus {
@@ -31,13 +30,13 @@ impl Modulus {
     /// [`ConfigError::BitsOutOfRange`] unless `1 <= bits <= 64`.
     pub fn power_of_two(bits: u32) -> Result<Self, ConfigError> {
         if (1..=64).contains(&bits) {
-            Ok(Self::PowerOfTwo { bits })
+            Ok(Self(Repr::PowerOfTwo { bits }))
         } else {
             Err(ConfigError::BitsOutOfRange { bits })
         }
     }
 
-    /// Any `m` with `2 <= m < 2^64`; powers of two are normalised to [`Modulus::PowerOfTwo`].
+    /// Any `m` with `2 <= m < 2^64`; powers of two are the same as [`Modulus::power_of_two`].
     ///
     /// # Errors
     /// [`ConfigError::ModulusOutOfRange`] if `m < 2`.
@@ -45,29 +44,47 @@ impl Modulus {
         if m < 2 {
             Err(ConfigError::ModulusOutOfRange)
         } else if m.is_power_of_two() {
-            Ok(Self::PowerOfTwo {
+            Ok(Self(Repr::PowerOfTwo {
                 bits: m.trailing_zeros(),
-            })
+            }))
         } else {
-            Ok(Self::Other { m })
+            Ok(Self(Repr::Other { m }))
+        }
+    }
+
+    /// `Some(b)` if `m = 2^b`.
+    #[must_use]
+    pub fn power_of_two_bits(self) -> Option<u32> {
+        match self.0 {
+            Repr::PowerOfTwo { bits } => Some(bits),
+            Repr::Other { .. } => None,
+        }
+    }
+
+    /// `Some(m)` if `m` is not a power of two (then it fits a `u64`).
+    #[must_use]
+    pub(crate) fn odd_modulus(self) -> Option<u64> {
+        match self.0 {
+            Repr::PowerOfTwo { .. } => None,
+            Repr::Other { m } => Some(m),
         }
     }
 
     /// `ceil(log2 m)`: the bits one element takes on the wire.
     #[must_use]
     pub fn bits(self) -> u32 {
-        match self {
-            Self::PowerOfTwo { bits } => bits,
-            Self::Other { m } => u64::BITS - m.leading_zeros(),
+        match self.0 {
+            Repr::PowerOfTwo { bits } => bits,
+            Repr::Other { m } => u64::BITS - m.leading_zeros(),
         }
     }
 
     /// `m - 1`, the largest element.
     #[must_use]
     pub fn max_element(self) -> u64 {
-        match self {
-            Self::PowerOfTwo { bits } => u64::MAX >> (64 - bits),
-            Self::Other { m } => m - 1,
+        match self.0 {
+            Repr::PowerOfTwo { bits } => u64::MAX >> (64 - bits),
+            Repr::Other { m } => m - 1,
         }
     }
 
@@ -77,39 +94,34 @@ impl Modulus {
         x <= self.max_element()
     }
 
-    /// `(a + b) mod m` for `a, b < m`.
+    /// `(a + b) mod m` for `a, b < m`. Branch-free: the operands may be secret.
     #[must_use]
     #[inline]
     pub fn add(self, a: u64, b: u64) -> u64 {
-        match self {
+        match self.0 {
             // mod 2^bits by design: 2^bits divides 2^64.
-            Self::PowerOfTwo { .. } => a.wrapping_add(b) & self.max_element(),
-            Self::Other { m } => {
-                let (s, carry) = a.overflowing_add(b);
-                // mod m by design: a + b < 2m, one subtraction reduces it.
-                if carry || s >= m {
-                    s.wrapping_sub(m)
-                } else {
-                    s
-                }
+            Repr::PowerOfTwo { .. } => a.wrapping_add(b) & self.max_element(),
+            Repr::Other { m } => {
+                let (sum, carry) = a.overflowing_add(b);
+                let (reduced, borrow) = sum.overflowing_sub(m);
+                // mod m by design: a + b < 2m, so one subtraction reduces it; keep the
+                // reduced value when the sum carried out of 64 bits or is at least m.
+                select(carry | !borrow, reduced, sum)
             }
         }
     }
 
-    /// `(a - b) mod m` for `a, b < m`.
+    /// `(a - b) mod m` for `a, b < m`. Branch-free: the operands may be secret.
     #[must_use]
     #[inline]
     pub fn sub(self, a: u64, b: u64) -> u64 {
-        match self {
+        match self.0 {
             // mod 2^bits by design.
-            Self::PowerOfTwo { .. } => a.wrapping_sub(b) & self.max_element(),
-            Self::Other { m } => {
-                // mod m by design: a - b > -m, one addition reduces it.
-                if a >= b {
-                    a - b
-                } else {
-                    a.wrapping_sub(b).wrapping_add(m)
-                }
+            Repr::PowerOfTwo { .. } => a.wrapping_sub(b) & self.max_element(),
+            Repr::Other { m } => {
+                let (diff, borrow) = a.overflowing_sub(b);
+                // mod m by design: a - b > -m, one addition of m reduces it.
+                select(borrow, diff.wrapping_add(m), diff)
             }
         }
     }
@@ -124,9 +136,9 @@ impl Modulus {
     /// The modulus as a `u128` (`2^64` fits).
     #[must_use]
     pub fn value(self) -> u128 {
-        match self {
-            Self::PowerOfTwo { bits } => 1u128 << bits,
-            Self::Other { m } => u128::from(m),
+        match self.0 {
+            Repr::PowerOfTwo { bits } => 1u128 << bits,
+            Repr::Other { m } => u128::from(m),
         }
     }
 }
@@ -141,6 +153,13 @@ pub enum ThreatModel {
     /// (Bonawitz et al., CCS 2017, §6.3). Clients verify Ed25519 identity signatures and run
     /// the ConsistencyCheck round.
     Malicious,
+}
+
+/// `if condition { yes } else { no }` without a branch on `condition`.
+#[inline(always)]
+fn select(condition: bool, yes: u64, no: u64) -> u64 {
+    let mask = 0u64.wrapping_sub(u64::from(condition));
+    (yes & mask) | (no & !mask)
 }
 
 /// The parameters of one session, shared by the server and every client.
@@ -333,8 +352,10 @@ impl ParamsBuilder {
                 max: MAX_VECTOR_LEN,
             });
         }
+        // An odd degree has no k-regular graph on an odd roster, and the roster size is only
+        // known at run time: even degrees keep `holders = k + 1` true for every roster.
         if let Neighbourhood::Harary { k } = self.neighbourhood
-            && k < 2
+            && (k < 2 || k % 2 == 1)
         {
             return Err(ConfigError::Degree { k, clients });
         }
@@ -378,7 +399,7 @@ mod tests {
         assert_eq!(p8.sub(1, 2), 255);
         assert_eq!(
             Modulus::new(1024).unwrap(),
-            Modulus::PowerOfTwo { bits: 10 }
+            Modulus::power_of_two(10).unwrap()
         );
         assert_eq!(Modulus::new(1025).unwrap().bits(), 11);
     }

@@ -88,8 +88,8 @@ fn chunk_words<const W: usize>(
     let low_bits = u64::MAX >> (64 - modulus.bits());
     let mut keystream = Zeroizing::new([0u8; 8 * WORDS_PER_REFILL]);
     let keystream = &mut keystream[..W * WORDS_PER_REFILL];
-    match modulus {
-        Modulus::PowerOfTwo { .. } => {
+    match modulus.odd_modulus() {
+        None => {
             for part in acc.chunks_mut(WORDS_PER_REFILL) {
                 let used = &mut keystream[..part.len() * W];
                 if cipher.try_write_keystream(used).is_err() {
@@ -109,7 +109,7 @@ fn chunk_words<const W: usize>(
                 }
             }
         }
-        Modulus::Other { m } => {
+        Some(m) => {
             let mut filled = 0;
             while filled < acc.len() {
                 if cipher.try_write_keystream(keystream).is_err() {
@@ -144,7 +144,7 @@ fn read_le<const W: usize>(word: &[u8]) -> u64 {
 impl Modulus {
     /// Brings an accumulator kept by [`apply_mask`] into `[0, m)`.
     pub fn reduce_lazy(self, acc: &mut [u64]) {
-        if let Self::PowerOfTwo { .. } = self {
+        if self.power_of_two_bits().is_some() {
             let mask = self.max_element();
             for a in acc {
                 *a &= mask;

@@ -385,7 +385,7 @@ impl AdvertiseKeys {
         let neighbours = graph.neighbours(self.id);
         peers.retain(|id, _| neighbours.contains(id));
         // SECURITY: a small-order key makes the "shared" secret public. Only neighbours'
-        // keys are ever used (checking all n would cost O(n) decompressions per client).
+        // keys are ever used, so only theirs are checked (the server checks them all).
         for (&peer, p) in &peers {
             if p.share_public_key.is_small_order() || p.mask_public_key.is_small_order() {
                 return Err(fault(Misbehavior::NonContributoryKey { peer }));

@@ -661,9 +661,9 @@ fn describe(setup: &Setup) -> String {
 
 /// `2^k` or the decimal modulus.
 fn modulus_text(m: Modulus) -> String {
-    match m {
-        Modulus::PowerOfTwo { bits } => format!("2^{bits}"),
-        Modulus::Other { m } => m.to_string(),
+    match m.power_of_two_bits() {
+        Some(bits) => format!("2^{bits}"),
+        None => m.value().to_string(),
     }
 }
 
