@@ -11,9 +11,10 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::crypto::kx::SecretKey;
-use crate::crypto::prg::{self, Sign};
+use crate::crypto::prg::{self, SeededMask, Sign};
 use crate::crypto::shamir::{Lagrange, SecretScalar};
 use crate::crypto::sign::{Pki, Signature};
 use crate::error::{AbortReason, ApiMisuse, Error, Misbehavior, Rejected};
@@ -622,12 +623,27 @@ impl Unmasking {
     /// commitment (a share holder lied): never a wrong sum.
     pub fn finish(mut self) -> Result<Output, Error> {
         enough(&self.params, self.responses.len(), Round::Unmasking)?;
-        let session = *self.params.session();
         let modulus = self.params.modulus();
         let mut lagrange = LagrangeCache::default();
-        let mut expansions = 0;
+        let mut masks = self.self_masks(&mut lagrange)?;
+        masks.extend(self.pairwise_masks_of_dropped(&mut lagrange)?);
+        // Zeroized on drop: these seeds unmask the survivors' inputs.
+        let masks = Zeroizing::new(masks);
+        prg::apply_masks(&masks, modulus, &mut self.accumulator);
+        modulus.reduce_lazy(&mut self.accumulator);
+        Ok(Output {
+            sum: self.accumulator,
+            included: self.survivors.into_iter().collect(),
+            mask_expansions: masks.len(),
+        })
+    }
+
+    /// The seed of every survivor's self-mask, rebuilt and checked against its commitment.
+    fn self_masks(&self, lagrange: &mut LagrangeCache) -> Result<Vec<SeededMask>, Error> {
+        let session = *self.params.session();
+        let mut masks = Vec::with_capacity(self.survivors.len());
         for &u in &self.survivors {
-            let b_u = self.rebuild(&mut lagrange, u, |r| &r.self_mask)?;
+            let b_u = self.rebuild(lagrange, u, |r| &r.self_mask)?;
             let committed = self.roster.get(&u).map(|e| e.self_mask_commitment);
             // SECURITY: a rebuilt seed that does not match the owner's commitment means a
             // holder sent a bad share; using it would give a wrong sum.
@@ -636,12 +652,26 @@ impl Unmasking {
             if !matches {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
-            let seed = self_mask_prg_seed(&session, u, &b_u);
-            prg::apply_mask(seed.bytes(), modulus, Sign::Sub, &mut self.accumulator);
-            expansions += 1;
+            let seed = *self_mask_prg_seed(&session, u, &b_u).bytes();
+            masks.push(SeededMask {
+                seed,
+                sign: Sign::Sub,
+            });
         }
+        Ok(masks)
+    }
+
+    /// The seed of every pairwise mask a survivor shares with a dropped neighbour, from the
+    /// dropped client's rebuilt (and checked) mask key. The key agreements run in parallel
+    /// with the `parallel` feature.
+    fn pairwise_masks_of_dropped(
+        &self,
+        lagrange: &mut LagrangeCache,
+    ) -> Result<Vec<SeededMask>, Error> {
+        let mut pairs = Vec::new();
+        let mut keys = Vec::with_capacity(self.dropped.len());
         for &u in &self.dropped {
-            let s_sk = self.rebuild(&mut lagrange, u, |r| &r.key)?;
+            let s_sk = self.rebuild(lagrange, u, |r| &r.key)?;
             let mask_key = SecretKey::from_scalar(s_sk.scalar());
             let advertised = self.roster.get(&u).map(|e| e.mask_public_key);
             // SECURITY: the rebuilt key must be the one the owner advertised.
@@ -650,23 +680,31 @@ impl Unmasking {
             }
             let neighbours = self.graph.neighbours(u);
             for &v in self.survivors.iter().filter(|v| neighbours.contains(v)) {
-                let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) else {
-                    continue;
-                };
-                let seed = pairwise_prg_seed(&mask_key, &v_key, &session, u, v)
-                    .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
-                // v added this mask with pairwise_sign(v, u); take it back out.
-                let sign = pairwise_sign(v, u).flip();
-                prg::apply_mask(seed.bytes(), modulus, sign, &mut self.accumulator);
-                expansions += 1;
+                if let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) {
+                    pairs.push((keys.len(), u, v, v_key));
+                }
             }
+            keys.push(mask_key);
         }
-        modulus.reduce_lazy(&mut self.accumulator);
-        Ok(Output {
-            sum: self.accumulator,
-            included: self.survivors.into_iter().collect(),
-            mask_expansions: expansions,
-        })
+        let session = *self.params.session();
+        let derive = |&(k, u, v, v_key): &(usize, ClientId, ClientId, crate::PublicKey)| {
+            let mask_key = keys.get(k).ok_or(AbortReason::ReconstructionMismatch { owner: u })?;
+            let seed = pairwise_prg_seed(mask_key, &v_key, &session, u, v)
+                .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
+            // v added this mask with pairwise_sign(v, u); take it back out.
+            Ok(SeededMask {
+                seed: *seed.bytes(),
+                sign: pairwise_sign(v, u).flip(),
+            })
+        };
+        #[cfg(feature = "parallel")]
+        let masks: Result<Vec<_>, AbortReason> = {
+            use rayon::prelude::*;
+            pairs.par_iter().map(derive).collect()
+        };
+        #[cfg(not(feature = "parallel"))]
+        let masks: Result<Vec<_>, AbortReason> = pairs.iter().map(derive).collect();
+        Ok(masks?)
     }
 
     /// Rebuilds the secret of `owner` from the first `t` of its share holders (itself and its
