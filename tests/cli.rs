@@ -313,6 +313,71 @@ fn help_succeeds() {
 }
 
 /// Just enough JSON to read the binary's output, checking that it is well formed.
+
+#[test]
+fn params_prints_k_t_and_graph_as_json() {
+    let (out, json) = run_json(&[
+        "params",
+        "--clients",
+        "1000",
+        "--dropout",
+        "0.05",
+        "--corrupt",
+        "0.05",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("graph").str(), "harary");
+    let (k, t) = (json.get("k").num(), json.get("t").num());
+    assert!(k >= 2 && k % 2 == 0 && k < 999, "k = {k}");
+    assert!(2 * t > k + 1 && t <= k + 1, "t = {t} for k = {k}");
+    let (_, malicious) = run_json(&[
+        "params",
+        "--clients",
+        "1000",
+        "--dropout",
+        "0.05",
+        "--corrupt",
+        "0.05",
+        "--malicious",
+    ]);
+    assert!(
+        malicious.get("k").num() > k,
+        "the malicious model needs a larger degree"
+    );
+}
+
+#[test]
+fn params_falls_back_to_the_complete_graph_for_few_clients() {
+    let (out, json) = run_json(&[
+        "params",
+        "--clients",
+        "10",
+        "--dropout",
+        "0.1",
+        "--corrupt",
+        "0.1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("graph").str(), "complete");
+    assert_eq!(json.get("k").num(), 9);
+}
+
+#[test]
+fn simulate_with_neighbours_uses_sparse_graph() {
+    let (out, json) = run_json(&[
+        "simulate",
+        "--clients",
+        "40",
+        "--dim",
+        "20",
+        "--neighbours",
+        "6",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("graph").str(), "harary");
+    assert_eq!(json.get("verified"), &Json::Bool(true));
+}
+
 #[derive(Debug, PartialEq)]
 enum Json {
     Null,

@@ -37,6 +37,7 @@ const USAGE: &str = "\
 secagg: secure aggregation (Bonawitz et al., CCS 2017), simulated in one process
 
 usage: secagg simulate [options]
+       secagg params --clients N --dropout D --corrupt G [--malicious] [--json]
        secagg --help
 
 simulate runs one whole session (one server, N clients) in memory, checks the server's sum
