@@ -351,15 +351,15 @@ fn params_falls_back_to_the_complete_graph_for_few_clients() {
     let (out, json) = run_json(&[
         "params",
         "--clients",
-        "10",
+        "6",
         "--dropout",
-        "0.1",
+        "0.2",
         "--corrupt",
-        "0.1",
+        "0.2",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json.get("graph").str(), "complete");
-    assert_eq!(json.get("k").num(), 9);
+    assert_eq!(json.get("k").num(), 5);
 }
 
 #[test]
