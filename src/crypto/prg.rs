@@ -51,8 +51,44 @@ impl Sign {
 /// reduces once at the end with [`Modulus::reduce_lazy`]. For other `m` every element stays
 /// reduced below `m`.
 pub fn apply_mask(seed: &[u8; 32], modulus: Modulus, sign: Sign, acc: &mut [u64]) {
+    let mut keystream = Keystream::new();
     for (j, chunk) in acc.chunks_mut(CHUNK_ELEMENTS).enumerate() {
-        apply_chunk(seed, modulus, sign, j as u64, chunk);
+        keystream.apply_chunk(seed, modulus, sign, j as u64, chunk);
+    }
+}
+
+/// Bytes of keystream generated per refill: `W * 512` for `W`-byte words, at most 4 KiB.
+const KEYSTREAM_BYTES: usize = 8 * WORDS_PER_REFILL;
+
+/// A keystream buffer, reused across chunks and masks (zeroing and zeroizing it once per
+/// chunk would cost as much as a quarter of the keystream itself), zeroized on drop.
+struct Keystream(Zeroizing<[u8; KEYSTREAM_BYTES]>);
+
+impl Keystream {
+    fn new() -> Self {
+        Self(Zeroizing::new([0u8; KEYSTREAM_BYTES]))
+    }
+
+    fn apply_chunk(
+        &mut self,
+        seed: &[u8; 32],
+        modulus: Modulus,
+        sign: Sign,
+        j: u64,
+        acc: &mut [u64],
+    ) {
+        let buf = &mut *self.0;
+        // One monomorphised loop per word width, so the hot loop reads fixed-size words.
+        match modulus.bits().div_ceil(8) {
+            1 => chunk_words::<1>(seed, modulus, sign, j, acc, buf),
+            2 => chunk_words::<2>(seed, modulus, sign, j, acc, buf),
+            3 => chunk_words::<3>(seed, modulus, sign, j, acc, buf),
+            4 => chunk_words::<4>(seed, modulus, sign, j, acc, buf),
+            5 => chunk_words::<5>(seed, modulus, sign, j, acc, buf),
+            6 => chunk_words::<6>(seed, modulus, sign, j, acc, buf),
+            7 => chunk_words::<7>(seed, modulus, sign, j, acc, buf),
+            _ => chunk_words::<8>(seed, modulus, sign, j, acc, buf),
+        }
     }
 }
 
@@ -92,14 +128,17 @@ impl Drop for SeededMask {
 /// cores. The result is the same as calling [`apply_mask`] once per mask.
 pub fn apply_masks(masks: &[SeededMask], modulus: Modulus, acc: &mut [u64]) {
     let block = |(j, chunk): (usize, &mut [u64])| {
+        let mut keystream = Keystream::new();
         for mask in masks {
-            apply_chunk(&mask.seed, modulus, mask.sign, j as u64, chunk);
+            keystream.apply_chunk(&mask.seed, modulus, mask.sign, j as u64, chunk);
         }
     };
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        acc.par_chunks_mut(CHUNK_ELEMENTS).enumerate().for_each(block);
+        acc.par_chunks_mut(CHUNK_ELEMENTS)
+            .enumerate()
+            .for_each(block);
     }
     #[cfg(not(feature = "parallel"))]
     acc.chunks_mut(CHUNK_ELEMENTS).enumerate().for_each(block);
@@ -107,17 +146,7 @@ pub fn apply_masks(masks: &[SeededMask], modulus: Modulus, acc: &mut [u64]) {
 
 /// Expands chunk `j` of the mask into `acc` (which holds that chunk's elements).
 pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &mut [u64]) {
-    // One monomorphised loop per word width, so the hot loop reads fixed-size words.
-    match modulus.bits().div_ceil(8) {
-        1 => chunk_words::<1>(seed, modulus, sign, j, acc),
-        2 => chunk_words::<2>(seed, modulus, sign, j, acc),
-        3 => chunk_words::<3>(seed, modulus, sign, j, acc),
-        4 => chunk_words::<4>(seed, modulus, sign, j, acc),
-        5 => chunk_words::<5>(seed, modulus, sign, j, acc),
-        6 => chunk_words::<6>(seed, modulus, sign, j, acc),
-        7 => chunk_words::<7>(seed, modulus, sign, j, acc),
-        _ => chunk_words::<8>(seed, modulus, sign, j, acc),
-    }
+    Keystream::new().apply_chunk(seed, modulus, sign, j, acc);
 }
 
 /// Words per keystream buffer refill: `W * 512` bytes is a whole number of 64-byte blocks
@@ -130,12 +159,12 @@ fn chunk_words<const W: usize>(
     sign: Sign,
     j: u64,
     acc: &mut [u64],
+    keystream: &mut [u8; KEYSTREAM_BYTES],
 ) {
     let mut nonce = [0u8; 12];
     nonce[4..].copy_from_slice(&j.to_be_bytes());
     let mut cipher = ChaCha20::new(seed.into(), &nonce.into());
     let low_bits = u64::MAX >> (64 - modulus.bits());
-    let mut keystream = Zeroizing::new([0u8; 8 * WORDS_PER_REFILL]);
     let keystream = &mut keystream[..W * WORDS_PER_REFILL];
     match modulus.odd_modulus() {
         None => {
@@ -144,7 +173,12 @@ fn chunk_words<const W: usize>(
                 if cipher.try_write_keystream(used).is_err() {
                     return;
                 }
-                let words = used.chunks_exact(W).map(|w| read_le::<W>(w) & low_bits);
+                // `used` is a whole number of words, so `as_chunks` leaves no remainder.
+                let words = used
+                    .as_chunks::<W>()
+                    .0
+                    .iter()
+                    .map(|w| read_le(w) & low_bits);
                 match sign {
                     // mod 2^64 by design; reduced mod 2^b by the caller (2^b divides 2^64).
                     Sign::Add => part
@@ -165,8 +199,10 @@ fn chunk_words<const W: usize>(
                     return;
                 }
                 let accepted = keystream
-                    .chunks_exact(W)
-                    .map(|w| read_le::<W>(w) & low_bits)
+                    .as_chunks::<W>()
+                    .0
+                    .iter()
+                    .map(|w| read_le(w) & low_bits)
                     .filter(|x| *x < m);
                 for (a, x) in acc.iter_mut().skip(filled).zip(accepted) {
                     *a = match sign {
@@ -182,10 +218,17 @@ fn chunk_words<const W: usize>(
 
 /// A `W`-byte little-endian word (`W <= 8`).
 #[inline(always)]
-fn read_le<const W: usize>(word: &[u8]) -> u64 {
+fn read_le<const W: usize>(word: &[u8; W]) -> u64 {
+    // The common widths as single loads (the conversions are resolved at compile time).
+    if let Ok(w) = <&[u8; 4]>::try_from(word.as_slice()) {
+        return u64::from(u32::from_le_bytes(*w));
+    }
+    if let Ok(w) = <&[u8; 8]>::try_from(word.as_slice()) {
+        return u64::from_le_bytes(*w);
+    }
     let mut x = [0u8; 8];
-    if let (Some(dst), Some(src)) = (x.get_mut(..W), word.get(..W)) {
-        dst.copy_from_slice(src);
+    if let Some(low) = x.get_mut(..W) {
+        low.copy_from_slice(word);
     }
     u64::from_le_bytes(x)
 }
@@ -269,9 +312,16 @@ mod tests {
 
     #[test]
     fn blocked_masks_equal_one_by_one() {
-        for m in [Modulus::power_of_two(32).unwrap(), Modulus::new(1_000_003).unwrap()] {
-            let masks = [([1u8; 32], Sign::Add), ([2; 32], Sign::Sub), ([3; 32], Sign::Add)]
-                .map(|(seed, sign)| SeededMask { seed, sign });
+        for m in [
+            Modulus::power_of_two(32).unwrap(),
+            Modulus::new(1_000_003).unwrap(),
+        ] {
+            let masks = [
+                ([1u8; 32], Sign::Add),
+                ([2; 32], Sign::Sub),
+                ([3; 32], Sign::Add),
+            ]
+            .map(|(seed, sign)| SeededMask { seed, sign });
             let mut one_by_one = vec![5u64; 3 * CHUNK_ELEMENTS + 17];
             let mut blocked = one_by_one.clone();
             for mask in &masks {
