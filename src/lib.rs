@@ -13,6 +13,8 @@ extern crate std;
 
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
 mod crypto;
+pub mod dp;
+pub mod encoding;
 mod error;
 pub mod finder;
 mod ids;

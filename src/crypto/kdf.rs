@@ -23,6 +23,10 @@ pub const LABEL_SELF_MASK_COMMITMENT: &[u8] = b"secagg/v1/self-mask-commitment";
 /// keying material is the roster digest).
 pub const LABEL_GRAPH: &[u8] = b"secagg/v1/neighbourhood-graph";
 
+/// Label of the public seed of the randomized Hadamard rotation of the float encoding
+/// (`id_a = id_b = 0`, empty input keying material: the seed depends on the session id only).
+pub const LABEL_ROTATION: &[u8] = b"secagg/v1/hadamard-rotation-seed";
+
 /// 32 bytes of secret key material from the KDF.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct DerivedKey(pub(crate) [u8; 32]);
@@ -74,6 +78,7 @@ mod tests {
             LABEL_SELF_MASK,
             LABEL_SELF_MASK_COMMITMENT,
             LABEL_GRAPH,
+            LABEL_ROTATION,
         ];
         for (i, a) in labels.iter().enumerate() {
             assert!(a.starts_with(b"secagg/v1/"));

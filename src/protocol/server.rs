@@ -688,7 +688,9 @@ impl Unmasking {
         }
         let session = *self.params.session();
         let derive = |&(k, u, v, v_key): &(usize, ClientId, ClientId, crate::PublicKey)| {
-            let mask_key = keys.get(k).ok_or(AbortReason::ReconstructionMismatch { owner: u })?;
+            let mask_key = keys
+                .get(k)
+                .ok_or(AbortReason::ReconstructionMismatch { owner: u })?;
             let seed = pairwise_prg_seed(mask_key, &v_key, &session, u, v)
                 .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
             // v added this mask with pairwise_sign(v, u); take it back out.

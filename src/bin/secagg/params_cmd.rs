@@ -45,11 +45,14 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
             _ => match it.next() {
                 None => Err(UsageError(format!("{flag} needs a value"))),
                 Some(value) => match flag.as_str() {
-                    "--clients" => number(flag, value, "a count")
-                        .and_then(|v| once(&mut clients, flag, v)),
+                    "--clients" => {
+                        number(flag, value, "a count").and_then(|v| once(&mut clients, flag, v))
+                    }
                     "--dropout" => fraction(flag, value).and_then(|v| once(&mut dropout, flag, v)),
                     "--corrupt" => fraction(flag, value).and_then(|v| once(&mut corrupt, flag, v)),
-                    "--sigma" => number(flag, value, "bits").and_then(|v| once(&mut sigma, flag, v)),
+                    "--sigma" => {
+                        number(flag, value, "bits").and_then(|v| once(&mut sigma, flag, v))
+                    }
                     "--eta" => number(flag, value, "bits").and_then(|v| once(&mut eta, flag, v)),
                     _ => Err(UsageError(format!("unknown option '{flag}'"))),
                 },
@@ -107,8 +110,14 @@ fn report(input: &FinderInput, json: bool) -> ExitCode {
             .field("graph", json_string(graph))
             .field("k", found.k.to_string())
             .field("t", found.t.to_string())
-            .field("client_mask_expansions", json_f64(found.client_mask_expansions))
-            .field("server_mask_expansions", json_f64(found.server_mask_expansions));
+            .field(
+                "client_mask_expansions",
+                json_f64(found.client_mask_expansions),
+            )
+            .field(
+                "server_mask_expansions",
+                json_f64(found.server_mask_expansions),
+            );
         crate::write_stdout(&(obj.finish() + "\n"));
     } else {
         crate::write_stdout(&format!(
