@@ -22,6 +22,7 @@ mod params;
 pub mod protocol;
 #[cfg(feature = "std")]
 pub mod sim;
+pub mod wire;
 
 /// Building blocks: key agreement, key derivation, mask expansion, share encryption and
 /// Shamir sharing.
@@ -45,3 +46,4 @@ pub use crate::params::{
 pub use crate::protocol::Round;
 pub use crate::protocol::client::{PeerState, PlainInput};
 pub use crate::protocol::server::Output;
+pub use crate::wire::{DecodeError, Limits};

@@ -1,0 +1,852 @@
+//! The codec's building blocks: the [`Encode`] / [`Decode`] / [`DecodeWith`] traits, the
+//! [`Reader`] over untrusted bytes, [`DecodeError`], [`Limits`], the header and the bit
+//! packing of masked vectors.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use zeroize::Zeroize;
+
+use crate::crypto::kx::PublicKey;
+use crate::crypto::shamir::SecretScalar;
+use crate::crypto::sign::Signature;
+use crate::ids::{ClientId, SessionId};
+use crate::params::{Modulus, Params};
+
+/// The wire-format version this codec writes and the only one it reads.
+pub const VERSION: u8 = 1;
+
+/// Bytes of a `u32` id or count.
+pub(super) const U32_LEN: usize = 4;
+/// Bytes of an X25519 public key, a scalar, a commitment or a session id.
+pub(super) const BYTES32: usize = 32;
+/// Bytes of an Ed25519 signature.
+pub(super) const SIGNATURE_LEN: usize = 64;
+
+/// The message kind, the second byte of every message. Odd kinds go from a client to the
+/// server, even kinds from the server to a client; `0` is never valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// [`AdvertiseKeys`](crate::protocol::messages::AdvertiseKeys), round 0, client to server.
+    AdvertiseKeys = 1,
+    /// [`Roster`](crate::protocol::messages::Roster), end of round 0, server to clients.
+    Roster = 2,
+    /// [`ShareKeys`](crate::protocol::messages::ShareKeys), round 1, client to server.
+    ShareKeys = 3,
+    /// [`SharesDelivery`](crate::protocol::messages::SharesDelivery), end of round 1, server
+    /// to client.
+    SharesDelivery = 4,
+    /// [`MaskedInput`](crate::protocol::messages::MaskedInput), round 2, client to server.
+    MaskedInput = 5,
+    /// [`ConsistencyRequest`](crate::protocol::messages::ConsistencyRequest), end of round 2
+    /// (malicious-server mode), server to client.
+    ConsistencyRequest = 6,
+    /// [`ConsistencySignature`](crate::protocol::messages::ConsistencySignature), round 3,
+    /// client to server.
+    ConsistencySignature = 7,
+    /// [`UnmaskingRequest`](crate::protocol::messages::UnmaskingRequest), end of round 2 or 3,
+    /// server to client.
+    UnmaskingRequest = 8,
+    /// [`UnmaskingResponse`](crate::protocol::messages::UnmaskingResponse), round 4, client
+    /// to server.
+    UnmaskingResponse = 9,
+}
+
+impl Kind {
+    /// Every kind, in byte order.
+    pub const ALL: [Self; 9] = [
+        Self::AdvertiseKeys,
+        Self::Roster,
+        Self::ShareKeys,
+        Self::SharesDelivery,
+        Self::MaskedInput,
+        Self::ConsistencyRequest,
+        Self::ConsistencySignature,
+        Self::UnmaskingRequest,
+        Self::UnmaskingResponse,
+    ];
+
+    /// The kind byte.
+    #[must_use]
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with this byte, if any.
+    #[must_use]
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.byte() == byte)
+    }
+
+    /// Whether clients send this kind (to the server); otherwise the server sends it.
+    #[must_use]
+    pub fn is_from_client(self) -> bool {
+        self.byte() & 1 == 1
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AdvertiseKeys => "advertise_keys",
+            Self::Roster => "roster",
+            Self::ShareKeys => "share_keys",
+            Self::SharesDelivery => "shares_delivery",
+            Self::MaskedInput => "masked_input",
+            Self::ConsistencyRequest => "consistency_request",
+            Self::ConsistencySignature => "consistency_signature",
+            Self::UnmaskingRequest => "unmasking_request",
+            Self::UnmaskingResponse => "unmasking_response",
+        })
+    }
+}
+
+/// Why bytes were not a valid version-1 message. Says what was malformed, never what a
+/// secret field held.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ended inside a field, or a count promises more items than the input holds.
+    TooShort {
+        /// Bytes the field or the counted items need.
+        needed: usize,
+        /// Bytes left in the input.
+        remaining: usize,
+    },
+    /// Bytes are left after a complete message.
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// The version byte is not [`VERSION`].
+    UnknownVersion(u8),
+    /// The kind byte names no message kind.
+    UnknownKind(u8),
+    /// The message is of another kind than the one being decoded.
+    WrongKind {
+        /// The kind being decoded.
+        expected: Kind,
+        /// The kind on the wire.
+        got: Kind,
+    },
+    /// A server-to-client kind where a client message was expected, or the reverse.
+    WrongDirection(Kind),
+    /// A count or the message length exceeds the session's [`Limits`].
+    LengthOverLimit {
+        /// What was counted.
+        what: &'static str,
+        /// The value on the wire.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A field is not in its canonical encoding (a scalar `>= l`, an X25519 key `>= 2^255 - 19`
+    /// or with its top bit set).
+    NonCanonical(&'static str),
+    /// An option byte other than 0 (absent) or 1 (present).
+    BadOptionByte(u8),
+    /// A masked-vector element is not below the modulus.
+    ElementOutOfRange {
+        /// Its position in the vector.
+        index: usize,
+    },
+    /// The padding bits after the last element of a packed vector are not all zero.
+    NonZeroPadding,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { needed, remaining } => write!(
+                f,
+                "message too short: {needed} bytes needed, {remaining} remain"
+            ),
+            Self::TrailingBytes { count } => {
+                write!(f, "{count} trailing bytes after the message")
+            }
+            Self::UnknownVersion(v) => {
+                write!(f, "unknown wire version {v}, expected {VERSION}")
+            }
+            Self::UnknownKind(k) => write!(f, "unknown message kind {k}"),
+            Self::WrongKind { expected, got } => {
+                write!(f, "message of kind {got}, expected {expected}")
+            }
+            Self::WrongDirection(kind) => {
+                write!(f, "message of kind {kind} sent in the wrong direction")
+            }
+            Self::LengthOverLimit { what, got, max } => {
+                write!(f, "{what}: {got} over the limit of {max}")
+            }
+            Self::NonCanonical(what) => write!(f, "non-canonical {what}"),
+            Self::BadOptionByte(b) => write!(f, "option byte {b}, expected 0 or 1"),
+            Self::ElementOutOfRange { index } => {
+                write!(f, "masked vector element {index} not below the modulus")
+            }
+            Self::NonZeroPadding => f.write_str("non-zero padding bits after the masked vector"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// What a decoder accepts: the shape of the session's vectors and upper bounds on every
+/// count, so that no peer can make it allocate more than the session needs.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest count of any list (roster entries, sealed shares, survivors, dropped
+    /// clients, signatures, revealed shares).
+    pub max_clients: usize,
+    /// The exact number of elements of a masked vector, `d` (never read from the wire).
+    pub vector_len: usize,
+    /// The modulus `m` of masked-vector elements; elements take `ceil(log2 m)` bits.
+    pub modulus: Modulus,
+    /// The largest whole message, checked before anything else.
+    pub max_message_bytes: usize,
+}
+
+impl Limits {
+    /// The limits of a session: counts at most `params.clients()`, vectors of exactly
+    /// `params.vector_len()` elements of `Z_m`, and no message longer than the longest one an
+    /// honest party of this session can send.
+    #[must_use]
+    pub fn for_params(params: &Params) -> Self {
+        let max_clients = params.clients();
+        let vector_len = params.vector_len();
+        let modulus = params.modulus();
+        Self {
+            max_clients,
+            vector_len,
+            modulus,
+            max_message_bytes: super::messages::longest_message(
+                max_clients,
+                packed_len(vector_len, modulus.bits()),
+            ),
+        }
+    }
+}
+
+/// Something with a version-1 encoding.
+pub trait Encode {
+    /// Appends the encoding to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+
+    /// The exact number of bytes [`Encode::encode`] appends.
+    fn encoded_len(&self) -> usize;
+}
+
+/// Something that decodes without outside information (a fixed-size field).
+pub trait Decode: Sized {
+    /// Reads one value.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not a valid encoding.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+}
+
+/// Something whose decoding needs outside information `P`: the session's [`Limits`] for
+/// every message (a masked vector's length and modulus come from the session, never from the
+/// peer).
+pub trait DecodeWith<P: ?Sized>: Sized {
+    /// Reads one value.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not a valid encoding within `params`.
+    fn decode_with(r: &mut Reader<'_>, params: &P) -> Result<Self, DecodeError>;
+}
+
+/// The encoding of `message`, in a buffer allocated once at its final size.
+#[must_use]
+pub fn to_bytes<M: Encode + ?Sized>(message: &M) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.encoded_len());
+    message.encode(&mut out);
+    out
+}
+
+/// Decodes exactly one message of type `M` from `bytes`.
+///
+/// # Errors
+/// [`DecodeError`] if `bytes` is longer than `limits.max_message_bytes`, is not a valid
+/// version-1 encoding of an `M` within `limits`, or has bytes left after it.
+pub fn from_bytes<M: DecodeWith<Limits>>(bytes: &[u8], limits: &Limits) -> Result<M, DecodeError> {
+    if bytes.len() > limits.max_message_bytes {
+        return Err(DecodeError::LengthOverLimit {
+            what: "message bytes",
+            got: bytes.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    let mut r = Reader::new(bytes);
+    let message = M::decode_with(&mut r, limits)?;
+    r.finish()?;
+    Ok(message)
+}
+
+/// A cursor over untrusted bytes. It only splits (`split_at_checked`, `split_first_chunk`):
+/// it never indexes and never panics.
+#[derive(Clone, Debug)]
+pub struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
+    #[must_use]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { rest: bytes }
+    }
+
+    /// Bytes not yet read.
+    #[must_use]
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    fn too_short(&self, needed: usize) -> DecodeError {
+        DecodeError::TooShort {
+            needed,
+            remaining: self.rest.len(),
+        }
+    }
+
+    /// The next `n` bytes.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] if fewer remain.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let (head, rest) = self
+            .rest
+            .split_at_checked(n)
+            .ok_or_else(|| self.too_short(n))?;
+        self.rest = rest;
+        Ok(head)
+    }
+
+    /// The next `N` bytes, as an array.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] if fewer remain.
+    pub fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], DecodeError> {
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or_else(|| self.too_short(N))?;
+        self.rest = rest;
+        Ok(head)
+    }
+
+    /// The next byte.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] at the end of the input.
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        let [b] = *self.array::<1>()?;
+        Ok(b)
+    }
+
+    /// The next big-endian `u32`.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] if fewer than 4 bytes remain.
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(*self.array::<U32_LEN>()?))
+    }
+
+    /// A big-endian `u32` count of items of at least `item_len` bytes each, checked against
+    /// `max` and then against the remaining input, before the caller allocates anything.
+    ///
+    /// # Errors
+    /// [`DecodeError::LengthOverLimit`] if the count exceeds `max`;
+    /// [`DecodeError::TooShort`] if the input cannot hold that many items.
+    pub fn count(
+        &mut self,
+        what: &'static str,
+        max: usize,
+        item_len: usize,
+    ) -> Result<usize, DecodeError> {
+        let raw = self.u32()?;
+        let over = |got| DecodeError::LengthOverLimit { what, got, max };
+        let count = usize::try_from(raw).map_err(|_| over(usize::MAX))?;
+        if count > max {
+            return Err(over(count));
+        }
+        let needed = count.saturating_mul(item_len);
+        if needed > self.remaining() {
+            return Err(self.too_short(needed));
+        }
+        Ok(count)
+    }
+
+    /// Ends decoding.
+    ///
+    /// # Errors
+    /// [`DecodeError::TrailingBytes`] if any input is left.
+    pub fn finish(self) -> Result<(), DecodeError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes {
+                count: self.rest.len(),
+            })
+        }
+    }
+}
+
+/// Appends a list length as a big-endian `u32`. Lists are bounded by `MAX_CLIENTS`, far
+/// below `u32::MAX`; a longer one would be written as `u32::MAX`, which every decoder
+/// rejects.
+pub(super) fn put_count(len: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+/// `a + b + ...`, saturating: lengths are only for capacity and accounting.
+pub(super) fn sum(parts: &[usize]) -> usize {
+    parts.iter().fold(0, |acc, &p| acc.saturating_add(p))
+}
+
+/// The header: `version ‖ kind ‖ session id`.
+pub(super) const HEADER_LEN: usize = 1 + 1 + BYTES32;
+
+pub(super) fn put_header(kind: Kind, session: &SessionId, out: &mut Vec<u8>) {
+    out.push(VERSION);
+    out.push(kind.byte());
+    out.extend_from_slice(session.as_bytes());
+}
+
+/// Reads the version and kind bytes, without the session id.
+pub(super) fn read_kind(r: &mut Reader<'_>) -> Result<Kind, DecodeError> {
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let byte = r.u8()?;
+    Kind::from_byte(byte).ok_or(DecodeError::UnknownKind(byte))
+}
+
+/// Reads a header of kind `expected` and returns its session id.
+pub(super) fn read_header(r: &mut Reader<'_>, expected: Kind) -> Result<SessionId, DecodeError> {
+    let got = read_kind(r)?;
+    if got != expected {
+        return Err(DecodeError::WrongKind { expected, got });
+    }
+    SessionId::decode(r)
+}
+
+impl Encode for ClientId {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+    fn encoded_len(&self) -> usize {
+        U32_LEN
+    }
+}
+
+impl Decode for ClientId {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.u32().map(ClientId)
+    }
+}
+
+impl Encode for SessionId {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn encoded_len(&self) -> usize {
+        BYTES32
+    }
+}
+
+impl Decode for SessionId {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array::<BYTES32>().map(|b| SessionId(*b))
+    }
+}
+
+/// Whether `u` is the canonical encoding of an X25519 u-coordinate: top bit clear and
+/// `u < p = 2^255 - 19` (little-endian). Every key X25519 computes is canonical; rejecting the
+/// others gives each key one encoding, so byte equality is key equality.
+fn is_canonical_u(u: &[u8; 32]) -> bool {
+    let Some((last, rest)) = u.split_last() else {
+        return false;
+    };
+    if last & 0x80 != 0 {
+        return false;
+    }
+    if *last != 0x7f {
+        return true;
+    }
+    let Some((first, middle)) = rest.split_first() else {
+        return false;
+    };
+    // p = ed ff .. ff 7f (little-endian): u >= p only if bytes 1..=30 are all 0xff and the
+    // lowest is at least 0xed.
+    !(middle.iter().all(|&b| b == 0xff) && *first >= 0xed)
+}
+
+impl Encode for PublicKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+    fn encoded_len(&self) -> usize {
+        BYTES32
+    }
+}
+
+impl Decode for PublicKey {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let u = r.array::<BYTES32>()?;
+        if !is_canonical_u(u) {
+            return Err(DecodeError::NonCanonical("x25519 public key"));
+        }
+        Ok(PublicKey(*u))
+    }
+}
+
+impl Encode for Signature {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+    fn encoded_len(&self) -> usize {
+        SIGNATURE_LEN
+    }
+}
+
+impl Decode for Signature {
+    /// Any 64 bytes: whether they are a valid signature (canonical `R` and `S`) is for the
+    /// strict verification in [`crate::crypto::sign`].
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array::<SIGNATURE_LEN>().map(|b| Signature(*b))
+    }
+}
+
+/// An optional signature: one option byte (0 absent, 1 present), then the signature.
+impl Encode for Option<Signature> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(signature) => {
+                out.push(1);
+                signature.encode(out);
+            }
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        1usize.saturating_add(self.map_or(0, |_| SIGNATURE_LEN))
+    }
+}
+
+impl Decode for Option<Signature> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8()? {
+            0 => Ok(None),
+            1 => Signature::decode(r).map(Some),
+            other => Err(DecodeError::BadOptionByte(other)),
+        }
+    }
+}
+
+impl Encode for [u8; 32] {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    fn encoded_len(&self) -> usize {
+        BYTES32
+    }
+}
+
+impl Decode for [u8; 32] {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array::<BYTES32>().copied()
+    }
+}
+
+/// A scalar in its canonical 32-byte little-endian encoding. Encoding a share is the step
+/// that reveals it; only `UnmaskingResponse` carries scalars, and only shares the protocol has
+/// decided to reveal.
+impl Encode for SecretScalar {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.to_bytes().as_ref());
+    }
+    fn encoded_len(&self) -> usize {
+        BYTES32
+    }
+}
+
+impl Decode for SecretScalar {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut bytes = *r.array::<BYTES32>()?;
+        let scalar = SecretScalar::from_canonical_bytes(bytes)
+            .map_err(|_| DecodeError::NonCanonical("scalar"));
+        bytes.zeroize();
+        scalar
+    }
+}
+
+/// Bytes of `len` elements packed at `bits` bits each: `ceil(len * bits / 8)`, or
+/// `usize::MAX` if that does not fit.
+pub(super) fn packed_len(len: usize, bits: u32) -> usize {
+    u128::try_from(len)
+        .ok()
+        .and_then(|len| len.checked_mul(u128::from(bits)))
+        .and_then(|total| usize::try_from(total.div_ceil(8)).ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// The low `bits` bits set (`bits` in `1..=64`).
+fn low_mask(bits: u32) -> u64 {
+    u64::MAX.unbounded_shr(64u32.saturating_sub(bits))
+}
+
+/// The low 64 bits of `acc`.
+fn low_u64(acc: u128) -> u64 {
+    let [low @ .., _, _, _, _, _, _, _, _] = acc.to_le_bytes();
+    u64::from_le_bytes(low)
+}
+
+/// Appends `values` bit-packed at `bits` bits each: element `i` occupies bits
+/// `[i * bits, (i + 1) * bits)` of the stream, least significant bit first, and stream bit `j`
+/// is bit `j mod 8` of byte `j / 8`. The last byte is zero-padded. Only the low `bits` bits of
+/// each value are written; callers pass elements of `Z_m`, which fit.
+pub(super) fn pack(values: &[u64], bits: u32, out: &mut Vec<u8>) {
+    let mask = low_mask(bits);
+    // Invariant: `filled < 64` bits are pending in `acc` before each element, so at most
+    // 63 + 64 = 127 after it: `acc` never overflows.
+    let mut acc: u128 = 0;
+    let mut filled: u32 = 0;
+    for &x in values {
+        acc |= u128::from(x & mask).unbounded_shl(filled);
+        filled = filled.saturating_add(bits);
+        if filled >= 64 {
+            out.extend_from_slice(&low_u64(acc).to_le_bytes());
+            acc = acc.unbounded_shr(64);
+            filled = filled.saturating_sub(64);
+        }
+    }
+    let tail = low_u64(acc).to_le_bytes();
+    let tail_len = usize::try_from(filled.div_ceil(8)).unwrap_or(0);
+    if let Some((tail, _)) = tail.split_at_checked(tail_len) {
+        out.extend_from_slice(tail);
+    }
+}
+
+/// Reads `len` elements of `Z_m` packed by [`pack`] at `modulus.bits()` bits each: exactly
+/// `ceil(len * bits / 8)` bytes, checked against the input before the vector is allocated.
+///
+/// # Errors
+/// [`DecodeError::TooShort`] if the input is shorter; [`DecodeError::ElementOutOfRange`] for
+/// an element `>= m`; [`DecodeError::NonZeroPadding`] if a padding bit is set.
+pub(super) fn unpack(
+    r: &mut Reader<'_>,
+    len: usize,
+    modulus: Modulus,
+) -> Result<Vec<u64>, DecodeError> {
+    let bits = modulus.bits();
+    let packed = r.bytes(packed_len(len, bits))?;
+    let mask = low_mask(bits);
+    let mut values = Vec::with_capacity(len);
+    let mut acc: u128 = 0;
+    // Invariant: `filled < bits <= 64` before each word, so at most 127 after it.
+    let mut filled: u32 = 0;
+    for chunk in packed.chunks(8) {
+        // The last chunk may be short: read it as a word zero-extended at the top.
+        let mut word = [0u8; 8];
+        if let Some((head, _)) = word.split_at_mut_checked(chunk.len()) {
+            head.copy_from_slice(chunk);
+        }
+        acc |= u128::from(u64::from_le_bytes(word)).unbounded_shl(filled);
+        filled = filled.saturating_add(64);
+        while filled >= bits && values.len() < len {
+            let x = low_u64(acc) & mask;
+            if !modulus.contains(x) {
+                return Err(DecodeError::ElementOutOfRange {
+                    index: values.len(),
+                });
+            }
+            values.push(x);
+            acc = acc.unbounded_shr(bits);
+            filled = filled.saturating_sub(bits);
+        }
+    }
+    // `packed` holds exactly `len` elements and fewer than 8 padding bits: all that is left.
+    if acc != 0 {
+        return Err(DecodeError::NonZeroPadding);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::unwrap_used,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    fn unpack_all(bytes: &[u8], len: usize, m: Modulus) -> Result<Vec<u64>, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let v = unpack(&mut r, len, m)?;
+        r.finish()?;
+        Ok(v)
+    }
+
+    #[test]
+    fn packs_least_significant_bit_first() -> Result<(), DecodeError> {
+        // 5 + 3 * 2^3 + 6 * 2^6 = 413 = 0x019d, little-endian.
+        let mut out = Vec::new();
+        pack(&[5, 3, 6], 3, &mut out);
+        assert_eq!(out, [0x9d, 0x01]);
+        let m = Modulus::power_of_two(3).map_err(|_| DecodeError::NonZeroPadding)?;
+        assert_eq!(unpack_all(&out, 3, m)?, [5, 3, 6]);
+        Ok(())
+    }
+
+    #[test]
+    fn packs_full_width_and_single_bits() -> Result<(), DecodeError> {
+        let mut out = Vec::new();
+        pack(&[u64::MAX, 1], 64, &mut out);
+        assert_eq!(out.len(), 16);
+        assert_eq!(out[..8], [0xff; 8]);
+        assert_eq!(out[8..], [1, 0, 0, 0, 0, 0, 0, 0]);
+        out.clear();
+        pack(&[1, 0, 1, 1, 0, 0, 0, 0, 1], 1, &mut out);
+        assert_eq!(out, [0b0000_1101, 0b0000_0001]);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_non_zero_padding() {
+        let m = Modulus::power_of_two(3).unwrap();
+        assert_eq!(
+            unpack_all(&[0x9d, 0x03], 3, m),
+            Err(DecodeError::NonZeroPadding)
+        );
+        assert_eq!(
+            unpack_all(&[0x9d, 0x81], 3, m),
+            Err(DecodeError::NonZeroPadding)
+        );
+    }
+
+    #[test]
+    fn rejects_element_out_of_range() {
+        // m = 6 takes 3 bits; the third element, 6, is not below it.
+        let m = Modulus::new(6).unwrap();
+        assert_eq!(
+            unpack_all(&[0x9d, 0x01], 3, m),
+            Err(DecodeError::ElementOutOfRange { index: 2 })
+        );
+    }
+
+    #[test]
+    fn rejects_short_and_long_vectors() {
+        let m = Modulus::power_of_two(16).unwrap();
+        assert_eq!(
+            unpack_all(&[1, 2, 3], 2, m),
+            Err(DecodeError::TooShort {
+                needed: 4,
+                remaining: 3
+            })
+        );
+        assert_eq!(
+            unpack_all(&[1, 2, 3, 4, 5], 2, m),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        );
+    }
+
+    #[test]
+    fn rejects_non_canonical_x25519_keys() {
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert!(!is_canonical_u(&p));
+        let mut below = p;
+        below[0] = 0xec;
+        assert!(is_canonical_u(&below));
+        let mut high = [0; 32];
+        high[31] = 0x80;
+        assert!(!is_canonical_u(&high));
+        let key = PublicKey::decode(&mut Reader::new(&p));
+        assert_eq!(key, Err(DecodeError::NonCanonical("x25519 public key")));
+    }
+
+    #[test]
+    fn count_checks_limit_before_input() {
+        let bytes = u32::MAX.to_be_bytes();
+        let mut r = Reader::new(&bytes);
+        assert_eq!(
+            r.count("survivors", 10, 4),
+            Err(DecodeError::LengthOverLimit {
+                what: "survivors",
+                got: u32::MAX as usize,
+                max: 10
+            })
+        );
+        let bytes = [0, 0, 0, 3, 1, 2, 3, 4];
+        let mut r = Reader::new(&bytes);
+        assert_eq!(
+            r.count("survivors", 10, 4),
+            Err(DecodeError::TooShort {
+                needed: 12,
+                remaining: 4
+            })
+        );
+    }
+
+    #[test]
+    fn kinds_round_trip_and_alternate_direction() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_byte(kind.byte()), Some(kind));
+        }
+        assert_eq!(Kind::from_byte(0), None);
+        assert_eq!(Kind::from_byte(10), None);
+        assert!(Kind::AdvertiseKeys.is_from_client());
+        assert!(!Kind::Roster.is_from_client());
+        assert!(Kind::UnmaskingResponse.is_from_client());
+    }
+
+    #[test]
+    fn packed_len_saturates() {
+        assert_eq!(packed_len(5, 3), 2);
+        assert_eq!(packed_len(0, 64), 0);
+        assert_eq!(packed_len(usize::MAX, 64), usize::MAX);
+    }
+
+    fn modulus_and_values() -> impl Strategy<Value = (Modulus, Vec<u64>)> {
+        let modulus = prop_oneof![
+            (1u32..=64).prop_map(|b| Modulus::power_of_two(b).unwrap()),
+            (3u64..=u64::MAX)
+                .prop_filter("not a power of two", |m| !m.is_power_of_two())
+                .prop_map(|m| Modulus::new(m).unwrap()),
+        ];
+        (modulus, 0usize..70).prop_flat_map(|(m, len)| {
+            let max = m.max_element();
+            (Just(m), proptest::collection::vec(0..=max, len))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn pack_unpack_round_trips((m, values) in modulus_and_values()) {
+            let mut out = Vec::new();
+            pack(&values, m.bits(), &mut out);
+            prop_assert_eq!(out.len(), packed_len(values.len(), m.bits()));
+            prop_assert_eq!(unpack_all(&out, values.len(), m), Ok(values));
+        }
+
+        #[test]
+        fn unpack_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80),
+                               len in 0usize..80, m in 2u64..=u64::MAX) {
+            let m = Modulus::new(m).unwrap();
+            if let Ok(values) = unpack_all(&bytes, len, m) {
+                let mut out = vec![];
+                pack(&values, m.bits(), &mut out);
+                prop_assert_eq!(out, bytes);
+            }
+        }
+    }
+}
