@@ -7,6 +7,7 @@ use core::fmt;
 
 use crate::ids::ClientId;
 use crate::protocol::Round;
+use crate::wire::DecodeError;
 
 /// Everything that can go wrong in `secagg`.
 #[non_exhaustive]
@@ -14,6 +15,8 @@ use crate::protocol::Round;
 pub enum Error {
     /// The session parameters are invalid or unsafe.
     Config(ConfigError),
+    /// Bytes that are not a valid version-1 message.
+    Decode(DecodeError),
     /// A party sent a well-formed message that breaks the protocol.
     Misbehaved {
         /// Who sent it.
@@ -86,6 +89,8 @@ pub enum ConfigError {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Misbehavior {
+    /// The bytes are not a valid version-1 message (or not one of this session's shape).
+    Malformed(DecodeError),
     /// The message belongs to another session.
     WrongSession,
     /// The message claims a sender other than the one it came from.
@@ -240,6 +245,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Config(e) => write!(f, "invalid parameters: {e}"),
+            Self::Decode(e) => write!(f, "malformed message: {e}"),
             Self::Misbehaved { by, round, what } => {
                 write!(f, "{round}: {by} misbehaved: {what}")
             }
@@ -299,6 +305,7 @@ impl fmt::Display for ConfigError {
 impl fmt::Display for Misbehavior {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Malformed(e) => write!(f, "malformed message: {e}"),
             Self::WrongSession => f.write_str("message of another session"),
             Self::WrongSender => f.write_str("message claims another sender"),
             Self::WrongRecipient => f.write_str("message addressed to another client"),
@@ -394,6 +401,12 @@ impl fmt::Display for ApiMisuse {
 impl core::error::Error for Error {}
 
 impl core::error::Error for ConfigError {}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
 
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {

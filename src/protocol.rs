@@ -11,6 +11,7 @@ pub mod client;
 pub mod graph;
 pub mod messages;
 pub mod server;
+pub mod session;
 
 /// A protocol round, numbered as in Bonawitz et al., CCS 2017, Fig. 4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

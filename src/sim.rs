@@ -15,7 +15,7 @@ use crate::error::{Error, Rejected};
 use crate::ids::ClientId;
 use crate::params::Params;
 use crate::params::ThreatModel;
-use crate::protocol::messages::{self as msg, Message};
+use crate::protocol::messages as msg;
 use crate::protocol::server::Output;
 use crate::protocol::{Round, client, server};
 
@@ -129,7 +129,6 @@ impl Simulation {
             rounds: Vec::new(),
             progress,
             rngs: BTreeMap::new(),
-            bits: self.params.modulus().bits(),
         };
         let outcome = driver.run(seed);
         Report {
@@ -144,7 +143,6 @@ struct Driver<'a, 'p> {
     rounds: Vec<RoundReport>,
     progress: &'p mut dyn FnMut(&str, usize, usize),
     rngs: BTreeMap<ClientId, ChaCha20Rng>,
-    bits: u32,
 }
 
 #[derive(Default)]
@@ -296,7 +294,7 @@ impl Driver<'_, '_> {
                 Some(identity) => client::AdvertiseKeys::with_identity(&params, id, identity, rng),
                 None => client::AdvertiseKeys::new(&params, id, rng),
             });
-            t.sent += out.encoded_len(self.bits);
+            t.sent += wire_len(&out);
             t.deliver(|| server.receive(id, out));
             clients.insert(id, c);
         }
@@ -318,9 +316,9 @@ impl Driver<'_, '_> {
             let Some(rng) = self.rngs.get_mut(&id) else {
                 continue;
             };
-            t.received += roster.encoded_len(self.bits);
+            t.received += wire_len(&roster);
             let (c, out) = t.client(|| c.share_keys(&roster, rng))?;
-            t.sent += out.encoded_len(self.bits);
+            t.sent += wire_len(&out);
             t.deliver(|| server.receive(id, out));
             next.insert(id, c);
         }
@@ -350,10 +348,13 @@ impl Driver<'_, '_> {
             let Some(input) = input.filter(|_| self.sim.speaks(id, Round::MaskedInput)) else {
                 continue;
             };
-            t.received += delivery.encoded_len(self.bits);
+            t.received += wire_len(delivery);
             let (c, out) = t.client(|| c.masked_input(delivery, input))?;
             t.client_mask_expansions += c.mask_expansions();
-            t.sent += out.encoded_len(self.bits);
+            t.sent += wire_len(&crate::wire::PackedMaskedInput::new(
+                &out,
+                self.sim.params.modulus(),
+            ));
             t.deliver(|| server.receive(id, out));
             ready.insert(id, Ready::Plain(c));
         }
@@ -382,9 +383,9 @@ impl Driver<'_, '_> {
             if !self.sim.speaks(id, Round::Consistency) {
                 continue;
             }
-            t.received += request.encoded_len(self.bits);
+            t.received += wire_len(request);
             let (c, out) = t.client(|| c.consistency(request))?;
-            t.sent += out.encoded_len(self.bits);
+            t.sent += wire_len(&out);
             t.deliver(|| server.receive(id, out));
             next.insert(id, Ready::Checked(c));
         }
@@ -410,12 +411,12 @@ impl Driver<'_, '_> {
             let Some(request) = requests.get(&id) else {
                 continue;
             };
-            t.received += request.encoded_len(self.bits);
+            t.received += wire_len(request);
             let (_done, out) = t.client(|| match c {
                 Ready::Plain(c) => c.unmasking(request),
                 Ready::Checked(c) => c.unmasking(request),
             })?;
-            t.sent += out.encoded_len(self.bits);
+            t.sent += wire_len(&out);
             t.deliver(|| server.receive(id, out));
         }
         (self.progress)("unmasking: server removes masks", 0, 1);
@@ -427,6 +428,11 @@ impl Driver<'_, '_> {
         }
         output
     }
+}
+
+/// The length of a message's version-1 encoding, from the encoding itself.
+fn wire_len<M: crate::wire::Encode>(message: &M) -> usize {
+    crate::wire::to_bytes(message).len()
 }
 
 fn by_recipient(requests: Vec<msg::UnmaskingRequest>) -> Requests {

@@ -66,7 +66,7 @@ fn transcripts() -> Vec<Transcript> {
 
 /// Every message of the three vector sessions (complete graph, Harary graph, malicious
 /// server) went through `to_bytes` / `from_bytes` inside `session::run`, which checks that it
-/// decodes to itself and has the length `Message::encoded_len` computes; here the envelopes
+/// decodes to itself and has the length `Encode::encoded_len` computes; here the envelopes
 /// must re-encode every one of them unchanged.
 #[test]
 fn round_trips_every_message_of_real_sessions() {

@@ -1,8 +1,6 @@
 //! The typed messages of every round.
 //!
-//! Sizes follow the version-1 encoding (see [`Message::encoded_len`]): a 34-byte header
-//! (version, kind, session id), big-endian `u32` ids and counts, 32-byte keys and scalars, and
-//! masked vectors bit-packed at `ceil(log2 m)` bits per element.
+//! Their canonical version-1 encoding is in [`crate::wire`] (specified in `docs/WIRE.md`).
 
 use alloc::vec::Vec;
 
@@ -139,97 +137,4 @@ pub struct UnmaskingResponse {
     pub self_mask_shares: Vec<(ClientId, SecretScalar)>,
     /// The sender's share of `s_v^SK` for every dropped `v`.
     pub key_shares: Vec<(ClientId, SecretScalar)>,
-}
-
-/// Anything that has a version-1 encoding.
-pub trait Message {
-    /// The length of the version-1 encoding, for traffic accounting. `bits` is
-    /// `ceil(log2 m)`, used only by bit-packed vectors.
-    fn encoded_len(&self, bits: u32) -> usize;
-}
-
-const ID: usize = 4;
-const COUNT: usize = 4;
-
-/// One presence byte, and the signature if present.
-fn signature_len(signature: Option<&Signature>) -> usize {
-    1 + signature.map_or(0, |_| SIGNATURE)
-}
-
-const SIGNATURE: usize = 64;
-
-impl Message for AdvertiseKeys {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + 32 + 32 + 32 + signature_len(self.signature.as_ref())
-    }
-}
-
-impl Message for ConsistencyRequest {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + COUNT + ID * self.survivors.len()
-    }
-}
-
-impl Message for ConsistencySignature {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + SIGNATURE
-    }
-}
-
-impl Message for Roster {
-    fn encoded_len(&self, bits: u32) -> usize {
-        HEADER_LEN
-            + COUNT
-            + self
-                .entries
-                .iter()
-                .map(|e| e.encoded_len(bits) - HEADER_LEN)
-                .sum::<usize>()
-    }
-}
-
-fn sealed_len(sealed: &[SealedShares]) -> usize {
-    COUNT
-        + sealed
-            .iter()
-            .map(|s| ID + s.ciphertext.len())
-            .sum::<usize>()
-}
-
-impl Message for ShareKeys {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + sealed_len(&self.sealed)
-    }
-}
-
-impl Message for SharesDelivery {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN + ID + sealed_len(&self.sealed)
-    }
-}
-
-impl Message for MaskedInput {
-    fn encoded_len(&self, bits: u32) -> usize {
-        let packed_bits = (self.masked.len() as u128) * u128::from(bits);
-        HEADER_LEN + ID + usize::try_from(packed_bits.div_ceil(8)).unwrap_or(usize::MAX)
-    }
-}
-
-impl Message for UnmaskingRequest {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN
-            + ID
-            + 3 * COUNT
-            + ID * (self.survivors.len() + self.dropped.len())
-            + (ID + SIGNATURE) * self.signatures.len()
-    }
-}
-
-impl Message for UnmaskingResponse {
-    fn encoded_len(&self, _: u32) -> usize {
-        HEADER_LEN
-            + ID
-            + 2 * COUNT
-            + (ID + 32) * (self.self_mask_shares.len() + self.key_shares.len())
-    }
 }

@@ -1,0 +1,265 @@
+//! Byte-level sessions: the per-round state machines of [`client`] and [`server`] behind one
+//! enum per role, fed and emitting version-1 wire bytes ([`crate::wire`], `docs/WIRE.md`).
+//!
+//! The per-round API stays the primary one; these enums are for storage and dispatch, and for
+//! an application that moves bytes. Every incoming message is decoded under the session's
+//! [`Limits`] before anything else; a malformed or unexpected message is a typed error (for a
+//! client) or a [`Rejected`] (for the server), never a panic.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+
+use crate::error::{Error, Misbehavior, Party, Rejected};
+use crate::ids::ClientId;
+use crate::params::Params;
+use crate::protocol::server::Output;
+use crate::protocol::{Round, client, server};
+use crate::wire::{self, ClientMessage, Limits, PackedMaskedInput, ServerMessage};
+use crate::{Pki, PlainInput};
+
+/// A client's whole session, round by round.
+#[derive(Debug)]
+pub enum ClientSession {
+    /// Waiting for the roster.
+    AdvertiseKeys(client::AdvertiseKeys, PlainInput),
+    /// Waiting for the sealed shares of its neighbours.
+    ShareKeys(client::ShareKeys, PlainInput),
+    /// Waiting for the consistency or unmasking request.
+    MaskedInput(client::MaskedInput),
+    /// Waiting for the unmasking request (malicious-server mode).
+    Consistency(client::Consistency),
+    /// Finished.
+    Done(client::Done),
+}
+
+impl ClientSession {
+    /// Starts a client with its input; returns the AdvertiseKeys bytes to send. Pass an
+    /// identity in the malicious-server mode.
+    #[must_use = "the advertisement must be sent"]
+    pub fn start<R: CryptoRng + ?Sized>(
+        params: &Params,
+        id: ClientId,
+        identity: Option<client::Identity>,
+        input: PlainInput,
+        rng: &mut R,
+    ) -> (Self, Vec<u8>) {
+        let (state, out) = match identity {
+            Some(identity) => client::AdvertiseKeys::with_identity(params, id, identity, rng),
+            None => client::AdvertiseKeys::new(params, id, rng),
+        };
+        (Self::AdvertiseKeys(state, input), wire::to_bytes(&out))
+    }
+
+    /// Handles one message from the server; returns the next state and the bytes to send.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server for bytes that do not decode
+    /// ([`Misbehavior::Malformed`]) or a message this round does not expect, and every error
+    /// of the round's own transition. The session is over after an error.
+    pub fn handle<R: CryptoRng + ?Sized>(
+        self,
+        params: &Params,
+        bytes: &[u8],
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        let round = self.round();
+        let malformed = |e| Error::Misbehaved {
+            by: Party::Server,
+            round,
+            what: Misbehavior::Malformed(e),
+        };
+        let message: ServerMessage =
+            wire::from_bytes(bytes, &Limits::for_params(params)).map_err(malformed)?;
+        let modulus = params.modulus();
+        Ok(match (self, message) {
+            (Self::AdvertiseKeys(c, input), ServerMessage::Roster(m)) => {
+                let (c, out) = c.share_keys(&m, rng)?;
+                (Self::ShareKeys(c, input), wire::to_bytes(&out))
+            }
+            (Self::ShareKeys(c, input), ServerMessage::SharesDelivery(m)) => {
+                let (c, out) = c.masked_input(&m, &input)?;
+                let bytes = wire::to_bytes(&PackedMaskedInput::new(&out, modulus));
+                (Self::MaskedInput(c), bytes)
+            }
+            (Self::MaskedInput(c), ServerMessage::ConsistencyRequest(m)) => {
+                let (c, out) = c.consistency(&m)?;
+                (Self::Consistency(c), wire::to_bytes(&out))
+            }
+            (Self::MaskedInput(c), ServerMessage::UnmaskingRequest(m)) => {
+                let (c, out) = c.unmasking(&m)?;
+                (Self::Done(c), wire::to_bytes(&out))
+            }
+            (Self::Consistency(c), ServerMessage::UnmaskingRequest(m)) => {
+                let (c, out) = c.unmasking(&m)?;
+                (Self::Done(c), wire::to_bytes(&out))
+            }
+            _ => {
+                return Err(Error::Misbehaved {
+                    by: Party::Server,
+                    round,
+                    what: Misbehavior::UnexpectedMessage,
+                });
+            }
+        })
+    }
+
+    /// The round whose message this client waits for.
+    #[must_use]
+    pub fn round(&self) -> Round {
+        match self {
+            Self::AdvertiseKeys(..) => Round::ShareKeys,
+            Self::ShareKeys(..) => Round::MaskedInput,
+            Self::MaskedInput(_) => Round::Consistency,
+            Self::Consistency(_) | Self::Done(_) => Round::Unmasking,
+        }
+    }
+}
+
+/// Bytes for some clients: one message, the same for each of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The recipients.
+    pub to: Vec<ClientId>,
+    /// The encoded message.
+    pub bytes: Vec<u8>,
+}
+
+/// What closing a server round gives.
+#[derive(Debug)]
+pub enum Closed {
+    /// The next round, and the messages that open it.
+    Next(Box<ServerSession>, Vec<Envelope>),
+    /// The session's result.
+    Done(Output),
+}
+
+/// The server's whole session, round by round.
+#[derive(Debug)]
+pub enum ServerSession {
+    /// Collecting advertisements.
+    AdvertiseKeys(server::AdvertiseKeys),
+    /// Collecting sealed shares.
+    ShareKeys(server::ShareKeys),
+    /// Collecting masked inputs.
+    MaskedInput(server::MaskedInput),
+    /// Collecting consistency signatures (malicious-server mode).
+    Consistency(server::Consistency),
+    /// Collecting revealed shares.
+    Unmasking(server::Unmasking),
+}
+
+impl ServerSession {
+    /// Opens a session; with a PKI the server also verifies identity signatures.
+    #[must_use]
+    pub fn new(params: &Params, pki: Option<Pki>) -> Self {
+        Self::AdvertiseKeys(match pki {
+            Some(pki) => server::AdvertiseKeys::with_pki(params, pki),
+            None => server::AdvertiseKeys::new(params),
+        })
+    }
+
+    /// The round being collected.
+    #[must_use]
+    pub fn round(&self) -> Round {
+        match self {
+            Self::AdvertiseKeys(_) => Round::AdvertiseKeys,
+            Self::ShareKeys(_) => Round::ShareKeys,
+            Self::MaskedInput(_) => Round::MaskedInput,
+            Self::Consistency(_) => Round::Consistency,
+            Self::Unmasking(_) => Round::Unmasking,
+        }
+    }
+
+    /// Receives one client's bytes. `from` is the sender as the transport authenticated it.
+    ///
+    /// # Errors
+    /// [`Rejected`] for bytes that do not decode, a message this round does not expect, and
+    /// every rejection of the round's own `receive`. The session goes on without that
+    /// message.
+    pub fn receive(
+        &mut self,
+        params: &Params,
+        from: ClientId,
+        bytes: &[u8],
+    ) -> Result<(), Rejected> {
+        let round = self.round();
+        let reject = |reason| Rejected {
+            client: from,
+            round,
+            reason,
+        };
+        let message: ClientMessage = wire::from_bytes(bytes, &Limits::for_params(params))
+            .map_err(|e| reject(Misbehavior::Malformed(e)))?;
+        match (self, message) {
+            (Self::AdvertiseKeys(s), ClientMessage::AdvertiseKeys(m)) => s.receive(from, m),
+            (Self::ShareKeys(s), ClientMessage::ShareKeys(m)) => s.receive(from, m),
+            (Self::MaskedInput(s), ClientMessage::MaskedInput(m)) => s.receive(from, m),
+            (Self::Consistency(s), ClientMessage::ConsistencySignature(m)) => s.receive(from, m),
+            (Self::Unmasking(s), ClientMessage::UnmaskingResponse(m)) => s.receive(from, m),
+            _ => Err(reject(Misbehavior::UnexpectedMessage)),
+        }
+    }
+
+    /// Closes the round (the caller decides when its deadline has passed).
+    ///
+    /// # Errors
+    /// Every error of the round's own `close` (too few clients left) or `finish`.
+    pub fn close(self, params: &Params) -> Result<Closed, Error> {
+        use crate::params::ThreatModel;
+        Ok(match self {
+            Self::AdvertiseKeys(s) => {
+                let (next, roster) = s.close()?;
+                let to = roster.entries.iter().map(|e| e.sender).collect();
+                let bytes = wire::to_bytes(&roster);
+                Closed::Next(
+                    Box::new(Self::ShareKeys(next)),
+                    Vec::from([Envelope { to, bytes }]),
+                )
+            }
+            Self::ShareKeys(s) => {
+                let (next, deliveries) = s.close()?;
+                Closed::Next(
+                    Box::new(Self::MaskedInput(next)),
+                    each(deliveries, |d| d.recipient),
+                )
+            }
+            Self::MaskedInput(s) => match params.threat_model() {
+                ThreatModel::HonestButCurious => {
+                    let (next, requests) = s.close()?;
+                    Closed::Next(
+                        Box::new(Self::Unmasking(next)),
+                        each(requests, |r| r.recipient),
+                    )
+                }
+                ThreatModel::Malicious => {
+                    let (next, requests) = s.close_for_consistency()?;
+                    Closed::Next(
+                        Box::new(Self::Consistency(next)),
+                        each(requests, |r| r.recipient),
+                    )
+                }
+            },
+            Self::Consistency(s) => {
+                let (next, requests) = s.close()?;
+                Closed::Next(
+                    Box::new(Self::Unmasking(next)),
+                    each(requests, |r| r.recipient),
+                )
+            }
+            Self::Unmasking(s) => Closed::Done(s.finish()?),
+        })
+    }
+}
+
+/// One envelope per message, to its one recipient.
+fn each<M: wire::Encode>(messages: Vec<M>, recipient: impl Fn(&M) -> ClientId) -> Vec<Envelope> {
+    messages
+        .iter()
+        .map(|m| Envelope {
+            to: Vec::from([recipient(m)]),
+            bytes: wire::to_bytes(m),
+        })
+        .collect()
+}
