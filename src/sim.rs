@@ -53,6 +53,10 @@ pub struct RoundReport {
     /// Masks the server expanded in this round (Unmasking: one self-mask per survivor and
     /// one pairwise mask per surviving neighbour of each dropped client).
     pub server_mask_expansions: usize,
+    /// Bytes of one expanded mask: `d` elements of `ceil(b / 8)` bytes. This is the keystream
+    /// a mask reads for a power-of-two modulus; other moduli read more (rejection sampling
+    /// skips `1 - m / 2^b` of the words).
+    pub mask_bytes: u64,
 }
 
 /// The outcome of a simulated session.
@@ -223,7 +227,14 @@ impl Driver<'_, '_> {
             rejected: t.rejected,
             client_mask_expansions: per(t.client_mask_expansions as f64),
             server_mask_expansions: 0,
+            mask_bytes: self.mask_bytes(),
         });
+    }
+
+    fn mask_bytes(&self) -> u64 {
+        let p = &self.sim.params;
+        let width = u64::from(p.modulus().bits().div_ceil(8));
+        (p.vector_len() as u64).saturating_mul(width)
     }
 
     fn rng(&mut self, id: ClientId) -> Option<&mut ChaCha20Rng> {

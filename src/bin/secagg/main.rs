@@ -695,6 +695,7 @@ fn human_report(
         per_round.push(format!("{k} at {round}"));
     }
     let _ = writeln!(s, "dropped:  {} ({})", drops.len(), per_round.join(", "));
+    s.push_str(&keystream_lines(&report.rounds));
     let n = output.included.len();
     let _ = writeln!(s, "included: {n}");
     let shown: Vec<String> = output.sum.iter().take(6).map(u64::to_string).collect();
@@ -712,6 +713,34 @@ fn human_report(
         );
     } else {
         let _ = writeln!(s, "NOT VERIFIED: sum differs from the plain sum");
+    }
+    s
+}
+
+/// Keystream each side expanded and the effective rate, from the rounds that mask.
+fn keystream_lines(rounds: &[RoundReport]) -> String {
+    let mut s = String::new();
+    for r in rounds {
+        let client = r.client_mask_expansions * r.mask_bytes as f64;
+        if client > 0.0 && r.client_seconds > 0.0 {
+            let _ = writeln!(
+                s,
+                "keystream: {:.1} MB per client in {} ({:.2} GB/s effective, key agreements included)",
+                client / 1e6,
+                r.round,
+                client / r.client_seconds / 1e9
+            );
+        }
+        let server = r.server_mask_expansions as f64 * r.mask_bytes as f64;
+        if server > 0.0 && r.server_seconds > 0.0 {
+            let _ = writeln!(
+                s,
+                "keystream: {:.1} MB on the server in {} ({:.2} GB/s effective, reconstruction included)",
+                server / 1e6,
+                r.round,
+                server / r.server_seconds / 1e9
+            );
+        }
     }
     s
 }
@@ -837,6 +866,14 @@ fn json_round(r: &RoundReport) -> String {
         .field("server_seconds", json_f64(r.server_seconds))
         .field("bytes_sent_per_client", json_f64(r.bytes_sent_per_client))
         .field("client_mask_expansions", json_f64(r.client_mask_expansions))
+        .field(
+            "client_keystream_bytes",
+            json_f64(r.client_mask_expansions * r.mask_bytes as f64),
+        )
+        .field(
+            "server_keystream_bytes",
+            (r.server_mask_expansions as u64 * r.mask_bytes).to_string(),
+        )
         .field(
             "server_mask_expansions",
             r.server_mask_expansions.to_string(),
