@@ -20,7 +20,7 @@ use rand_core::SeedableRng;
 use secagg::hazmat::aead::{self, ShareContext};
 use secagg::hazmat::kdf::{self, LABEL_PAIRWISE_MASK, LABEL_SHARE_KEY};
 use secagg::hazmat::kx::SecretKey;
-use secagg::hazmat::prg::{Sign, apply_mask};
+use secagg::hazmat::prg::{Sign, Suite, apply_mask, apply_mask_with};
 use secagg::hazmat::shamir::{self, Lagrange, SecretScalar};
 use secagg::{ClientId, Modulus, SessionId, ShareIndex};
 
@@ -81,6 +81,21 @@ fn prg(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("chacha20_keystream", d), &d, |b, _| {
             b.iter(|| {
                 let mut cipher = ChaCha20::new(black_box(&seed).into(), &[0u8; 12].into());
+                cipher.write_keystream(&mut keystream);
+            });
+        });
+        // The AES-128-CTR suite against the raw AES-128-CTR keystream of the same length.
+        let m32 = Modulus::power_of_two(32).unwrap();
+        let mut acc = vec![0u64; d];
+        group.bench_with_input(BenchmarkId::new("apply_mask_aes_2^32", d), &d, |b, _| {
+            b.iter(|| {
+                apply_mask_with(Suite::Aes128Ctr, black_box(&seed), m32, Sign::Add, &mut acc)
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("aes128ctr_keystream", d), &d, |b, _| {
+            b.iter(|| {
+                let key: [u8; 16] = black_box(&seed)[..16].try_into().unwrap();
+                let mut cipher = ctr::Ctr128BE::<aes::Aes128>::new(&key.into(), &[0u8; 16].into());
                 cipher.write_keystream(&mut keystream);
             });
         });

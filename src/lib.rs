@@ -41,7 +41,8 @@ pub use crate::crypto::sign::{IdentityKey, IdentityPublicKey, Pki, Signature};
 pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
 pub use crate::ids::{ClientId, SessionId, ShareIndex};
 pub use crate::params::{
-    MAX_CLIENTS, MAX_VECTOR_LEN, Modulus, Neighbourhood, Params, ParamsBuilder, ThreatModel,
+    MAX_CLIENTS, MAX_VECTOR_LEN, MaskSuite, Modulus, Neighbourhood, Params, ParamsBuilder,
+    ThreatModel,
 };
 pub use crate::protocol::Round;
 pub use crate::protocol::client::{PeerState, PlainInput};

@@ -1,5 +1,6 @@
 //! Session parameters: validated once, then immutable.
 
+pub use crate::crypto::prg::Suite as MaskSuite;
 use crate::error::ConfigError;
 use crate::ids::SessionId;
 pub use crate::protocol::graph::Neighbourhood;
@@ -174,6 +175,7 @@ pub struct Params {
     vector_len: usize,
     neighbourhood: Neighbourhood,
     threat: ThreatModel,
+    suite: MaskSuite,
 }
 
 impl Params {
@@ -218,6 +220,7 @@ impl Params {
             threshold: None,
             neighbourhood: Neighbourhood::Complete,
             threat: ThreatModel::HonestButCurious,
+            suite: MaskSuite::default(),
         }
     }
 
@@ -238,6 +241,12 @@ impl Params {
     #[must_use]
     pub fn threat_model(&self) -> ThreatModel {
         self.threat
+    }
+
+    /// The stream cipher masks are expanded with.
+    #[must_use]
+    pub fn mask_suite(&self) -> MaskSuite {
+        self.suite
     }
 
     /// How many clients hold shares of one client's secrets: its neighbours and itself.
@@ -308,6 +317,7 @@ pub struct ParamsBuilder {
     threshold: Option<usize>,
     neighbourhood: Neighbourhood,
     threat: ThreatModel,
+    suite: MaskSuite,
 }
 
 impl ParamsBuilder {
@@ -322,6 +332,13 @@ impl ParamsBuilder {
     #[must_use]
     pub fn neighbours(mut self, k: usize) -> Self {
         self.neighbourhood = Neighbourhood::Harary { k };
+        self
+    }
+
+    /// The stream cipher of the masks. Default: ChaCha20.
+    #[must_use]
+    pub fn mask_suite(mut self, suite: MaskSuite) -> Self {
+        self.suite = suite;
         self
     }
 
@@ -377,6 +394,7 @@ impl ParamsBuilder {
             vector_len: self.vector_len,
             neighbourhood: self.neighbourhood,
             threat: self.threat,
+            suite: self.suite,
         })
     }
 }

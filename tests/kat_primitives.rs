@@ -654,3 +654,20 @@ fn x25519_is_small_order_matches_agree() {
     assert!(!PublicKey(hex32(ALICE_PUBLIC)).is_small_order());
     assert!(!PublicKey(hex32(BOB_PUBLIC)).is_small_order());
 }
+
+/// NIST SP 800-38A, F.5.1 (CTR-AES128.Encrypt), first block, through the `aes` and `ctr`
+/// crates that the AES-128-CTR mask suite uses.
+#[test]
+fn aes128_ctr_sp800_38a_f51() {
+    use chacha20::cipher::{KeyIvInit, StreamCipher};
+    type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
+    let key: [u8; 16] = hex16("2b7e151628aed2a6abf7158809cf4f3c");
+    let iv: [u8; 16] = hex16("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff");
+    let mut block = hex16("6bc1bee22e409f96e93d7e117393172a");
+    Aes128Ctr::new(&key.into(), &iv.into()).apply_keystream(&mut block);
+    assert_eq!(block, hex16("874d6191b620e3261bef6864990db6ce"));
+}
+
+fn hex16(s: &str) -> [u8; 16] {
+    hex(s).try_into().unwrap()
+}

@@ -8,8 +8,8 @@ use rand_core::SeedableRng;
 use secagg::protocol::client::Identity;
 use secagg::protocol::session::{ClientSession, Closed, ServerSession};
 use secagg::{
-    ClientId, Error, IdentityKey, Misbehavior, Modulus, Params, Party, Pki, PlainInput, SessionId,
-    ThreatModel,
+    ClientId, Error, IdentityKey, MaskSuite, Misbehavior, Modulus, Params, Party, Pki, PlainInput,
+    SessionId, ThreatModel,
 };
 
 fn params(malicious: bool) -> Params {
@@ -89,6 +89,18 @@ fn byte_level_malicious_session_runs_consistency_check() {
     let params = params(true);
     let (sum, included, inputs) = run(&params, Some(5));
     assert!(!included.contains(&ClientId(5)));
+    assert_eq!(sum, expected(&inputs, &included, 1_000_003));
+}
+
+#[test]
+fn aes_suite_session_sums() {
+    let m = Modulus::new(1_000_003).unwrap();
+    let params = Params::builder(SessionId([6; 32]), 8, m, 30)
+        .neighbours(4)
+        .mask_suite(MaskSuite::Aes128Ctr)
+        .build()
+        .unwrap();
+    let (sum, included, inputs) = run(&params, Some(2));
     assert_eq!(sum, expected(&inputs, &included, 1_000_003));
 }
 

@@ -16,6 +16,11 @@ pub const LABEL_SHARE_KEY: &[u8] = b"secagg/v1/share-encryption-key";
 pub const LABEL_PAIRWISE_MASK: &[u8] = b"secagg/v1/pairwise-mask-seed";
 /// Label of the self-mask PRG seed of client `id_a = id_b`.
 pub const LABEL_SELF_MASK: &[u8] = b"secagg/v1/self-mask-seed";
+/// Label of the self-mask PRG seed when masks are expanded with AES-128-CTR.
+pub const LABEL_SELF_MASK_AES: &[u8] = b"secagg/v1/aes128ctr/self-mask-seed";
+/// Label of the pairwise mask seed when masks are expanded with AES-128-CTR.
+pub const LABEL_PAIRWISE_MASK_AES: &[u8] = b"secagg/v1/aes128ctr/pairwise-mask-seed";
+
 /// Label of the public commitment to client `id_a = id_b`'s self-mask seed.
 pub const LABEL_SELF_MASK_COMMITMENT: &[u8] = b"secagg/v1/self-mask-commitment";
 
@@ -79,6 +84,8 @@ mod tests {
             LABEL_SELF_MASK_COMMITMENT,
             LABEL_GRAPH,
             LABEL_ROTATION,
+            LABEL_SELF_MASK_AES,
+            LABEL_PAIRWISE_MASK_AES,
         ];
         for (i, a) in labels.iter().enumerate() {
             assert!(a.starts_with(b"secagg/v1/"));

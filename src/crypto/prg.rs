@@ -18,6 +18,25 @@
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
+
+/// AES-128 in counter mode with a 128-bit big-endian counter.
+type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
+
+/// The stream cipher a session expands its masks with. Chosen per session in
+/// [`crate::Params`] and bound into the derivation of every mask seed (each suite has its own
+/// labels), so a seed is never expanded by two ciphers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// ChaCha20 (RFC 8439): key = the 32-byte seed, nonce = `0^4 || BE64(j)` for chunk `j`,
+    /// block counter from 0. Fast everywhere, constant-time in software.
+    #[default]
+    ChaCha20,
+    /// AES-128-CTR: key = the first 16 bytes of the seed, initial counter block =
+    /// `BE64(j) || 0^8` for chunk `j`, incremented as one 128-bit big-endian integer. Fastest
+    /// where the processor has AES instructions (detected at run time by the `aes` crate,
+    /// which otherwise falls back to a constant-time bitsliced implementation).
+    Aes128Ctr,
+}
 use zeroize::Zeroizing;
 
 use crate::params::Modulus;
@@ -51,9 +70,20 @@ impl Sign {
 /// reduces once at the end with [`Modulus::reduce_lazy`]. For other `m` every element stays
 /// reduced below `m`.
 pub fn apply_mask(seed: &[u8; 32], modulus: Modulus, sign: Sign, acc: &mut [u64]) {
+    apply_mask_with(Suite::ChaCha20, seed, modulus, sign, acc);
+}
+
+/// [`apply_mask`] with the keystream of `suite`.
+pub fn apply_mask_with(
+    suite: Suite,
+    seed: &[u8; 32],
+    modulus: Modulus,
+    sign: Sign,
+    acc: &mut [u64],
+) {
     let mut keystream = Keystream::new();
     for (j, chunk) in acc.chunks_mut(CHUNK_ELEMENTS).enumerate() {
-        keystream.apply_chunk(seed, modulus, sign, j as u64, chunk);
+        keystream.apply_chunk(suite, seed, modulus, sign, j as u64, chunk);
     }
 }
 
@@ -71,23 +101,51 @@ impl Keystream {
 
     fn apply_chunk(
         &mut self,
+        suite: Suite,
         seed: &[u8; 32],
         modulus: Modulus,
         sign: Sign,
         j: u64,
         acc: &mut [u64],
     ) {
+        match suite {
+            Suite::ChaCha20 => {
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&j.to_be_bytes());
+                self.apply(
+                    ChaCha20::new(seed.into(), &nonce.into()),
+                    modulus,
+                    sign,
+                    acc,
+                );
+            }
+            Suite::Aes128Ctr => {
+                let mut key = Zeroizing::new([0u8; 16]);
+                key.copy_from_slice(&seed[..16]);
+                let mut iv = [0u8; 16];
+                iv[..8].copy_from_slice(&j.to_be_bytes());
+                self.apply(
+                    Aes128Ctr::new(&(*key).into(), &iv.into()),
+                    modulus,
+                    sign,
+                    acc,
+                );
+            }
+        }
+    }
+
+    fn apply<C: StreamCipher>(&mut self, cipher: C, modulus: Modulus, sign: Sign, acc: &mut [u64]) {
         let buf = &mut *self.0;
         // One monomorphised loop per word width, so the hot loop reads fixed-size words.
         match modulus.bits().div_ceil(8) {
-            1 => chunk_words::<1>(seed, modulus, sign, j, acc, buf),
-            2 => chunk_words::<2>(seed, modulus, sign, j, acc, buf),
-            3 => chunk_words::<3>(seed, modulus, sign, j, acc, buf),
-            4 => chunk_words::<4>(seed, modulus, sign, j, acc, buf),
-            5 => chunk_words::<5>(seed, modulus, sign, j, acc, buf),
-            6 => chunk_words::<6>(seed, modulus, sign, j, acc, buf),
-            7 => chunk_words::<7>(seed, modulus, sign, j, acc, buf),
-            _ => chunk_words::<8>(seed, modulus, sign, j, acc, buf),
+            1 => chunk_words::<1, C>(cipher, modulus, sign, acc, buf),
+            2 => chunk_words::<2, C>(cipher, modulus, sign, acc, buf),
+            3 => chunk_words::<3, C>(cipher, modulus, sign, acc, buf),
+            4 => chunk_words::<4, C>(cipher, modulus, sign, acc, buf),
+            5 => chunk_words::<5, C>(cipher, modulus, sign, acc, buf),
+            6 => chunk_words::<6, C>(cipher, modulus, sign, acc, buf),
+            7 => chunk_words::<7, C>(cipher, modulus, sign, acc, buf),
+            _ => chunk_words::<8, C>(cipher, modulus, sign, acc, buf),
         }
     }
 }
@@ -126,11 +184,11 @@ impl Drop for SeededMask {
 /// (the keystream of a chunk is independent of the others), so each part of the sum stays in
 /// cache while all the masks touch it. With the `parallel` feature, chunks are spread over
 /// cores. The result is the same as calling [`apply_mask`] once per mask.
-pub fn apply_masks(masks: &[SeededMask], modulus: Modulus, acc: &mut [u64]) {
+pub fn apply_masks(masks: &[SeededMask], suite: Suite, modulus: Modulus, acc: &mut [u64]) {
     let block = |(j, chunk): (usize, &mut [u64])| {
         let mut keystream = Keystream::new();
         for mask in masks {
-            keystream.apply_chunk(&mask.seed, modulus, mask.sign, j as u64, chunk);
+            keystream.apply_chunk(suite, &mask.seed, modulus, mask.sign, j as u64, chunk);
         }
     };
     #[cfg(feature = "parallel")]
@@ -146,24 +204,20 @@ pub fn apply_masks(masks: &[SeededMask], modulus: Modulus, acc: &mut [u64]) {
 
 /// Expands chunk `j` of the mask into `acc` (which holds that chunk's elements).
 pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &mut [u64]) {
-    Keystream::new().apply_chunk(seed, modulus, sign, j, acc);
+    Keystream::new().apply_chunk(Suite::ChaCha20, seed, modulus, sign, j, acc);
 }
 
 /// Words per keystream buffer refill: `W * 512` bytes is a whole number of 64-byte blocks
 /// and of `W`-byte words, so word boundaries never depend on the buffer size.
 const WORDS_PER_REFILL: usize = 512;
 
-fn chunk_words<const W: usize>(
-    seed: &[u8; 32],
+fn chunk_words<const W: usize, C: StreamCipher>(
+    mut cipher: C,
     modulus: Modulus,
     sign: Sign,
-    j: u64,
     acc: &mut [u64],
     keystream: &mut [u8; KEYSTREAM_BYTES],
 ) {
-    let mut nonce = [0u8; 12];
-    nonce[4..].copy_from_slice(&j.to_be_bytes());
-    let mut cipher = ChaCha20::new(seed.into(), &nonce.into());
     let low_bits = u64::MAX >> (64 - modulus.bits());
     let keystream = &mut keystream[..W * WORDS_PER_REFILL];
     match modulus.odd_modulus() {
@@ -327,11 +381,39 @@ mod tests {
             for mask in &masks {
                 apply_mask(&mask.seed, m, mask.sign, &mut one_by_one);
             }
-            apply_masks(&masks, m, &mut blocked);
+            apply_masks(&masks, Suite::ChaCha20, m, &mut blocked);
             m.reduce_lazy(&mut one_by_one);
             m.reduce_lazy(&mut blocked);
             assert_eq!(one_by_one, blocked);
         }
+    }
+
+    #[test]
+    fn aes_suite_reads_the_aes_ctr_keystream() {
+        let seed = [7u8; 32];
+        let m = Modulus::power_of_two(32).unwrap();
+        let mut v = vec![0u64; CHUNK_ELEMENTS + 2];
+        apply_mask_with(Suite::Aes128Ctr, &seed, m, Sign::Add, &mut v);
+        m.reduce_lazy(&mut v);
+        let key: [u8; 16] = seed[..16].try_into().unwrap();
+        for (j, at) in [(0u64, 0usize), (1, CHUNK_ELEMENTS)] {
+            let mut iv = [0u8; 16];
+            iv[..8].copy_from_slice(&j.to_be_bytes());
+            let mut ks = [0u8; 8];
+            Aes128Ctr::new(&key.into(), &iv.into()).write_keystream(&mut ks);
+            assert_eq!(
+                v[at],
+                u64::from(u32::from_le_bytes(ks[..4].try_into().unwrap()))
+            );
+            assert_eq!(
+                v[at + 1],
+                u64::from(u32::from_le_bytes(ks[4..].try_into().unwrap()))
+            );
+        }
+        let mut chacha = vec![0u64; 8];
+        apply_mask(&seed, m, Sign::Add, &mut chacha);
+        m.reduce_lazy(&mut chacha);
+        assert_ne!(chacha[..8], v[..8]);
     }
 
     #[test]

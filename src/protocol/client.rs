@@ -18,12 +18,12 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::crypto::aead::{self, ShareContext};
 use crate::crypto::kdf::{self, DerivedKey};
 use crate::crypto::kx::{PublicKey, SecretKey};
-use crate::crypto::prg::{self, Sign};
+use crate::crypto::prg::{self, SeededMask, Sign};
 use crate::crypto::shamir::{self, SecretScalar};
 use crate::crypto::sign::{IdentityKey, Pki};
 use crate::error::{ApiMisuse, Error, Misbehavior, Party};
 use crate::ids::{ClientId, SessionId};
-use crate::params::{Params, ThreatModel};
+use crate::params::{MaskSuite, Params, ThreatModel};
 use crate::protocol::Round;
 use crate::protocol::graph::{Graph, roster_digest};
 use crate::protocol::messages as msg;
@@ -412,24 +412,25 @@ pub(crate) fn self_mask_commitment(
     .bytes()
 }
 
-/// The ChaCha20 seed of client `id`'s self-mask.
+/// The mask-expansion seed of client `id`'s self-mask, under the label of the session's suite.
 pub(crate) fn self_mask_prg_seed(
+    suite: MaskSuite,
     session: &SessionId,
     id: ClientId,
     seed: &SecretScalar,
 ) -> DerivedKey {
-    kdf::derive(
-        kdf::LABEL_SELF_MASK,
-        session,
-        id,
-        id,
-        seed.to_bytes().as_ref(),
-    )
+    let label = match suite {
+        MaskSuite::ChaCha20 => kdf::LABEL_SELF_MASK,
+        MaskSuite::Aes128Ctr => kdf::LABEL_SELF_MASK_AES,
+    };
+    kdf::derive(label, session, id, id, seed.to_bytes().as_ref())
 }
 
-/// The ChaCha20 seed of the pairwise mask of `a` and `b`, from `a`'s mask key and `b`'s
-/// public mask key (symmetric: ids are ordered before derivation).
+/// The mask-expansion seed of the pairwise mask of `a` and `b`, from `a`'s mask key and `b`'s
+/// public mask key (symmetric: ids are ordered before derivation), under the label of the
+/// session's suite.
 pub(crate) fn pairwise_prg_seed(
+    suite: MaskSuite,
     mask_key: &SecretKey,
     peer_public: &PublicKey,
     session: &SessionId,
@@ -438,13 +439,11 @@ pub(crate) fn pairwise_prg_seed(
 ) -> Result<DerivedKey, ()> {
     let shared = mask_key.agree(peer_public).map_err(|_| ())?;
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    Ok(kdf::derive(
-        kdf::LABEL_PAIRWISE_MASK,
-        session,
-        lo,
-        hi,
-        shared.bytes(),
-    ))
+    let label = match suite {
+        MaskSuite::ChaCha20 => kdf::LABEL_PAIRWISE_MASK,
+        MaskSuite::Aes128Ctr => kdf::LABEL_PAIRWISE_MASK_AES,
+    };
+    Ok(kdf::derive(label, session, lo, hi, shared.bytes()))
 }
 
 /// The sign with which `me` adds the pairwise mask it shares with `peer`: the smaller id
@@ -627,25 +626,35 @@ impl ShareKeys {
 
         let mut masked = Vec::with_capacity(d);
         masked.extend_from_slice(&input.0);
-        let self_seed = self_mask_prg_seed(&session, self.id, &self.self_mask_seed);
-        prg::apply_mask(self_seed.bytes(), modulus, Sign::Add, &mut masked);
+        let suite = self.params.mask_suite();
+        let self_seed = self_mask_prg_seed(suite, &session, self.id, &self.self_mask_seed);
+        let mut masks = Zeroizing::new(Vec::with_capacity(1 + self.peers.len()));
+        masks.push(SeededMask {
+            seed: *self_seed.bytes(),
+            sign: Sign::Add,
+        });
         for (&v, peer) in self
             .peers
             .iter()
             .filter(|(_, p)| p.state == PeerState::Alive)
         {
-            let seed =
-                pairwise_prg_seed(&self.mask_key, &peer.mask_public_key, &session, self.id, v)
-                    .map_err(|()| {
-                        server_fault(round, Misbehavior::NonContributoryKey { peer: v })
-                    })?;
-            prg::apply_mask(
-                seed.bytes(),
-                modulus,
-                pairwise_sign(self.id, v),
-                &mut masked,
-            );
+            let seed = pairwise_prg_seed(
+                suite,
+                &self.mask_key,
+                &peer.mask_public_key,
+                &session,
+                self.id,
+                v,
+            )
+            .map_err(|()| server_fault(round, Misbehavior::NonContributoryKey { peer: v }))?;
+            masks.push(SeededMask {
+                seed: *seed.bytes(),
+                sign: pairwise_sign(self.id, v),
+            });
         }
+        // All masks are added chunk by chunk into the one output vector (never one vector per
+        // mask), cache-blocked like the server's unmasking.
+        prg::apply_masks(&masks, suite, modulus, &mut masked);
         modulus.reduce_lazy(&mut masked);
         let out = msg::MaskedInput {
             session,

@@ -629,7 +629,12 @@ impl Unmasking {
         masks.extend(self.pairwise_masks_of_dropped(&mut lagrange)?);
         // Zeroized on drop: these seeds unmask the survivors' inputs.
         let masks = Zeroizing::new(masks);
-        prg::apply_masks(&masks, modulus, &mut self.accumulator);
+        prg::apply_masks(
+            &masks,
+            self.params.mask_suite(),
+            modulus,
+            &mut self.accumulator,
+        );
         modulus.reduce_lazy(&mut self.accumulator);
         Ok(Output {
             sum: self.accumulator,
@@ -652,7 +657,7 @@ impl Unmasking {
             if !matches {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
-            let seed = *self_mask_prg_seed(&session, u, &b_u).bytes();
+            let seed = *self_mask_prg_seed(self.params.mask_suite(), &session, u, &b_u).bytes();
             masks.push(SeededMask {
                 seed,
                 sign: Sign::Sub,
@@ -687,11 +692,12 @@ impl Unmasking {
             keys.push(mask_key);
         }
         let session = *self.params.session();
+        let suite = self.params.mask_suite();
         let derive = |&(k, u, v, v_key): &(usize, ClientId, ClientId, crate::PublicKey)| {
             let mask_key = keys
                 .get(k)
                 .ok_or(AbortReason::ReconstructionMismatch { owner: u })?;
-            let seed = pairwise_prg_seed(mask_key, &v_key, &session, u, v)
+            let seed = pairwise_prg_seed(suite, mask_key, &v_key, &session, u, v)
                 .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
             // v added this mask with pairwise_sign(v, u); take it back out.
             Ok(SeededMask {

@@ -29,7 +29,8 @@ use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secagg::sim::{self, Report, RoundReport, Simulation};
 use secagg::{
-    ClientId, Modulus, Neighbourhood, Output, Params, PlainInput, Round, SessionId, ThreatModel,
+    ClientId, MaskSuite, Modulus, Neighbourhood, Output, Params, PlainInput, Round, SessionId,
+    ThreatModel,
 };
 
 /// The help text.
@@ -53,6 +54,7 @@ options:
                      H = N on the complete graph, K + 1 with --neighbours K)
   --neighbours K     SecAgg+: a random Harary graph of degree K (not counting the client
                      itself); default: the complete graph (SecAgg)
+  --suite S          mask cipher: chacha20 (default) or aes128ctr
   --malicious        harden against a malicious server: signed keys (Ed25519) and the
                      ConsistencyCheck round
   --seed S           seed of all randomness: session id, inputs, dropouts, protocol (default 0)
@@ -168,6 +170,7 @@ struct Options {
     modulus: Option<u64>,
     threshold: Option<usize>,
     neighbours: Option<usize>,
+    suite: Option<MaskSuite>,
     malicious: bool,
     seed: Option<u64>,
     dropout: Option<f64>,
@@ -247,6 +250,18 @@ impl Options {
             ),
             "--threshold" => once(&mut self.threshold, flag, number(flag, value, COUNT)?),
             "--neighbours" => once(&mut self.neighbours, flag, number(flag, value, COUNT)?),
+            "--suite" => {
+                let suite = match value {
+                    "chacha20" => MaskSuite::ChaCha20,
+                    "aes128ctr" => MaskSuite::Aes128Ctr,
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--suite: expected chacha20 or aes128ctr, got '{value}'"
+                        )));
+                    }
+                };
+                once(&mut self.suite, flag, suite)
+            }
             "--seed" => once(
                 &mut self.seed,
                 flag,
@@ -344,6 +359,9 @@ impl Setup {
         }
         if opts.malicious {
             builder = builder.threat_model(ThreatModel::Malicious);
+        }
+        if let Some(suite) = opts.suite {
+            builder = builder.mask_suite(suite);
         }
         let params = builder
             .build()
@@ -909,6 +927,13 @@ fn json_report(
         .field("modulus", p.modulus().value().to_string())
         .field("threshold", p.threshold().to_string())
         .field("graph", json_string(graph_name(p.neighbourhood())))
+        .field(
+            "suite",
+            json_string(match p.mask_suite() {
+                MaskSuite::ChaCha20 => "chacha20",
+                MaskSuite::Aes128Ctr => "aes128ctr",
+            }),
+        )
         .field("neighbours", neighbours(p).to_string())
         .field(
             "threat_model",
