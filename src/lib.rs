@@ -17,6 +17,9 @@ pub mod dp;
 pub mod encoding;
 mod error;
 pub mod finder;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod params;
 pub mod protocol;
