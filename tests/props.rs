@@ -1,17 +1,33 @@
 //! Property tests: whole sessions under random dropout schedules, Shamir sharing, and
 //! mask cancellation.
 //!
-//! Case counts are kept small (32 to 64) so that the file runs in seconds in a debug build.
+//! Sessions run on both graph kinds. On the complete graph (SecAgg) the outcome follows from
+//! the schedule alone ([`expected_outcome`]). On a Harary graph (SecAgg+) it depends on each
+//! neighbourhood: a survivor's self-mask needs `t` responders among itself and its
+//! neighbours, a dropped client's key `t` responding neighbours, and every client checks its
+//! own neighbourhood before it masks and before it reveals. [`neighbourhood_oracle`] derives
+//! the outcome from the schedule and the graph, which it recomputes from the roster exactly
+//! as every party does ([`Graph`], [`roster_digest`]); the sessions for it are driven round
+//! by round ([`drive`]) so that the roster is known. Sessions through `secagg::sim` on the
+//! sparse graph are checked for the weaker property: the exact sum of the clients the
+//! schedule puts in it, or a typed abort.
+//!
+//! Case counts are kept small (16 to 64) so that the file runs in seconds in a debug build.
 //! Proptest prints the failing input and its seed on failure.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chacha20::ChaCha20Rng;
 use proptest::prelude::*;
 use rand_core::{Rng, SeedableRng};
 use secagg::hazmat::prg::{self, CHUNK_ELEMENTS, Sign};
 use secagg::hazmat::shamir::{self, Lagrange, SecretScalar, ShamirError, Share};
+use secagg::protocol::graph::{Graph, roster_digest};
+use secagg::protocol::{client, messages as msg, server};
 use secagg::sim::{ROUNDS, Simulation};
 use secagg::{
-    AbortReason, ClientId, Error, Modulus, Params, PlainInput, Round, SessionId, ShareIndex,
+    AbortReason, ClientId, Error, IdentityKey, Modulus, Output, Params, Pki, PlainInput, Round,
+    SessionId, ShareIndex, ThreatModel,
 };
 
 /// Either `2^b` for `b` in `1..=64`, or an arbitrary `m >= 2`. Small `m` are drawn more often,
@@ -331,4 +347,457 @@ fn expected_outcome_follows_the_schedule() {
         expected_outcome(&case(3, vec![Some(0), Some(1), None, None])),
         too_few(Round::ShareKeys, 2, 3)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Both graph kinds, driven round by round, against an oracle that knows the graph.
+// ---------------------------------------------------------------------------------------
+
+/// The rounds a client can go silent from in `sim`'s numbering, with ConsistencyCheck
+/// between MaskedInputCollection and Unmasking in the malicious-server mode.
+const MALICIOUS_ROUNDS: [Round; 5] = [
+    Round::AdvertiseKeys,
+    Round::ShareKeys,
+    Round::MaskedInput,
+    Round::Consistency,
+    Round::Unmasking,
+];
+
+/// One session on either graph: `k = None` is the complete graph.
+#[derive(Debug, Clone)]
+struct GraphCase {
+    n: usize,
+    k: Option<usize>,
+    t: usize,
+    threat: ThreatModel,
+    modulus: Modulus,
+    d: usize,
+    /// For each client, the round from which it stays silent, if any.
+    drops: Vec<Option<Round>>,
+    seed: u64,
+}
+
+impl GraphCase {
+    fn params(&self) -> Params {
+        let session = SessionId(self.seed.to_be_bytes().repeat(4).try_into().unwrap());
+        let builder = Params::builder(session, self.n, self.modulus, self.d)
+            .threshold(self.t)
+            .threat_model(self.threat);
+        match self.k {
+            Some(k) => builder.neighbours(k),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn ids(&self) -> Vec<ClientId> {
+        (1..=self.n)
+            .map(|i| ClientId(u32::try_from(i).unwrap()))
+            .collect()
+    }
+
+    fn speaks(&self, u: ClientId, round: Round) -> bool {
+        self.drops[usize::try_from(u.0).unwrap() - 1].is_none_or(|at| at > round)
+    }
+
+    fn case_for(&self) -> Case {
+        Case {
+            n: self.n,
+            t: self.t,
+            modulus: self.modulus,
+            d: self.d,
+            drops: Vec::new(),
+            seed: self.seed,
+        }
+    }
+}
+
+/// Which graphs a strategy draws.
+#[derive(Clone, Copy, Debug)]
+enum Kinds {
+    Complete,
+    Sparse,
+    Both,
+}
+
+/// `n`, an even degree `k` (or the complete graph), a threshold valid for the threat model
+/// among the `min(k + 1, n)` share holders, and a schedule over the threat model's rounds.
+fn graph_case(threat: ThreatModel, max_n: usize, kinds: Kinds) -> impl Strategy<Value = GraphCase> {
+    let rounds: &'static [Round] = match threat {
+        ThreatModel::HonestButCurious => &ROUNDS,
+        ThreatModel::Malicious => &MALICIOUS_ROUNDS,
+    };
+    let sparse = (1usize..=4).prop_map(|h| Some(2 * h));
+    let degree = match kinds {
+        Kinds::Complete => Just(None).boxed(),
+        Kinds::Sparse => sparse.boxed(),
+        Kinds::Both => prop_oneof![Just(None), sparse].boxed(),
+    };
+    (4usize..=max_n, degree).prop_flat_map(move |(n, k)| {
+        let holders = k.map_or(n, |k| (k + 1).min(n));
+        let min = match threat {
+            ThreatModel::HonestButCurious => holders / 2 + 1,
+            ThreatModel::Malicious => holders * 2 / 3 + 1,
+        };
+        let drop = prop_oneof![
+            5 => Just(None),
+            1 => proptest::sample::select(rounds).prop_map(Some),
+        ];
+        (
+            min..=holders,
+            modulus(),
+            1usize..=64,
+            proptest::collection::vec(drop, n),
+            any::<u64>(),
+        )
+            .prop_map(move |(t, modulus, d, drops, seed)| GraphCase {
+                n,
+                k,
+                t,
+                threat,
+                modulus,
+                d,
+                drops,
+                seed,
+            })
+    })
+}
+
+fn identity_key(u: ClientId) -> IdentityKey {
+    let mut seed = [0x42; 32];
+    seed[..4].copy_from_slice(&u.0.to_be_bytes());
+    IdentityKey::from_seed(&seed)
+}
+
+/// Runs the session round by round the way `secagg::sim` does: clients in id order, a silent
+/// client skips the round and every later one, and the first client that refuses ends the
+/// session with its error. Every honest message must be accepted by the server. The roster
+/// the server sent is left in `roster` (empty if it never sent one).
+fn drive(
+    case: &GraphCase,
+    inputs: &[Vec<u64>],
+    roster_out: &mut Vec<msg::AdvertiseKeys>,
+) -> Result<Output, Error> {
+    let params = case.params();
+    let malicious = case.threat == ThreatModel::Malicious;
+    let pki = Pki::new(
+        case.ids()
+            .into_iter()
+            .map(|u| (u, identity_key(u).public_key())),
+    );
+    let mut rng = ChaCha20Rng::seed_from_u64(case.seed);
+    let mut srv = if malicious {
+        server::AdvertiseKeys::with_pki(&params, pki.clone())
+    } else {
+        server::AdvertiseKeys::new(&params)
+    };
+    let mut clients = BTreeMap::new();
+    for u in case.ids() {
+        let (c, out) = if malicious {
+            let identity = client::Identity::new(identity_key(u), pki.clone());
+            client::AdvertiseKeys::with_identity(&params, u, identity, &mut rng)
+        } else {
+            client::AdvertiseKeys::new(&params, u, &mut rng)
+        };
+        if case.speaks(u, Round::AdvertiseKeys) {
+            srv.receive(u, out).unwrap();
+            clients.insert(u, c);
+        }
+    }
+    let (mut srv, roster) = srv.close()?;
+    roster_out.clone_from(&roster.entries);
+
+    let mut sharing = BTreeMap::new();
+    for (u, c) in clients {
+        if case.speaks(u, Round::ShareKeys) {
+            let (c, out) = c.share_keys(&roster, &mut rng)?;
+            srv.receive(u, out).unwrap();
+            sharing.insert(u, c);
+        }
+    }
+    let (mut srv, deliveries) = srv.close()?;
+
+    let mut masked = BTreeMap::new();
+    for delivery in &deliveries {
+        let u = delivery.recipient;
+        let c = sharing.remove(&u).unwrap();
+        if case.speaks(u, Round::MaskedInput) {
+            let input = PlainInput::new(inputs[usize::try_from(u.0).unwrap() - 1].clone());
+            let (c, out) = c.masked_input(delivery, &input)?;
+            srv.receive(u, out).unwrap();
+            masked.insert(u, c);
+        }
+    }
+
+    if !malicious {
+        let (mut srv, requests) = srv.close()?;
+        let requests: BTreeMap<ClientId, _> =
+            requests.into_iter().map(|r| (r.recipient, r)).collect();
+        for (u, c) in masked {
+            if case.speaks(u, Round::Unmasking) {
+                let (_, out) = c.unmasking(&requests[&u])?;
+                srv.receive(u, out).unwrap();
+            }
+        }
+        return srv.finish();
+    }
+
+    let (mut srv, requests) = srv.close_for_consistency()?;
+    let requests: BTreeMap<ClientId, _> = requests.into_iter().map(|r| (r.recipient, r)).collect();
+    let mut checked = BTreeMap::new();
+    for (u, c) in masked {
+        if case.speaks(u, Round::Consistency) {
+            let (c, out) = c.consistency(&requests[&u])?;
+            srv.receive(u, out).unwrap();
+            checked.insert(u, c);
+        }
+    }
+    let (mut srv, requests) = srv.close()?;
+    let requests: BTreeMap<ClientId, _> = requests.into_iter().map(|r| (r.recipient, r)).collect();
+    for (u, c) in checked {
+        // Only signers with t signers in their neighbourhood are asked.
+        let Some(request) = requests.get(&u) else {
+            continue;
+        };
+        if case.speaks(u, Round::Unmasking) {
+            let (_, out) = c.unmasking(request)?;
+            srv.receive(u, out).unwrap();
+        }
+    }
+    srv.finish()
+}
+
+/// What the session must end in, from the schedule and the graph recomputed from `roster`
+/// (the AdvertiseKeys of the clients that advertised), following the checks of
+/// docs/PROTOCOL.md §7 and §12 in the order [`drive`] meets them.
+fn neighbourhood_oracle(
+    case: &GraphCase,
+    roster: &[msg::AdvertiseKeys],
+) -> Result<Vec<ClientId>, Error> {
+    let t = case.t;
+    let too_few = |round, have| {
+        Err(Error::Abort(AbortReason::TooFewSurvivors {
+            round,
+            have,
+            need: t,
+        }))
+    };
+    let speaking = |set: &BTreeSet<ClientId>, round| -> BTreeSet<ClientId> {
+        set.iter()
+            .copied()
+            .filter(|u| case.speaks(*u, round))
+            .collect()
+    };
+    let u1 = speaking(&case.ids().into_iter().collect(), Round::AdvertiseKeys);
+    if u1.len() < t {
+        return too_few(Round::AdvertiseKeys, u1.len());
+    }
+    let members: Vec<ClientId> = roster.iter().map(|e| e.sender).collect();
+    assert_eq!(members, u1.iter().copied().collect::<Vec<_>>());
+    let params = case.params();
+    let graph = Graph::new(
+        params.neighbourhood(),
+        params.session(),
+        &roster_digest(roster),
+        &members,
+    );
+    let neighbours = |u| graph.neighbours(u);
+    let holders = |u| {
+        let mut h = graph.neighbours(u);
+        h.insert(u);
+        h
+    };
+    let count = |set: &BTreeSet<ClientId>, of: BTreeSet<ClientId>| set.intersection(&of).count();
+
+    // ShareKeys: every neighbourhood of the graph has at least t members.
+    let u2 = speaking(&u1, Round::ShareKeys);
+    if u2.len() < t {
+        return too_few(Round::ShareKeys, u2.len());
+    }
+    // MaskedInputCollection: a client masks only with t live members in its neighbourhood.
+    for &u in &speaking(&u2, Round::MaskedInput) {
+        let alive = 1 + count(&u2, neighbours(u));
+        if alive < t {
+            return too_few(Round::MaskedInput, alive);
+        }
+    }
+    let u3 = speaking(&u2, Round::MaskedInput);
+    if u3.len() < t {
+        return too_few(Round::MaskedInput, u3.len());
+    }
+    let responders = match case.threat {
+        ThreatModel::HonestButCurious => {
+            // A client reveals only with t survivors in its neighbourhood.
+            for &u in &speaking(&u3, Round::Unmasking) {
+                let have = count(&u3, holders(u));
+                if have < t {
+                    return too_few(Round::Unmasking, have);
+                }
+            }
+            speaking(&u3, Round::Unmasking)
+        }
+        ThreatModel::Malicious => {
+            // A client signs only with t survivors in its neighbourhood, and reveals only
+            // with t signatures from it.
+            for &u in &speaking(&u3, Round::Consistency) {
+                let have = count(&u3, holders(u));
+                if have < t {
+                    return too_few(Round::Consistency, have);
+                }
+            }
+            let u4 = speaking(&u3, Round::Consistency);
+            if u4.len() < t {
+                return too_few(Round::Consistency, u4.len());
+            }
+            // The server asks only signers with t signers in their own neighbourhood.
+            let asked: BTreeSet<ClientId> = u4
+                .iter()
+                .copied()
+                .filter(|&u| count(&u4, holders(u)) >= t)
+                .collect();
+            if asked.len() < t {
+                return too_few(Round::Consistency, asked.len());
+            }
+            speaking(&asked, Round::Unmasking)
+        }
+    };
+    if responders.len() < t {
+        return too_few(Round::Unmasking, responders.len());
+    }
+    // The server rebuilds every survivor's self-mask seed from its neighbourhood, then every
+    // dropped client's mask key from its neighbours, in id order.
+    for &v in &u3 {
+        let have = count(&responders, holders(v));
+        if have < t {
+            return too_few(Round::Unmasking, have);
+        }
+    }
+    for &u in u2.difference(&u3) {
+        let have = count(&responders, neighbours(u));
+        if have < t {
+            return too_few(Round::Unmasking, have);
+        }
+    }
+    Ok(u3.into_iter().collect())
+}
+
+fn run_graph_case(case: &GraphCase) -> Result<(), TestCaseError> {
+    let inputs = random_inputs(&case.case_for());
+    let mut roster = Vec::new();
+    let outcome = drive(case, &inputs, &mut roster);
+    match neighbourhood_oracle(case, &roster) {
+        Ok(included) => {
+            let out = outcome.map_err(|e| TestCaseError::fail(format!("aborted: {e}")))?;
+            prop_assert_eq!(&out.included, &included);
+            prop_assert_eq!(&out.sum, &plain_sum(&inputs, &included, case.modulus));
+        }
+        Err(expected) => prop_assert_eq!(outcome, Err(expected)),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn session_on_either_graph_sums_or_aborts_as_its_neighbourhoods_say(
+        case in graph_case(ThreatModel::HonestButCurious, 16, Kinds::Both),
+    ) {
+        run_graph_case(&case)?;
+    }
+
+    /// On the complete graph the neighbourhood oracle is the schedule oracle.
+    #[test]
+    fn neighbourhood_oracle_agrees_with_schedule_oracle_on_complete_graph(
+        case in graph_case(ThreatModel::HonestButCurious, 12, Kinds::Complete),
+    ) {
+        let mut roster = Vec::new();
+        let outcome = drive(&case, &random_inputs(&case.case_for()), &mut roster);
+        let mut schedule = case.case_for();
+        schedule.drops = case
+            .drops
+            .iter()
+            .map(|d| d.map(|r| ROUNDS.iter().position(|x| *x == r).unwrap()))
+            .collect();
+        let expected = expected_outcome(&schedule);
+        prop_assert_eq!(neighbourhood_oracle(&case, &roster), expected.clone());
+        prop_assert_eq!(outcome.map(|o| o.included), expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn malicious_session_on_either_graph_sums_or_aborts_as_its_neighbourhoods_say(
+        case in graph_case(ThreatModel::Malicious, 12, Kinds::Both),
+    ) {
+        run_graph_case(&case)?;
+    }
+
+    /// Through the in-memory driver on a sparse graph, whose roster the test does not see:
+    /// the sum of exactly the clients the schedule puts in it, or a typed abort; never a
+    /// wrong sum, never a panic.
+    #[test]
+    fn sparse_simulation_sums_exactly_or_aborts(
+        case in graph_case(ThreatModel::HonestButCurious, 16, Kinds::Sparse),
+    ) {
+        let inputs = random_inputs(&case.case_for());
+        let mut sim = Simulation::new(
+            case.params(),
+            inputs.iter().cloned().map(PlainInput::new).collect(),
+        );
+        for (u, drop) in case.ids().into_iter().zip(&case.drops) {
+            if let Some(r) = drop {
+                sim.drop_from(u, *r);
+            }
+        }
+        match sim.run(case.seed, &mut |_, _, _| {}).outcome {
+            Ok(out) => {
+                let included: Vec<ClientId> = case
+                    .ids()
+                    .into_iter()
+                    .filter(|u| case.speaks(*u, Round::MaskedInput))
+                    .collect();
+                prop_assert_eq!(&out.included, &included);
+                prop_assert_eq!(&out.sum, &plain_sum(&inputs, &included, case.modulus));
+            }
+            Err(e) => prop_assert!(
+                matches!(e, Error::Abort(AbortReason::TooFewSurvivors { .. })),
+                "{e}"
+            ),
+        }
+    }
+}
+
+/// The sparse oracle is not vacuous: with k = 2 and t = 3 (every share holder needed),
+/// one client dropping at MaskedInputCollection is fatal only to its neighbourhood.
+#[test]
+fn neighbourhood_oracle_sees_single_neighbourhoods() {
+    let mut case = GraphCase {
+        n: 9,
+        k: Some(2),
+        t: 3,
+        threat: ThreatModel::HonestButCurious,
+        modulus: Modulus::power_of_two(16).unwrap(),
+        d: 4,
+        drops: vec![None; 9],
+        seed: 77,
+    };
+    // Nobody drops: everyone is in the sum.
+    let mut roster = Vec::new();
+    drive(&case, &random_inputs(&case.case_for()), &mut roster).unwrap();
+    let all: Vec<ClientId> = case.ids();
+    assert_eq!(neighbourhood_oracle(&case, &roster), Ok(all));
+    // Client 5 drops before its masked input: its two neighbours have t - 1 = 2 survivors
+    // among their share holders and refuse to reveal, though 8 of 9 clients remain.
+    case.drops[4] = Some(Round::MaskedInput);
+    let expected = Err(Error::Abort(AbortReason::TooFewSurvivors {
+        round: Round::Unmasking,
+        have: 2,
+        need: 3,
+    }));
+    assert_eq!(neighbourhood_oracle(&case, &roster), expected);
+    run_graph_case(&case).unwrap();
 }

@@ -1,7 +1,22 @@
 //! SecAgg+ sessions: the same state machines on a random Harary graph.
+//!
+//! The graph is checked against an independent implementation, and a session driven round
+//! by round is checked against it at every step: who seals shares to whom, what the server
+//! delivers and asks, and how many masks each side expands. The dropout schedules and
+//! property tests run on both graph kinds in `dropouts.rs` and `props.rs`, the malicious
+//! server in `malicious.rs`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use chacha20::ChaCha20Rng;
+use rand_core::SeedableRng;
+use secagg::protocol::graph::{Graph, roster_digest};
+use secagg::protocol::{client, messages as msg, server};
 use secagg::sim::Simulation;
-use secagg::{ClientId, Modulus, Params, PlainInput, Round, SessionId};
+use secagg::{
+    ClientId, Misbehavior, Modulus, Neighbourhood, Params, PlainInput, PublicKey, Rejected, Round,
+    SessionId,
+};
 
 fn inputs(n: usize, d: usize) -> Vec<PlainInput> {
     (0..n)
@@ -82,4 +97,315 @@ fn malicious_mode_runs_consistency_check() {
         assert!(!out.included.contains(&ClientId(3)));
         assert_eq!(out.sum, sim.plain_sum(&out.included));
     }
+}
+
+fn ids(n: u32) -> Vec<ClientId> {
+    (1..=n).map(ClientId).collect()
+}
+
+fn set(list: &[u32]) -> BTreeSet<ClientId> {
+    list.iter().copied().map(ClientId).collect()
+}
+
+/// Known answers from an independent implementation: Python 3 with `cryptography` 48
+/// (HKDF-SHA256, ChaCha20) and `hashlib`, following docs/PROTOCOL.md §6 step by step
+/// (roster digest, seed `HKDF(salt = none, ikm = digest, info = label || sid || BE32(0) ||
+/// BE32(0))`, the ChaCha20 keystream under that key with a zero nonce read as little-endian
+/// 64-bit words, Fisher-Yates with rejection sampling, then `floor(k / 2)` ring positions on
+/// either side).
+#[test]
+fn graph_matches_an_independent_implementation() {
+    // The worked example of docs/PROTOCOL.md §6: ring [1, 10, 7, 4, 8, 2, 9, 6, 5, 3].
+    let g = Graph::new(
+        Neighbourhood::Harary { k: 4 },
+        &SessionId([7; 32]),
+        &[9; 32],
+        &ids(10),
+    );
+    assert_eq!(g.neighbours(ClientId(1)), set(&[3, 5, 7, 10]));
+    assert_eq!(g.neighbours(ClientId(2)), set(&[4, 6, 8, 9]));
+    assert_eq!(g.neighbours(ClientId(8)), set(&[2, 4, 7, 9]));
+
+    // A synthetic roster of 16 entries: client i advertises share key [i; 32], mask key
+    // [i + 100; 32] and commitment [i + 200; 32]; session [0x5c; 32], k = 6. Listed out of
+    // order: the digest sorts by id.
+    let entries: Vec<msg::AdvertiseKeys> = (1u8..=16)
+        .rev()
+        .map(|i| msg::AdvertiseKeys {
+            session: SessionId([0x5c; 32]),
+            sender: ClientId(u32::from(i)),
+            share_public_key: PublicKey([i; 32]),
+            mask_public_key: PublicKey([i + 100; 32]),
+            self_mask_commitment: [i + 200; 32],
+            signature: None,
+        })
+        .collect();
+    let digest = roster_digest(&entries);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "41026aecdc90eccc5b02e3b73987bb4202314e66bef22d5824bb9d4492ef3db4"
+    );
+    let members: Vec<ClientId> = entries.iter().map(|e| e.sender).collect();
+    let g = Graph::new(
+        Neighbourhood::Harary { k: 6 },
+        &SessionId([0x5c; 32]),
+        &digest,
+        &members,
+    );
+    // Ring [15, 3, 6, 2, 11, 9, 16, 5, 8, 12, 10, 1, 13, 7, 4, 14].
+    let expected: [&[u32]; 16] = [
+        &[4, 7, 8, 10, 12, 13],
+        &[3, 6, 9, 11, 15, 16],
+        &[2, 4, 6, 11, 14, 15],
+        &[1, 3, 7, 13, 14, 15],
+        &[8, 9, 10, 11, 12, 16],
+        &[2, 3, 9, 11, 14, 15],
+        &[1, 4, 10, 13, 14, 15],
+        &[1, 5, 9, 10, 12, 16],
+        &[2, 5, 6, 8, 11, 16],
+        &[1, 5, 7, 8, 12, 13],
+        &[2, 3, 5, 6, 9, 16],
+        &[1, 5, 8, 10, 13, 16],
+        &[1, 4, 7, 10, 12, 14],
+        &[3, 4, 6, 7, 13, 15],
+        &[2, 3, 4, 6, 7, 14],
+        &[2, 5, 8, 9, 11, 12],
+    ];
+    for (u, want) in ids(16).into_iter().zip(expected) {
+        assert_eq!(g.neighbours(u), set(want), "{u}");
+    }
+}
+
+/// Runs an honest-but-curious session round by round and checks every step against the graph
+/// recomputed from the roster: the clients in `share_silent` send no shares, those in
+/// `mask_silent` no masked input.
+fn check_session_against_graph(
+    params: &Params,
+    seed: u64,
+    share_silent: &BTreeSet<ClientId>,
+    mask_silent: &BTreeSet<ClientId>,
+) -> Graph {
+    let n = u32::try_from(params.clients()).unwrap();
+    let d = params.vector_len();
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut srv = server::AdvertiseKeys::new(params);
+    let mut clients = BTreeMap::new();
+    for u in ids(n) {
+        let (c, out) = client::AdvertiseKeys::new(params, u, &mut rng);
+        srv.receive(u, out).unwrap();
+        clients.insert(u, c);
+    }
+    let (mut srv, roster) = srv.close().unwrap();
+    let members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
+    let graph = Graph::new(
+        params.neighbourhood(),
+        params.session(),
+        &roster_digest(&roster.entries),
+        &members,
+    );
+    let holders = |u: ClientId| {
+        let mut h = graph.neighbours(u);
+        h.insert(u);
+        h
+    };
+
+    // ShareKeys: one ciphertext for each neighbour, none for anyone else.
+    let mut sharing = BTreeMap::new();
+    for (u, c) in clients {
+        if share_silent.contains(&u) {
+            continue;
+        }
+        let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
+        let recipients: BTreeSet<ClientId> = out.sealed.iter().map(|s| s.recipient).collect();
+        assert_eq!(recipients, graph.neighbours(u), "{u}");
+        assert_eq!(out.sealed.len(), recipients.len());
+        srv.receive(u, out).unwrap();
+        sharing.insert(u, c);
+    }
+    let u2: BTreeSet<ClientId> = sharing.keys().copied().collect();
+    let (mut srv, deliveries) = srv.close().unwrap();
+
+    // MaskedInputCollection: each client receives its live neighbours' shares and masks with
+    // them only.
+    let mut masked = BTreeMap::new();
+    for delivery in &deliveries {
+        let u = delivery.recipient;
+        let senders: BTreeSet<ClientId> = delivery.sealed.iter().map(|s| s.sender).collect();
+        let live: BTreeSet<ClientId> = graph.neighbours(u).intersection(&u2).copied().collect();
+        assert_eq!(senders, live, "{u}");
+        let c = sharing.remove(&u).unwrap();
+        if mask_silent.contains(&u) {
+            continue;
+        }
+        let input = PlainInput::new(vec![u64::from(u.0); d]);
+        let (c, out) = c.masked_input(delivery, &input).unwrap();
+        assert_eq!(c.mask_expansions(), 1 + live.len(), "{u}");
+        srv.receive(u, out).unwrap();
+        masked.insert(u, c);
+    }
+    let u3: BTreeSet<ClientId> = masked.keys().copied().collect();
+    let dropped: BTreeSet<ClientId> = u2.difference(&u3).copied().collect();
+
+    // Unmasking: each request names the survivors of the recipient's neighbourhood and its
+    // dropped neighbours.
+    let (mut srv, requests) = srv.close().unwrap();
+    assert_eq!(requests.len(), u3.len());
+    for request in requests {
+        let u = request.recipient;
+        let survivors: Vec<ClientId> = holders(u).intersection(&u3).copied().collect();
+        let gone: Vec<ClientId> = graph
+            .neighbours(u)
+            .intersection(&dropped)
+            .copied()
+            .collect();
+        assert_eq!(request.survivors, survivors, "{u}");
+        assert_eq!(request.dropped, gone, "{u}");
+        let c = masked.remove(&u).unwrap();
+        let (_, response) = c.unmasking(&request).unwrap();
+        srv.receive(u, response).unwrap();
+    }
+    let out = srv.finish().unwrap();
+    assert_eq!(out.included, u3.iter().copied().collect::<Vec<_>>());
+    let m = params.modulus().value();
+    let sum = u3.iter().map(|u| u128::from(u.0)).sum::<u128>() % m;
+    assert!(out.sum.iter().all(|x| u128::from(*x) == sum));
+    // One self-mask per survivor, one pairwise mask per surviving neighbour of each dropped
+    // client.
+    let pairwise: usize = dropped
+        .iter()
+        .map(|&x| graph.neighbours(x).intersection(&u3).count())
+        .sum();
+    assert_eq!(out.mask_expansions, u3.len() + pairwise);
+    graph
+}
+
+#[test]
+fn every_round_follows_the_graph_derived_from_the_roster() {
+    let m = Modulus::power_of_two(32).unwrap();
+    let params = Params::builder(SessionId([6; 32]), 30, m, 12)
+        .neighbours(6)
+        .build()
+        .unwrap();
+    let graph = check_session_against_graph(&params, 7, &set(&[4]), &set(&[9, 20]));
+    assert_eq!(graph.kind(), Neighbourhood::Harary { k: 6 });
+    assert!(ids(30).iter().all(|u| graph.neighbours(*u).len() == 6));
+    // The same checks hold on the complete graph.
+    let params = Params::new(SessionId([6; 32]), 9, 5, m, 12).unwrap();
+    let graph = check_session_against_graph(&params, 8, &set(&[2]), &set(&[3]));
+    assert_eq!(graph.kind(), Neighbourhood::Complete);
+}
+
+#[test]
+fn dense_degree_falls_back_to_the_complete_graph() {
+    let m = Modulus::power_of_two(16).unwrap();
+    // k + 1 >= n: every client neighbours every other.
+    for (n, k) in [(7usize, 6usize), (7, 8), (5, 10)] {
+        let params = Params::builder(SessionId([8; 32]), n, m, 6)
+            .neighbours(k)
+            .build()
+            .unwrap();
+        let graph = check_session_against_graph(&params, 9, &BTreeSet::new(), &set(&[1]));
+        assert_eq!(graph.kind(), Neighbourhood::Complete, "n = {n}, k = {k}");
+    }
+}
+
+#[test]
+fn odd_rosters_keep_regular_neighbourhoods() {
+    // 13 and 15 clients with an even degree: every neighbourhood has k members.
+    let m = Modulus::power_of_two(16).unwrap();
+    for n in [13u32, 15] {
+        let params = Params::builder(SessionId([10; 32]), usize::try_from(n).unwrap(), m, 6)
+            .neighbours(4)
+            .build()
+            .unwrap();
+        let graph = check_session_against_graph(&params, 11, &set(&[5]), &set(&[6]));
+        assert!(ids(n).iter().all(|u| graph.neighbours(*u).len() == 4));
+    }
+}
+
+#[test]
+fn server_with_another_degree_rejects_the_clients_shares() {
+    // The graph comes from each party's own configuration and the roster, never from the
+    // other side: a server configured for k = 2 refuses shares sealed for k = 6 neighbours,
+    // and a server for k = 6 those sealed for k = 2.
+    let m = Modulus::power_of_two(16).unwrap();
+    for (server_k, client_k) in [(2usize, 6usize), (6, 2)] {
+        let build = |k| {
+            Params::builder(SessionId([12; 32]), 20, m, 4)
+                .neighbours(k)
+                .build()
+                .unwrap()
+        };
+        let (server_params, client_params) = (build(server_k), build(client_k));
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        let mut srv = server::AdvertiseKeys::new(&server_params);
+        let mut clients = Vec::new();
+        for u in ids(20) {
+            let (c, out) = client::AdvertiseKeys::new(&client_params, u, &mut rng);
+            srv.receive(u, out).unwrap();
+            clients.push(c);
+        }
+        let (mut srv, roster) = srv.close().unwrap();
+        for c in clients {
+            let u = c.id();
+            let (_, out) = c.share_keys(&roster, &mut rng).unwrap();
+            assert_eq!(out.sealed.len(), client_k);
+            assert_eq!(
+                srv.receive(u, out),
+                Err(Rejected {
+                    client: u,
+                    round: Round::ShareKeys,
+                    reason: Misbehavior::SharesMismatch { peer: u },
+                })
+            );
+        }
+    }
+}
+
+#[test]
+fn hundred_clients_with_ten_percent_dropouts() {
+    let m = Modulus::power_of_two(32).unwrap();
+    let n = 100;
+    let params = Params::builder(SessionId([14; 32]), n, m, 200)
+        .neighbours(10)
+        .build()
+        .unwrap();
+    assert_eq!(params.threshold(), 6);
+    let mut sim = Simulation::new(params, inputs(n, 200));
+    // Ten clients, spread over the rounds and the id range.
+    for (i, round) in [
+        Round::AdvertiseKeys,
+        Round::ShareKeys,
+        Round::MaskedInput,
+        Round::Unmasking,
+    ]
+    .into_iter()
+    .cycle()
+    .take(10)
+    .enumerate()
+    {
+        sim.drop_from(ClientId(u32::try_from(7 + 10 * i).unwrap()), round);
+    }
+    let report = sim.run(15, &mut |_, _, _| {});
+    let out = report.outcome.unwrap();
+    // Clients 37 and 77 drop at Unmasking, after their masked inputs; the other eight before
+    // theirs, 27 and 67 after sending shares (so their keys are rebuilt).
+    let missing = set(&[7, 17, 27, 47, 57, 67, 87, 97]);
+    let included: Vec<ClientId> = ids(100)
+        .into_iter()
+        .filter(|u| !missing.contains(u))
+        .collect();
+    assert_eq!(out.included, included);
+    assert_eq!(out.sum, sim.plain_sum(&included));
+    // Each client expanded its self-mask and at most k pairwise masks; the server one
+    // self-mask per survivor and at most k pairwise masks for each of 27 and 67.
+    let masked = report
+        .rounds
+        .iter()
+        .find(|r| r.round == Round::MaskedInput)
+        .unwrap();
+    assert!(masked.client_mask_expansions <= 11.0);
+    assert!(out.mask_expansions > included.len());
+    assert!(out.mask_expansions <= included.len() + 2 * 10);
 }

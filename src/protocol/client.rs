@@ -760,6 +760,9 @@ impl MaskedInput {
         let Some(identity) = self.identity.as_ref() else {
             return Err(wrong_model(&self.params));
         };
+        if self.params.threat_model() != ThreatModel::Malicious {
+            return Err(wrong_model(&self.params));
+        }
         check_session(&self.params, &request.session, round)?;
         let fault = |what| server_fault(round, what);
         if request.recipient != self.id {

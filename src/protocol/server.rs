@@ -485,19 +485,36 @@ impl Consistency {
         Ok(())
     }
 
-    /// Ends Round 3: the signers form `U_4`; each gets its neighbourhood's survivors,
-    /// dropped clients and signatures.
+    /// Ends Round 3: the signers form `U_4`; each of them with at least `t` signers in its
+    /// neighbourhood gets its neighbourhood's survivors, dropped clients and signatures.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` survivors signed.
     #[must_use = "the unmasking requests must be sent"]
     pub fn close(self) -> Result<(Unmasking, Vec<msg::UnmaskingRequest>), Error> {
+        // A survivor reveals nothing without t signatures from its own neighbourhood (itself
+        // included), so only those that have them are asked; the others could only refuse.
         enough(
             &self.masked.params,
             self.signatures.len(),
             Round::Consistency,
         )?;
-        let responders = self.signatures.keys().copied().collect();
+        let t = self.masked.params.threshold();
+        let graph = &self.masked.graph;
+        let signers = &self.signatures;
+        let responders: BTreeSet<ClientId> = signers
+            .keys()
+            .copied()
+            .filter(|&v| {
+                let neighbours = graph.neighbours(v);
+                signers
+                    .keys()
+                    .filter(|u| **u == v || neighbours.contains(u))
+                    .count()
+                    >= t
+            })
+            .collect();
+        enough(&self.masked.params, responders.len(), Round::Consistency)?;
         Ok(self.masked.into_unmasking(responders, &self.signatures))
     }
 }
