@@ -10,7 +10,9 @@
 //!   dropout rate (0, 10%, 30% of the clients silent from MaskedInputCollection on, the case
 //!   where their pairwise masks must be removed).
 //!
-//! Run with `cargo bench --bench secagg_plus` (a few minutes, most of it setup); medians are in
+//! Run with `cargo bench --bench secagg_plus` (one to three minutes after the build, most of it
+//! setup; criterion warns that ten samples of the slowest steps overrun their target time, as
+//! intended); medians are in
 //! `target/criterion/secagg_plus_*/*/*/new/estimates.json`. Every measured step's inputs are
 //! built outside the timed region: client states are single-use, so a client is rebuilt with
 //! the same keys (from its own seeded rng) for every iteration, against a roster built once;
