@@ -315,6 +315,13 @@ fn help_succeeds() {
 /// Just enough JSON to read the binary's output, checking that it is well formed.
 
 #[test]
+fn rejects_sessions_too_large_to_hold_in_memory() {
+    let out = run(&["simulate", "--clients", "65536", "--dim", "268435456"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("GiB of inputs"), "{}", stderr(&out));
+}
+
+#[test]
 fn params_prints_k_t_and_graph_as_json() {
     let (out, json) = run_json(&[
         "params",

@@ -79,6 +79,9 @@ const EXIT_USAGE: u8 = 2;
 /// Exit code of a sum that differs from the plain sum; must never happen.
 const EXIT_MISMATCH: u8 = 3;
 
+/// The most input memory the simulator allocates (all clients' vectors, 8 bytes an element).
+const MAX_SIMULATED_INPUT_BYTES: u128 = 8 << 30;
+
 /// Default number of clients.
 const DEFAULT_CLIENTS: usize = 100;
 /// Default vector length.
@@ -347,6 +350,16 @@ impl Setup {
             None => None,
         };
         let (n, d) = shape(opts, file.as_deref())?;
+        // The simulator holds every client's input (8 bytes an element) in memory at once.
+        let input_bytes = (n as u128) * (d as u128) * 8;
+        if input_bytes > MAX_SIMULATED_INPUT_BYTES {
+            return Err(UsageError(format!(
+                "{n} clients x {d} elements would hold {:.1} GiB of inputs in memory; the \
+                 simulator allows {} GiB",
+                input_bytes as f64 / f64::from(1u32 << 30),
+                MAX_SIMULATED_INPUT_BYTES >> 30
+            )));
+        }
         let mut rng = stream(seed, STREAM_SESSION);
         let mut session = [0u8; 32];
         rng.fill_bytes(&mut session);
