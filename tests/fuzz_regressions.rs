@@ -1,6 +1,7 @@
 //! The fuzz targets (`fuzz/`, logic in `secagg::fuzzing`) as ordinary tests: every committed
-//! seed of `fuzz/corpus/` runs through its target, and every crash the fuzzer found is a
-//! named test here with its minimised input.
+//! seed of `fuzz/corpus/` runs through its target, plus empty, one-byte and pseudo-random
+//! inputs. A crash the fuzzer finds becomes a named test here, with its minimised input in
+//! hex (none so far: 15-minute runs of every target found nothing).
 
 #![cfg(feature = "fuzzing")]
 
@@ -36,13 +37,6 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect();
     seeds.sort();
     seeds
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 #[test]
@@ -114,9 +108,4 @@ fn random_inputs_do_not_panic() {
             target(&bytes);
         }
     }
-}
-
-#[test]
-fn hex_helper_round_trips() {
-    assert_eq!(hex("00ff10"), [0, 0xff, 0x10]);
 }
