@@ -42,7 +42,7 @@ impl PublicKey {
 }
 
 /// The encodings (bit 255 clear) of the small-order `u`-coordinates, little-endian.
-const SMALL_ORDER: [[u8; 32]; 7] = [
+pub(crate) const SMALL_ORDER: [[u8; 32]; 7] = [
     // 0
     [0; 32],
     // 1
