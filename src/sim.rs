@@ -1,9 +1,19 @@
 //! An in-memory driver: one server and `n` clients run a whole session in one process, from
 //! a dropout schedule. It serves the `secagg simulate` command, the tests, the examples and
 //! the benchmarks. Time is measured here, in the driver, never in the protocol core.
+//!
+//! Clients run concurrently, one client per core at a time ([`Simulation::client_threads`]),
+//! and each client's work stays on its own core, as on a device of its own: a client's
+//! seconds are those of one core. The server receives every message on the calling thread,
+//! in client order, as soon as it is produced, and closes each round with every core. With
+//! [`Simulation::seeded`] each client's input is generated when the client needs it and
+//! dropped after, so the driver never holds `n` vectors: its memory is that of the server
+//! plus a few clients in flight.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::ops::Deref;
+use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 use chacha20::ChaCha20Rng;
@@ -68,24 +78,93 @@ pub struct Report {
     pub outcome: Result<Output, Error>,
 }
 
-/// A session to simulate: the parameters, each client's input (client `i + 1` holds
-/// `inputs[i]`) and the round from which each dropping client goes silent.
+/// A session to simulate: the parameters, each client's input and the round from which each
+/// dropping client goes silent.
 #[derive(Debug)]
 pub struct Simulation {
     params: Params,
-    inputs: Vec<PlainInput>,
+    inputs: Inputs,
     drops: BTreeMap<ClientId, Round>,
+    client_threads: usize,
+}
+
+/// Where the clients' inputs come from.
+#[derive(Debug)]
+enum Inputs {
+    /// Client `i + 1` holds `inputs[i]`.
+    Given(Vec<PlainInput>),
+    /// Client `id` holds [`seeded_input`]`(params, seed, id)`, generated when needed.
+    Seeded(u64),
+}
+
+/// A client's input, held by the driver or generated for the occasion.
+enum InputRef<'a> {
+    Borrowed(&'a PlainInput),
+    Owned(PlainInput),
+}
+
+impl Deref for InputRef<'_> {
+    type Target = PlainInput;
+
+    fn deref(&self) -> &PlainInput {
+        match self {
+            Self::Borrowed(input) => input,
+            Self::Owned(input) => input,
+        }
+    }
+}
+
+/// The input [`Simulation::seeded`] gives client `id`: `params.vector_len()` elements uniform
+/// below the modulus, from the ChaCha20 generator seeded with `seed` on stream `id`
+/// (rejection sampling on the modulus' bit length, so exactly uniform).
+#[must_use]
+pub fn seeded_input(params: &Params, seed: u64, id: ClientId) -> PlainInput {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    rng.set_stream(u64::from(id.0));
+    let max = params.modulus().max_element();
+    let bits = u64::MAX >> max.leading_zeros();
+    let mut values = Vec::with_capacity(params.vector_len());
+    values.extend((0..params.vector_len()).map(|_| {
+        loop {
+            let x = rng.next_u64() & bits;
+            if x <= max {
+                break x;
+            }
+        }
+    }));
+    PlainInput::new(values)
 }
 
 impl Simulation {
-    /// A session of `params.clients()` clients with ids `1 ..= n` and the given inputs.
+    /// A session of `params.clients()` clients with ids `1 ..= n` where client `i + 1` holds
+    /// `inputs[i]`.
     #[must_use]
     pub fn new(params: Params, inputs: Vec<PlainInput>) -> Self {
+        Self::with_inputs(params, Inputs::Given(inputs))
+    }
+
+    /// A session of `params.clients()` clients with ids `1 ..= n` where client `id` holds
+    /// [`seeded_input`]`(params, seed, id)`. Inputs are generated when a client masks (and
+    /// again by [`Simulation::plain_sum`]), never all held at once.
+    #[must_use]
+    pub fn seeded(params: Params, seed: u64) -> Self {
+        Self::with_inputs(params, Inputs::Seeded(seed))
+    }
+
+    fn with_inputs(params: Params, inputs: Inputs) -> Self {
         Self {
             params,
             inputs,
             drops: BTreeMap::new(),
+            client_threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
+    }
+
+    /// Runs at most `threads` clients at once (at least one; default: the number of cores).
+    #[must_use]
+    pub fn client_threads(mut self, threads: usize) -> Self {
+        self.client_threads = threads.max(1);
+        self
     }
 
     /// Makes `client` go silent from `round` on (it sends nothing in that round or later).
@@ -105,23 +184,56 @@ impl Simulation {
         self.drops.get(&id).is_none_or(|r| *r > round)
     }
 
+    /// Whether client `id` has an input.
+    fn has_input(&self, id: ClientId) -> bool {
+        let count = match &self.inputs {
+            Inputs::Given(inputs) => inputs.len(),
+            Inputs::Seeded(_) => self.params.clients(),
+        };
+        (id.0 as usize).checked_sub(1).is_some_and(|i| i < count)
+    }
+
+    /// The input of client `id`, if it has one.
+    fn input(&self, id: ClientId) -> Option<InputRef<'_>> {
+        let index = (id.0 as usize).checked_sub(1)?;
+        match &self.inputs {
+            Inputs::Given(inputs) => inputs.get(index).map(InputRef::Borrowed),
+            Inputs::Seeded(seed) => (index < self.params.clients())
+                .then(|| InputRef::Owned(seeded_input(&self.params, *seed, id))),
+        }
+    }
+
     /// The plain sum of the inputs of `included`, for checking a result.
     #[must_use]
     pub fn plain_sum(&self, included: &[ClientId]) -> Vec<u64> {
         let m = self.params.modulus();
-        let mut sum = alloc::vec![0u64; self.params.vector_len()];
-        for id in included {
-            let Some(input) = (id.0 as usize)
-                .checked_sub(1)
-                .and_then(|i| self.inputs.get(i))
-            else {
-                continue;
-            };
-            for (s, x) in sum.iter_mut().zip(input.values()) {
-                *s = m.add(*s, *x);
+        let d = self.params.vector_len();
+        let add = |mut sum: Vec<u64>, id: &ClientId| {
+            if let Some(input) = self.input(*id) {
+                for (s, x) in sum.iter_mut().zip(input.values()) {
+                    *s = m.add(*s, *x);
+                }
             }
+            sum
+        };
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            included
+                .par_iter()
+                .fold(|| alloc::vec![0u64; d], add)
+                .reduce(
+                    || alloc::vec![0u64; d],
+                    |mut a, b| {
+                        for (x, y) in a.iter_mut().zip(&b) {
+                            *x = m.add(*x, *y);
+                        }
+                        a
+                    },
+                )
         }
-        sum
+        #[cfg(not(feature = "parallel"))]
+        included.iter().fold(alloc::vec![0u64; d], add)
     }
 
     /// Runs the session with all randomness drawn from `seed`. `progress` is told the name of
@@ -132,7 +244,6 @@ impl Simulation {
             sim: self,
             rounds: Vec::new(),
             progress,
-            rngs: BTreeMap::new(),
         };
         let outcome = driver.run(seed);
         Report {
@@ -142,11 +253,89 @@ impl Simulation {
     }
 }
 
+/// Runs `step` on every item, at most `threads` at a time, each step confined to one core,
+/// and hands the results to `deliver` on the calling thread in item order, each as soon as
+/// it and those before it are done (so results are never all held at once).
+fn for_each_client<I, R, S, D>(threads: usize, items: Vec<I>, step: S, mut deliver: D)
+where
+    I: Send,
+    R: Send,
+    S: Fn(I) -> R + Sync,
+    D: FnMut(R),
+{
+    if threads <= 1 || items.len() <= 1 {
+        let core = OneCore::new();
+        for item in items {
+            deliver(core.run(|| step(item)));
+        }
+        return;
+    }
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let (tx, rx) = mpsc::sync_channel::<(usize, R)>(threads);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (queue, step) = (&queue, &step);
+            scope.spawn(move || {
+                let core = OneCore::new();
+                // A poisoned queue means another worker panicked: stop taking work (the
+                // panic reaches the caller when the scope ends).
+                while let Some((i, item)) = queue.lock().ok().and_then(|mut q| q.next()) {
+                    if tx.send((i, core.run(|| step(item)))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Workers take items in order, so only the few in flight wait here.
+        let mut early = BTreeMap::new();
+        let mut next = 0;
+        for (i, result) in rx {
+            early.insert(i, result);
+            while let Some(result) = early.remove(&next) {
+                deliver(result);
+                next += 1;
+            }
+        }
+    });
+}
+
+/// Confines work to the calling thread: with `parallel`, the library's own parallel loops
+/// run inside a one-thread pool instead of spreading over every core.
+struct OneCore {
+    #[cfg(feature = "parallel")]
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl OneCore {
+    fn new() -> Self {
+        Self {
+            #[cfg(feature = "parallel")]
+            pool: rayon::ThreadPoolBuilder::new().num_threads(1).build().ok(),
+        }
+    }
+
+    fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        #[cfg(feature = "parallel")]
+        if let Some(pool) = &self.pool {
+            return pool.install(work);
+        }
+        work()
+    }
+}
+
+/// Runs one client step and measures it.
+fn timed<T>(step: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let out = step();
+    (out, start.elapsed().as_secs_f64())
+}
+
 struct Driver<'a, 'p> {
     sim: &'a Simulation,
     rounds: Vec<RoundReport>,
     progress: &'p mut dyn FnMut(&str, usize, usize),
-    rngs: BTreeMap<ClientId, ChaCha20Rng>,
 }
 
 #[derive(Default)]
@@ -158,23 +347,28 @@ struct Tally {
     received: usize,
     rejected: Vec<Rejected>,
     client_mask_expansions: usize,
+    /// The first error an honest client met; it ends the session.
+    error: Option<Error>,
 }
 
 impl Tally {
-    /// Times one client step.
-    fn client<T>(&mut self, step: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let out = step();
-        self.client_seconds += start.elapsed().as_secs_f64();
+    /// Counts one client step that took `seconds`, keeping the first error.
+    fn client<T>(&mut self, (out, seconds): (Result<T, Error>, f64)) -> Option<T> {
+        self.client_seconds += seconds;
         self.clients += 1;
-        out
+        match out {
+            Ok(out) => Some(out),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        }
     }
 
     /// Times one server step.
     fn server<T>(&mut self, step: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let out = step();
-        self.server_seconds += start.elapsed().as_secs_f64();
+        let (out, seconds) = timed(step);
+        self.server_seconds += seconds;
         out
     }
 
@@ -183,6 +377,11 @@ impl Tally {
         if let Err(r) = self.server(receive) {
             self.rejected.push(r);
         }
+    }
+
+    /// The first client error, if any.
+    fn check(&mut self) -> Result<(), Error> {
+        self.error.take().map_or(Ok(()), Err)
     }
 }
 
@@ -193,10 +392,10 @@ enum Ready {
     Checked(client::Consistency),
 }
 
-/// The server and clients after AdvertiseKeys, with the roster.
+/// The server and clients (with their generators) after AdvertiseKeys, with the roster.
 type Advertised = (
     server::ShareKeys,
-    BTreeMap<ClientId, client::AdvertiseKeys>,
+    Vec<(ClientId, client::AdvertiseKeys, ChaCha20Rng)>,
     msg::Roster,
 );
 /// The server and clients after ShareKeys, with the deliveries.
@@ -237,8 +436,8 @@ impl Driver<'_, '_> {
         (p.vector_len() as u64).saturating_mul(width)
     }
 
-    fn rng(&mut self, id: ClientId) -> Option<&mut ChaCha20Rng> {
-        self.rngs.get_mut(&id)
+    fn threads(&self) -> usize {
+        self.sim.client_threads
     }
 
     fn run(&mut self, seed: u64) -> Result<Output, Error> {
@@ -248,10 +447,11 @@ impl Driver<'_, '_> {
             .filter_map(|i| u32::try_from(i).ok())
             .map(ClientId)
             .collect();
+        let mut rngs = BTreeMap::new();
         for &id in &ids {
             let mut s = [0u8; 32];
             master.fill_bytes(&mut s);
-            self.rngs.insert(id, ChaCha20Rng::from_seed(s));
+            rngs.insert(id, ChaCha20Rng::from_seed(s));
         }
         let identities = match params.threat_model() {
             ThreatModel::HonestButCurious => None,
@@ -264,7 +464,7 @@ impl Driver<'_, '_> {
                 Some((keys, pki))
             }
         };
-        let advertised = self.advertise_keys(&ids, identities)?;
+        let advertised = self.advertise_keys(rngs, identities)?;
         let (server, clients, deliveries) = self.share_keys(advertised)?;
         let (server, ready, mut t) = self.masked_input(server, clients, &deliveries)?;
         let (server, ready, requests) = match params.threat_model() {
@@ -281,7 +481,7 @@ impl Driver<'_, '_> {
 
     fn advertise_keys(
         &mut self,
-        ids: &[ClientId],
+        rngs: BTreeMap<ClientId, ChaCha20Rng>,
         mut identities: Option<(BTreeMap<ClientId, IdentityKey>, Pki)>,
     ) -> Result<Advertised, Error> {
         let params = self.sim.params.clone();
@@ -290,25 +490,41 @@ impl Driver<'_, '_> {
             Some((_, pki)) => server::AdvertiseKeys::with_pki(&params, pki.clone()),
             None => server::AdvertiseKeys::new(&params),
         };
-        let mut clients = BTreeMap::new();
-        for (done, &id) in ids.iter().enumerate() {
-            (self.progress)("advertise_keys", done, ids.len());
-            if !self.sim.speaks(id, Round::AdvertiseKeys) {
-                continue;
-            }
-            let identity = identities.as_mut().and_then(|(keys, pki)| {
-                keys.remove(&id)
-                    .map(|k| client::Identity::new(k, pki.clone()))
+        let total = rngs.len();
+        let items: Vec<_> = rngs
+            .into_iter()
+            .filter(|(id, _)| self.sim.speaks(*id, Round::AdvertiseKeys))
+            .map(|(id, rng)| {
+                let identity = identities.as_mut().and_then(|(keys, pki)| {
+                    keys.remove(&id)
+                        .map(|k| client::Identity::new(k, pki.clone()))
+                });
+                (id, identity, rng)
+            })
+            .collect();
+        let mut clients = Vec::with_capacity(items.len());
+        let step = |(id, identity, mut rng): (ClientId, Option<client::Identity>, ChaCha20Rng)| {
+            let ((c, out), seconds) = timed(|| match identity {
+                Some(identity) => {
+                    client::AdvertiseKeys::with_identity(&params, id, identity, &mut rng)
+                }
+                None => client::AdvertiseKeys::new(&params, id, &mut rng),
             });
-            let Some(rng) = self.rng(id) else { continue };
-            let (c, out) = t.client(|| match identity {
-                Some(identity) => client::AdvertiseKeys::with_identity(&params, id, identity, rng),
-                None => client::AdvertiseKeys::new(&params, id, rng),
-            });
-            t.sent += wire_len(&out);
-            t.deliver(|| server.receive(id, out));
-            clients.insert(id, c);
-        }
+            let sent = wire_len(&out);
+            (id, c, out, rng, seconds, sent)
+        };
+        for_each_client(
+            self.threads(),
+            items,
+            step,
+            |(id, c, out, rng, seconds, sent)| {
+                (self.progress)("advertise_keys", t.clients, total);
+                t.client((Ok(()), seconds));
+                t.sent += sent;
+                t.deliver(|| server.receive(id, out));
+                clients.push((id, c, rng));
+            },
+        );
         let closed = t.server(|| server.close());
         self.record(Round::AdvertiseKeys, t);
         let (server, roster) = closed?;
@@ -319,20 +535,27 @@ impl Driver<'_, '_> {
         let mut t = Tally::default();
         let mut next = BTreeMap::new();
         let total = clients.len();
-        for (done, (id, c)) in clients.into_iter().enumerate() {
-            (self.progress)("share_keys", done, total);
-            if !self.sim.speaks(id, Round::ShareKeys) {
-                continue;
+        // Every client receives the same roster.
+        let roster_len = wire_len(&roster);
+        let items: Vec<_> = clients
+            .into_iter()
+            .filter(|(id, _, _)| self.sim.speaks(*id, Round::ShareKeys))
+            .collect();
+        let step = |(id, c, mut rng): (ClientId, client::AdvertiseKeys, ChaCha20Rng)| {
+            let (out, seconds) = timed(|| c.share_keys(&roster, &mut rng));
+            let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
+            (id, out, seconds, sent)
+        };
+        for_each_client(self.threads(), items, step, |(id, out, seconds, sent)| {
+            (self.progress)("share_keys", t.clients, total);
+            t.received += roster_len;
+            if let Some((c, out)) = t.client((out, seconds)) {
+                t.sent += sent;
+                t.deliver(|| server.receive(id, out));
+                next.insert(id, c);
             }
-            let Some(rng) = self.rngs.get_mut(&id) else {
-                continue;
-            };
-            t.received += wire_len(&roster);
-            let (c, out) = t.client(|| c.share_keys(&roster, rng))?;
-            t.sent += wire_len(&out);
-            t.deliver(|| server.receive(id, out));
-            next.insert(id, c);
-        }
+        });
+        t.check()?;
         let closed = t.server(|| server.close());
         self.record(Round::ShareKeys, t);
         let (server, deliveries) = closed?;
@@ -347,28 +570,54 @@ impl Driver<'_, '_> {
     ) -> Result<(server::MaskedInput, BTreeMap<ClientId, Ready>, Tally), Error> {
         let mut t = Tally::default();
         let mut ready = BTreeMap::new();
-        for (done, delivery) in deliveries.iter().enumerate() {
-            (self.progress)("masked_input", done, deliveries.len());
+        let total = deliveries.len();
+        let sim = self.sim;
+        let items: Vec<_> = deliveries
+            .iter()
+            .filter(|delivery| sim.speaks(delivery.recipient, Round::MaskedInput))
+            // A client without an input sends nothing, as if it had dropped.
+            .filter(|delivery| sim.has_input(delivery.recipient))
+            .filter_map(|delivery| Some((clients.remove(&delivery.recipient)?, delivery)))
+            .collect();
+        let modulus = sim.params.modulus();
+        let step = |(c, delivery): (client::ShareKeys, &msg::SharesDelivery)| {
             let id = delivery.recipient;
-            let Some(c) = clients.remove(&id) else {
-                continue;
+            // Generated outside the timed step: the input is the client's, not protocol work.
+            let input = sim.input(id);
+            let (out, seconds) = match &input {
+                Some(input) => timed(|| c.masked_input(delivery, input)),
+                // Not reached: clients without an input were filtered out above.
+                None => (
+                    Err(crate::ApiMisuse::InputLength {
+                        got: 0,
+                        expected: 0,
+                    }
+                    .into()),
+                    0.0,
+                ),
             };
-            let input = (id.0 as usize)
-                .checked_sub(1)
-                .and_then(|i| self.sim.inputs.get(i));
-            let Some(input) = input.filter(|_| self.sim.speaks(id, Round::MaskedInput)) else {
-                continue;
-            };
-            t.received += wire_len(delivery);
-            let (c, out) = t.client(|| c.masked_input(delivery, input))?;
-            t.client_mask_expansions += c.mask_expansions();
-            t.sent += wire_len(&crate::wire::PackedMaskedInput::new(
-                &out,
-                self.sim.params.modulus(),
-            ));
-            t.deliver(|| server.receive(id, out));
-            ready.insert(id, Ready::Plain(c));
-        }
+            drop(input);
+            let sent = out.as_ref().map_or(0, |(_, m)| {
+                wire_len(&crate::wire::PackedMaskedInput::new(m, modulus))
+            });
+            (id, wire_len(delivery), out, seconds, sent)
+        };
+        for_each_client(
+            self.threads(),
+            items,
+            step,
+            |(id, received, out, seconds, sent)| {
+                (self.progress)("masked_input", t.clients, total);
+                t.received += received;
+                if let Some((c, out)) = t.client((out, seconds)) {
+                    t.client_mask_expansions += c.mask_expansions();
+                    t.sent += sent;
+                    t.deliver(|| server.receive(id, out));
+                    ready.insert(id, Ready::Plain(c));
+                }
+            },
+        );
+        t.check()?;
         Ok((server, ready, t))
     }
 
@@ -386,20 +635,34 @@ impl Driver<'_, '_> {
         let mut t = Tally::default();
         let mut next = BTreeMap::new();
         let total = ready.len();
-        for (done, (id, c)) in ready.into_iter().enumerate() {
-            (self.progress)("consistency", done, total);
-            let (Ready::Plain(c), Some(request)) = (c, requests.get(&id)) else {
-                continue;
-            };
-            if !self.sim.speaks(id, Round::Consistency) {
-                continue;
-            }
-            t.received += wire_len(request);
-            let (c, out) = t.client(|| c.consistency(request))?;
-            t.sent += wire_len(&out);
-            t.deliver(|| server.receive(id, out));
-            next.insert(id, Ready::Checked(c));
-        }
+        let items: Vec<_> = ready
+            .into_iter()
+            .filter(|(id, _)| self.sim.speaks(*id, Round::Consistency))
+            .filter_map(|(id, c)| match (c, requests.get(&id)) {
+                (Ready::Plain(c), Some(request)) => Some((id, c, request)),
+                _ => None,
+            })
+            .collect();
+        let step = |(id, c, request): (ClientId, client::MaskedInput, &msg::ConsistencyRequest)| {
+            let (out, seconds) = timed(|| c.consistency(request));
+            let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
+            (id, wire_len(request), out, seconds, sent)
+        };
+        for_each_client(
+            self.threads(),
+            items,
+            step,
+            |(id, received, out, seconds, sent)| {
+                (self.progress)("consistency", t.clients, total);
+                t.received += received;
+                if let Some((c, out)) = t.client((out, seconds)) {
+                    t.sent += sent;
+                    t.deliver(|| server.receive(id, out));
+                    next.insert(id, Ready::Checked(c));
+                }
+            },
+        );
+        t.check()?;
         let closed = t.server(|| server.close());
         self.record(Round::Consistency, t);
         let (server, requests) = closed?;
@@ -414,22 +677,33 @@ impl Driver<'_, '_> {
     ) -> Result<Output, Error> {
         let mut t = Tally::default();
         let total = ready.len();
-        for (done, (id, c)) in ready.into_iter().enumerate() {
-            (self.progress)("unmasking", done, total);
-            if !self.sim.speaks(id, Round::Unmasking) {
-                continue;
-            }
-            let Some(request) = requests.get(&id) else {
-                continue;
-            };
-            t.received += wire_len(request);
-            let (_done, out) = t.client(|| match c {
+        let items: Vec<_> = ready
+            .into_iter()
+            .filter(|(id, _)| self.sim.speaks(*id, Round::Unmasking))
+            .filter_map(|(id, c)| Some((id, c, requests.get(&id)?)))
+            .collect();
+        let step = |(id, c, request): (ClientId, Ready, &msg::UnmaskingRequest)| {
+            let (out, seconds) = timed(|| match c {
                 Ready::Plain(c) => c.unmasking(request),
                 Ready::Checked(c) => c.unmasking(request),
-            })?;
-            t.sent += wire_len(&out);
-            t.deliver(|| server.receive(id, out));
-        }
+            });
+            let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
+            (id, wire_len(request), out, seconds, sent)
+        };
+        for_each_client(
+            self.threads(),
+            items,
+            step,
+            |(id, received, out, seconds, sent)| {
+                (self.progress)("unmasking", t.clients, total);
+                t.received += received;
+                if let Some((_done, out)) = t.client((out, seconds)) {
+                    t.sent += sent;
+                    t.deliver(|| server.receive(id, out));
+                }
+            },
+        );
+        t.check()?;
         (self.progress)("unmasking: server removes masks", 0, 1);
         let output = t.server(|| server.finish());
         let expansions = output.as_ref().map_or(0, |o| o.mask_expansions);
@@ -439,6 +713,41 @@ impl Driver<'_, '_> {
         }
         output
     }
+}
+
+/// The raw keystream rate of `suite` on the calling thread, in bytes per second: the median
+/// of five passes, each writing `bytes` of keystream chunk by chunk (the chunk size of a
+/// mask with 32-bit elements) into one buffer, with nothing added. The mask kernel's speed
+/// is judged against it: [`RoundReport`] gives the keystream each side read.
+#[must_use]
+pub fn keystream_rate(suite: crate::MaskSuite, bytes: usize) -> f64 {
+    let chunk = 4 * crate::crypto::prg::CHUNK_ELEMENTS;
+    let mut buf = alloc::vec![0u8; chunk];
+    let seed = [0x5a; 32];
+    let chunks = bytes.div_ceil(chunk).max(1);
+    let mut passes: Vec<f64> = (0..5)
+        .map(|_| {
+            let ((), seconds) = timed(|| {
+                for j in 0..chunks {
+                    crate::crypto::prg::write_chunk_keystream(suite, &seed, j as u64, &mut buf);
+                    core::hint::black_box(&buf);
+                }
+            });
+            seconds
+        })
+        .collect();
+    passes.sort_by(f64::total_cmp);
+    let median = passes.get(2).copied().unwrap_or(f64::INFINITY);
+    (chunks * chunk) as f64 / median
+}
+
+/// How many cores the server's parallel work spreads over.
+#[must_use]
+pub fn server_threads() -> usize {
+    #[cfg(feature = "parallel")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "parallel"))]
+    1
 }
 
 /// The length of a message's version-1 encoding, from the encoding itself.

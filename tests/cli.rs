@@ -315,10 +315,43 @@ fn help_succeeds() {
 /// Just enough JSON to read the binary's output, checking that it is well formed.
 
 #[test]
+fn dropout_round_puts_every_dropping_client_in_one_round() {
+    let (out, json) = run_json(&[
+        "simulate",
+        "--clients",
+        "20",
+        "--dim",
+        "50",
+        "--dropout",
+        "0.2",
+        "--dropout-round",
+        "masked_input",
+        "--threads",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let by_round = json.get("dropped_by_round");
+    assert_eq!(by_round.get("masked_input").nums().len(), 4);
+    for round in ["advertise_keys", "share_keys", "unmasking"] {
+        assert!(by_round.get(round).nums().is_empty(), "{round}");
+    }
+    assert_eq!(json.get("client_threads").num(), 3);
+    assert!(json.get("keystream_bytes_per_second").float() > 0.0);
+    // The server rebuilds the pairwise masks of the 4 clients dropped at masked_input.
+    let unmasking = &json.get("rounds").items()[3];
+    assert!(unmasking.get("server_ideal_seconds").float() > 0.0);
+    assert_eq!(json.get("verified"), &Json::Bool(true));
+    let bad = run(&["simulate", "--dropout-round", "7"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = run(&["simulate", "--threads", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
 fn rejects_sessions_too_large_to_hold_in_memory() {
     let out = run(&["simulate", "--clients", "65536", "--dim", "268435456"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("GiB of inputs"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("GiB of memory"), "{}", stderr(&out));
 }
 
 #[test]

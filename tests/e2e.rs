@@ -169,3 +169,46 @@ fn inputs_at_the_top_of_the_range_wrap() {
         assert_eq!(out.sum, vec![want; d], "{m:?}");
     }
 }
+
+#[test]
+fn seeded_inputs_and_concurrent_clients_give_the_same_session() {
+    // Generated inputs and clients run on several threads: the sum is the plain sum of the
+    // generated vectors (checked here in u128, from `seeded_input` itself), and the outcome
+    // and every byte count do not depend on how many clients ran at once.
+    for m in [
+        Modulus::power_of_two(32).unwrap(),
+        Modulus::new(1_000_003).unwrap(),
+    ] {
+        let (n, d) = (12, 5000);
+        let params = Params::new(SessionId([4; 32]), n, 7, m, d).unwrap();
+        let run = |threads: usize| {
+            let mut sim = Simulation::seeded(params.clone(), 99).client_threads(threads);
+            sim.drop_from(ClientId(3), Round::ShareKeys);
+            sim.drop_from(ClientId(8), Round::MaskedInput);
+            sim.run(5, &mut |_, _, _| {})
+        };
+        let one = run(1);
+        let three = run(3);
+        let (a, b) = (one.outcome.unwrap(), three.outcome.unwrap());
+        let included: Vec<ClientId> = ids((1..=12).filter(|i| *i != 3 && *i != 8));
+        assert_eq!(a.included, included);
+        assert_eq!(a.sum, b.sum);
+        assert_eq!(a.included, b.included);
+        let inputs: Vec<Vec<u64>> = (1..=12)
+            .map(|i| {
+                let input = secagg::sim::seeded_input(&params, 99, ClientId(i));
+                let sim = Simulation::new(params.clone(), vec![input]);
+                // `plain_sum` of client 1 alone is its input.
+                sim.plain_sum(&[ClientId(1)])
+            })
+            .collect();
+        assert_eq!(a.sum, expected_sum(&inputs, &included, m), "{m:?}");
+        assert!(inputs[0] != inputs[1], "clients get different inputs");
+        for (x, y) in one.rounds.iter().zip(&three.rounds) {
+            assert_eq!(x.clients, y.clients);
+            assert_eq!(x.bytes_sent_per_client, y.bytes_sent_per_client);
+            assert_eq!(x.bytes_received_per_client, y.bytes_received_per_client);
+            assert_eq!(x.server_mask_expansions, y.server_mask_expansions);
+        }
+    }
+}

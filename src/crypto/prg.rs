@@ -16,6 +16,9 @@
 //! probability is below `2^-(2^30)`), the remaining elements of that chunk are `0`. Both
 //! sides compute the same function, so masks still cancel.
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 
@@ -87,16 +90,52 @@ pub fn apply_mask_with(
     }
 }
 
-/// Bytes of keystream generated per refill: `W * 512` for `W`-byte words, at most 4 KiB.
+/// Bytes of keystream generated per refill: `W * WORDS_PER_REFILL` for `W`-byte words.
 const KEYSTREAM_BYTES: usize = 8 * WORDS_PER_REFILL;
 
-/// A keystream buffer, reused across chunks and masks (zeroing and zeroizing it once per
-/// chunk would cost as much as a quarter of the keystream itself), zeroized on drop.
-struct Keystream(Zeroizing<[u8; KEYSTREAM_BYTES]>);
+/// A keystream buffer and a staging sum of masks, reused across chunks and masks (zeroing
+/// and zeroizing them once per chunk would cost as much as a quarter of the keystream
+/// itself), zeroized on drop.
+struct Keystream {
+    buf: Box<Zeroizing<[u8; KEYSTREAM_BYTES]>>,
+    staging: Option<Box<Zeroizing<[u32; CHUNK_ELEMENTS]>>>,
+}
 
 impl Keystream {
     fn new() -> Self {
-        Self(Zeroizing::new([0u8; KEYSTREAM_BYTES]))
+        Self {
+            buf: Box::new(Zeroizing::new([0u8; KEYSTREAM_BYTES])),
+            staging: None,
+        }
+    }
+
+    /// Adds chunk `j` of every mask into `acc` through a 32-bit staging sum: each mask is
+    /// added into the staging sum (`u32` lanes, half the bytes of the accumulator's), and the
+    /// staging sum into the accumulator once. For `m = 2^b` with `b <= 32` only: the
+    /// accumulator is kept modulo `2^64` and the staging sum modulo `2^32`, both multiples
+    /// of `m`, so the result is the same as adding each mask into `acc`.
+    fn apply_chunk_staged(
+        &mut self,
+        suite: Suite,
+        masks: &[SeededMask],
+        width: u32,
+        j: u64,
+        acc: &mut [u64],
+    ) {
+        let staging = self
+            .staging
+            .get_or_insert_with(|| Box::new(Zeroizing::new([0u32; CHUNK_ELEMENTS])));
+        let (buf, staging) = (&mut **self.buf, &mut ***staging);
+        match (suite, width) {
+            (Suite::ChaCha20, 1) => staged::<1, _>(chacha20_chunk, masks, j, acc, buf, staging),
+            (Suite::ChaCha20, 2) => staged::<2, _>(chacha20_chunk, masks, j, acc, buf, staging),
+            (Suite::ChaCha20, 3) => staged::<3, _>(chacha20_chunk, masks, j, acc, buf, staging),
+            (Suite::ChaCha20, _) => staged::<4, _>(chacha20_chunk, masks, j, acc, buf, staging),
+            (Suite::Aes128Ctr, 1) => staged::<1, _>(aes128ctr_chunk, masks, j, acc, buf, staging),
+            (Suite::Aes128Ctr, 2) => staged::<2, _>(aes128ctr_chunk, masks, j, acc, buf, staging),
+            (Suite::Aes128Ctr, 3) => staged::<3, _>(aes128ctr_chunk, masks, j, acc, buf, staging),
+            (Suite::Aes128Ctr, _) => staged::<4, _>(aes128ctr_chunk, masks, j, acc, buf, staging),
+        }
     }
 
     fn apply_chunk(
@@ -109,33 +148,13 @@ impl Keystream {
         acc: &mut [u64],
     ) {
         match suite {
-            Suite::ChaCha20 => {
-                let mut nonce = [0u8; 12];
-                nonce[4..].copy_from_slice(&j.to_be_bytes());
-                self.apply(
-                    ChaCha20::new(seed.into(), &nonce.into()),
-                    modulus,
-                    sign,
-                    acc,
-                );
-            }
-            Suite::Aes128Ctr => {
-                let mut key = Zeroizing::new([0u8; 16]);
-                key.copy_from_slice(&seed[..16]);
-                let mut iv = [0u8; 16];
-                iv[..8].copy_from_slice(&j.to_be_bytes());
-                self.apply(
-                    Aes128Ctr::new(&(*key).into(), &iv.into()),
-                    modulus,
-                    sign,
-                    acc,
-                );
-            }
+            Suite::ChaCha20 => self.apply(chacha20_chunk(seed, j), modulus, sign, acc),
+            Suite::Aes128Ctr => self.apply(aes128ctr_chunk(seed, j), modulus, sign, acc),
         }
     }
 
     fn apply<C: StreamCipher>(&mut self, cipher: C, modulus: Modulus, sign: Sign, acc: &mut [u64]) {
-        let buf = &mut *self.0;
+        let buf = &mut **self.buf;
         // One monomorphised loop per word width, so the hot loop reads fixed-size words.
         match modulus.bits().div_ceil(8) {
             1 => chunk_words::<1, C>(cipher, modulus, sign, acc, buf),
@@ -148,6 +167,34 @@ impl Keystream {
             _ => chunk_words::<8, C>(cipher, modulus, sign, acc, buf),
         }
     }
+}
+
+/// The ChaCha20 instance of chunk `j`: key = seed, nonce = `0^4 || BE64(j)`.
+fn chacha20_chunk(seed: &[u8; 32], j: u64) -> ChaCha20 {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&j.to_be_bytes());
+    ChaCha20::new(seed.into(), &nonce.into())
+}
+
+/// The AES-128-CTR instance of chunk `j`: key = the first 16 bytes of the seed, initial
+/// counter block = `BE64(j) || 0^8`.
+fn aes128ctr_chunk(seed: &[u8; 32], j: u64) -> Aes128Ctr {
+    let mut key = Zeroizing::new([0u8; 16]);
+    key.copy_from_slice(&seed[..16]);
+    let mut iv = [0u8; 16];
+    iv[..8].copy_from_slice(&j.to_be_bytes());
+    Aes128Ctr::new(&(*key).into(), &iv.into())
+}
+
+/// Writes the raw keystream of chunk `j` of the mask seeded by `seed` into `out`, with
+/// nothing added: the baseline the mask kernel is measured against (it reads the same
+/// cipher, keyed the same way, from the same chunk).
+pub fn write_chunk_keystream(suite: Suite, seed: &[u8; 32], j: u64, out: &mut [u8]) {
+    // The keystream of one chunk is 2^38 bytes or more; longer requests are cut short.
+    let _ = match suite {
+        Suite::ChaCha20 => chacha20_chunk(seed, j).try_write_keystream(out),
+        Suite::Aes128Ctr => aes128ctr_chunk(seed, j).try_write_keystream(out),
+    };
 }
 
 /// One mask to apply: its seed and sign. The seed is secret and zeroized on drop.
@@ -185,8 +232,15 @@ impl Drop for SeededMask {
 /// cache while all the masks touch it. With the `parallel` feature, chunks are spread over
 /// cores. The result is the same as calling [`apply_mask`] once per mask.
 pub fn apply_masks(masks: &[SeededMask], suite: Suite, modulus: Modulus, acc: &mut [u64]) {
-    let block = |(j, chunk): (usize, &mut [u64])| {
-        let mut keystream = Keystream::new();
+    let staged_width = modulus
+        .power_of_two_bits()
+        .filter(|b| *b <= 32)
+        .map(|b| b.div_ceil(8));
+    let block = |keystream: &mut Keystream, (j, chunk): (usize, &mut [u64])| {
+        if let Some(width) = staged_width {
+            keystream.apply_chunk_staged(suite, masks, width, j as u64, chunk);
+            return;
+        }
         for mask in masks {
             keystream.apply_chunk(suite, &mask.seed, modulus, mask.sign, j as u64, chunk);
         }
@@ -196,10 +250,15 @@ pub fn apply_masks(masks: &[SeededMask], suite: Suite, modulus: Modulus, acc: &m
         use rayon::prelude::*;
         acc.par_chunks_mut(CHUNK_ELEMENTS)
             .enumerate()
-            .for_each(block);
+            .for_each_init(Keystream::new, block);
     }
     #[cfg(not(feature = "parallel"))]
-    acc.chunks_mut(CHUNK_ELEMENTS).enumerate().for_each(block);
+    {
+        let mut keystream = Keystream::new();
+        acc.chunks_mut(CHUNK_ELEMENTS)
+            .enumerate()
+            .for_each(|item| block(&mut keystream, item));
+    }
 }
 
 /// Expands chunk `j` of the mask into `acc` (which holds that chunk's elements).
@@ -207,9 +266,11 @@ pub fn apply_chunk(seed: &[u8; 32], modulus: Modulus, sign: Sign, j: u64, acc: &
     Keystream::new().apply_chunk(Suite::ChaCha20, seed, modulus, sign, j, acc);
 }
 
-/// Words per keystream buffer refill: `W * 512` bytes is a whole number of 64-byte blocks
-/// and of `W`-byte words, so word boundaries never depend on the buffer size.
-const WORDS_PER_REFILL: usize = 512;
+/// Words per keystream buffer refill: `W * 2048` bytes is a whole number of 64-byte blocks
+/// and of `W`-byte words, so word boundaries never depend on the buffer size. For 4-byte
+/// words a refill is 8 KiB, which stays in L1 with the part of the accumulator it is added
+/// to, and is few enough calls into the cipher that their overhead does not show.
+const WORDS_PER_REFILL: usize = 2048;
 
 fn chunk_words<const W: usize, C: StreamCipher>(
     mut cipher: C,
@@ -228,21 +289,19 @@ fn chunk_words<const W: usize, C: StreamCipher>(
                     return;
                 }
                 // `used` is a whole number of words, so `as_chunks` leaves no remainder.
-                let words = used
-                    .as_chunks::<W>()
-                    .0
-                    .iter()
-                    .map(|w| read_le(w) & low_bits);
+                let words = used.as_chunks::<W>().0;
+                // mod 2^64 by design; reduced mod 2^b by the caller (2^b divides 2^64).
                 match sign {
-                    // mod 2^64 by design; reduced mod 2^b by the caller (2^b divides 2^64).
-                    Sign::Add => part
-                        .iter_mut()
-                        .zip(words)
-                        .for_each(|(a, x)| *a = a.wrapping_add(x)),
-                    Sign::Sub => part
-                        .iter_mut()
-                        .zip(words)
-                        .for_each(|(a, x)| *a = a.wrapping_sub(x)),
+                    Sign::Add => {
+                        for (a, w) in part.iter_mut().zip(words) {
+                            *a = a.wrapping_add(read_le(w) & low_bits);
+                        }
+                    }
+                    Sign::Sub => {
+                        for (a, w) in part.iter_mut().zip(words) {
+                            *a = a.wrapping_sub(read_le(w) & low_bits);
+                        }
+                    }
                 }
             }
         }
@@ -268,6 +327,71 @@ fn chunk_words<const W: usize, C: StreamCipher>(
             }
         }
     }
+}
+
+/// Chunk `j` of every mask added into `acc` (at most [`CHUNK_ELEMENTS`] elements) through the
+/// staging sum, for `m = 2^b` with `b <= 32` and `W = ceil(b / 8)`.
+fn staged<const W: usize, C: StreamCipher>(
+    cipher: fn(&[u8; 32], u64) -> C,
+    masks: &[SeededMask],
+    j: u64,
+    acc: &mut [u64],
+    keystream: &mut [u8; KEYSTREAM_BYTES],
+    staging: &mut [u32; CHUNK_ELEMENTS],
+) {
+    let n = acc.len().min(CHUNK_ELEMENTS);
+    let mut ciphers: Vec<(C, Sign)> = masks
+        .iter()
+        .map(|mask| (cipher(&mask.seed, j), mask.sign))
+        .collect();
+    // Segments small enough that the keystream and the staging sum stay in L1 together.
+    for (acc, staging) in acc[..n]
+        .chunks_mut(STAGED_SEGMENT)
+        .zip(staging.chunks_mut(STAGED_SEGMENT))
+    {
+        let keystream = &mut keystream[..acc.len() * W];
+        staging.fill(0);
+        for (cipher, sign) in &mut ciphers {
+            // Cannot fail: a chunk reads at most 16 KiB of a keystream of 2^38 bytes or more.
+            if cipher.try_write_keystream(keystream).is_err() {
+                continue;
+            }
+            // Whole words only (`acc.len() * W` bytes); the low `b` bits of each word are
+            // the element, and the bits above them vanish in the final reduction mod 2^b.
+            let words = keystream.as_chunks::<W>().0;
+            match sign {
+                Sign::Add => {
+                    for (s, w) in staging.iter_mut().zip(words) {
+                        *s = s.wrapping_add(read_le32(w));
+                    }
+                }
+                Sign::Sub => {
+                    for (s, w) in staging.iter_mut().zip(words) {
+                        *s = s.wrapping_sub(read_le32(w));
+                    }
+                }
+            }
+        }
+        for (a, s) in acc.iter_mut().zip(staging.iter()) {
+            *a = a.wrapping_add(u64::from(*s));
+        }
+    }
+}
+
+/// Elements per segment of the staged kernel: 8 KiB of keystream and 8 KiB of staging sum.
+const STAGED_SEGMENT: usize = 2048;
+
+/// A `W`-byte little-endian word (`W <= 4`).
+#[inline(always)]
+fn read_le32<const W: usize>(word: &[u8; W]) -> u32 {
+    if let Ok(w) = <&[u8; 4]>::try_from(word.as_slice()) {
+        return u32::from_le_bytes(*w);
+    }
+    let mut x = [0u8; 4];
+    if let Some(low) = x.get_mut(..W) {
+        low.copy_from_slice(word);
+    }
+    u32::from_le_bytes(x)
 }
 
 /// A `W`-byte little-endian word (`W <= 8`).
@@ -385,6 +509,35 @@ mod tests {
             m.reduce_lazy(&mut one_by_one);
             m.reduce_lazy(&mut blocked);
             assert_eq!(one_by_one, blocked);
+        }
+    }
+
+    #[test]
+    fn staged_sum_equals_one_by_one_for_every_width_and_suite() {
+        // The staged kernel (b <= 32) keeps a 32-bit sum per element and wraps it many times
+        // over: 40 masks of mixed signs, a length that ends inside a chunk and a segment.
+        let masks: Vec<SeededMask> = (0u8..40)
+            .map(|i| SeededMask {
+                seed: [i; 32],
+                sign: if i % 3 == 0 { Sign::Sub } else { Sign::Add },
+            })
+            .collect();
+        for bits in [1, 7, 8, 12, 16, 17, 24, 25, 31, 32] {
+            let m = Modulus::power_of_two(bits).unwrap();
+            for suite in [Suite::ChaCha20, Suite::Aes128Ctr] {
+                let start: Vec<u64> = (0..2 * CHUNK_ELEMENTS as u64 + 2049)
+                    .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & m.max_element())
+                    .collect();
+                let mut one_by_one = start.clone();
+                for mask in &masks {
+                    apply_mask_with(suite, &mask.seed, m, mask.sign, &mut one_by_one);
+                }
+                let mut staged = start;
+                apply_masks(&masks, suite, m, &mut staged);
+                m.reduce_lazy(&mut one_by_one);
+                m.reduce_lazy(&mut staged);
+                assert_eq!(one_by_one, staged, "2^{bits} {suite:?}");
+            }
         }
     }
 

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! secagg simulate [--clients N] [--dim D] [--bits B | --modulus M] [--threshold T]
-//!                 [--seed S] [--dropout F] [--drop R:ID,ID,...]... [--inputs FILE] [--json]
+//!                 [--neighbours K] [--suite S] [--malicious] [--seed S] [--dropout F]
+//!                 [--dropout-round R] [--drop R:ID,ID,...]... [--threads N] [--inputs FILE]
+//!                 [--json]
 //! ```
 //!
 //! Every random choice (session id, inputs, which clients drop, the protocol's own
@@ -60,6 +62,10 @@ options:
   --seed S           seed of all randomness: session id, inputs, dropouts, protocol (default 0)
   --dropout F        fraction of clients that drop, chosen from the seed and spread
                      round-robin over rounds 0..3 (default 0.1, or 0 when --drop is given)
+  --dropout-round R  all --dropout clients drop at round R (0..3 or a name) instead of
+                     being spread; 2 (masked_input) is the server's costliest case
+  --threads N        run at most N clients at once, each on one core (default: all cores);
+                     the server uses every core (RAYON_NUM_THREADS limits it)
   --drop R:ID,...    these client ids go silent from round R on; repeatable. R is 0
                      advertise_keys, 1 share_keys, 2 masked_input, 3 unmasking (a client
                      dropping at 3 is still in the sum); the round name is accepted too
@@ -79,8 +85,9 @@ const EXIT_USAGE: u8 = 2;
 /// Exit code of a sum that differs from the plain sum; must never happen.
 const EXIT_MISMATCH: u8 = 3;
 
-/// The most input memory the simulator allocates (all clients' vectors, 8 bytes an element).
-const MAX_SIMULATED_INPUT_BYTES: u128 = 8 << 30;
+/// The most memory the simulator may need for vectors (8 bytes an element): the server's
+/// accumulator, the vectors of the clients in flight, and an inputs file if one is given.
+const MAX_SIMULATED_VECTOR_BYTES: u128 = 8 << 30;
 
 /// Default number of clients.
 const DEFAULT_CLIENTS: usize = 100;
@@ -177,6 +184,9 @@ struct Options {
     malicious: bool,
     seed: Option<u64>,
     dropout: Option<f64>,
+    /// Index into `sim::ROUNDS` of `--dropout-round`.
+    dropout_round: Option<usize>,
+    threads: Option<usize>,
     /// `(index into sim::ROUNDS, client ids)` per `--drop`.
     drops: Vec<(usize, Vec<u32>)>,
     inputs: Option<String>,
@@ -271,6 +281,18 @@ impl Options {
                 number(flag, value, "an integer 0..2^64")?,
             ),
             "--dropout" => once(&mut self.dropout, flag, fraction(flag, value)?),
+            "--dropout-round" => {
+                let round = round_index(value).ok_or_else(|| {
+                    UsageError(format!(
+                        "--dropout-round: expected 0, 1, 2 or 3 (or a round name), got '{value}'"
+                    ))
+                })?;
+                once(&mut self.dropout_round, flag, round)
+            }
+            "--threads" => match number(flag, value, "a positive integer")? {
+                0 => Err(UsageError("--threads: at least one".into())),
+                threads => once(&mut self.threads, flag, threads),
+            },
             "--inputs" => once(&mut self.inputs, flag, value.to_owned()),
             "--drop" => {
                 self.drops.push(parse_drop(value)?);
@@ -307,16 +329,21 @@ fn fraction(flag: &str, value: &str) -> Result<f64, UsageError> {
     }
 }
 
+/// A round of `sim::ROUNDS`, by number or name.
+fn round_index(round: &str) -> Option<usize> {
+    sim::ROUNDS
+        .iter()
+        .position(|r| r.to_string() == round)
+        .or_else(|| round.parse().ok().filter(|i| *i < sim::ROUNDS.len()))
+}
+
 /// Parses `R:ID,ID,...`, where `R` is a round number 0..=3 or a round name.
 fn parse_drop(value: &str) -> Result<(usize, Vec<u32>), UsageError> {
     let bad = |why: &str| UsageError(format!("--drop '{value}': {why}"));
     let (round, ids) = value
         .split_once(':')
         .ok_or_else(|| bad("expected R:ID,ID,... (for example 1:3,7)"))?;
-    let index = sim::ROUNDS
-        .iter()
-        .position(|r| r.to_string() == round)
-        .or_else(|| round.parse().ok().filter(|i| *i < sim::ROUNDS.len()))
+    let index = round_index(round)
         .ok_or_else(|| bad("the round must be 0, 1, 2 or 3 (or a round name)"))?;
     let ids = ids
         .split(',')
@@ -338,6 +365,8 @@ struct Setup {
     sim: Simulation,
     params: Params,
     seed: u64,
+    /// Clients run at once.
+    threads: usize,
 }
 
 impl Setup {
@@ -350,14 +379,19 @@ impl Setup {
             None => None,
         };
         let (n, d) = shape(opts, file.as_deref())?;
-        // The simulator holds every client's input (8 bytes an element) in memory at once.
-        let input_bytes = (n as u128) * (d as u128) * 8;
-        if input_bytes > MAX_SIMULATED_INPUT_BYTES {
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        // Vectors of 8-byte elements: the server's accumulator and the sum check's, three per
+        // client in flight (input, masked output, its encoding), and an inputs file.
+        let held = if file.is_some() { n as u128 } else { 0 };
+        let vector_bytes = (2 + 3 * threads as u128 + held) * (d as u128) * 8;
+        if vector_bytes > MAX_SIMULATED_VECTOR_BYTES {
             return Err(UsageError(format!(
-                "{n} clients x {d} elements would hold {:.1} GiB of inputs in memory; the \
-                 simulator allows {} GiB",
-                input_bytes as f64 / f64::from(1u32 << 30),
-                MAX_SIMULATED_INPUT_BYTES >> 30
+                "{n} clients x {d} elements would need about {:.1} GiB of memory for vectors; \
+                 the simulator allows {} GiB",
+                vector_bytes as f64 / f64::from(1u32 << 30),
+                MAX_SIMULATED_VECTOR_BYTES >> 30
             )));
         }
         let mut rng = stream(seed, STREAM_SESSION);
@@ -380,15 +414,23 @@ impl Setup {
             .build()
             .map_err(|e| UsageError(format!("invalid parameters: {e}")))?;
         let schedule = schedule(opts, n, seed)?;
-        let inputs = match file {
-            Some(rows) => rows.into_iter().map(PlainInput::new).collect(),
-            None => random_inputs(&params, seed),
+        let sim = match file {
+            Some(rows) => Simulation::new(
+                params.clone(),
+                rows.into_iter().map(PlainInput::new).collect(),
+            ),
+            None => Simulation::seeded(params.clone(), stream(seed, STREAM_INPUTS).next_u64()),
         };
-        let mut sim = Simulation::new(params.clone(), inputs);
+        let mut sim = sim.client_threads(threads);
         for (id, round) in schedule {
             sim.drop_from(id, round);
         }
-        Ok(Self { sim, params, seed })
+        Ok(Self {
+            sim,
+            params,
+            seed,
+            threads,
+        })
     }
 }
 
@@ -436,33 +478,9 @@ fn stream(seed: u64, stream: u64) -> ChaCha20Rng {
     rng
 }
 
-/// Uniform in `0 ..= max`: masks to the bit length of `max` and rejects values above it
-/// (unbiased; fewer than two draws on average).
-fn uniform_upto(rng: &mut ChaCha20Rng, max: u64) -> u64 {
-    let mask = u64::MAX.checked_shr(max.leading_zeros()).unwrap_or(0);
-    loop {
-        let x = rng.next_u64() & mask;
-        if x <= max {
-            return x;
-        }
-    }
-}
-
-/// Random inputs below the modulus, one vector per client, from the seed.
-fn random_inputs(params: &Params, seed: u64) -> Vec<PlainInput> {
-    let mut rng = stream(seed, STREAM_INPUTS);
-    let max = params.modulus().max_element();
-    (0..params.clients())
-        .map(|_| {
-            let mut v = Vec::with_capacity(params.vector_len());
-            v.extend((0..params.vector_len()).map(|_| uniform_upto(&mut rng, max)));
-            PlainInput::new(v)
-        })
-        .collect()
-}
-
 /// The dropout schedule: the `--drop` lists, then `--dropout` of the clients (chosen from
-/// the seed among those not named by `--drop`), spread round-robin over rounds 0..=3.
+/// the seed among those not named by `--drop`), spread round-robin over rounds 0..=3 or all
+/// at `--dropout-round`.
 fn schedule(opts: &Options, n: usize, seed: u64) -> Result<Vec<(ClientId, Round)>, UsageError> {
     let mut drops = Vec::new();
     for (index, ids) in &opts.drops {
@@ -496,14 +514,11 @@ fn schedule(opts: &Options, n: usize, seed: u64) -> Result<Vec<(ClientId, Round)
         .collect();
     candidates.sort_unstable();
     let count = dropout_count(fraction, n).min(candidates.len());
-    let rounds = sim::ROUNDS.iter().cycle();
-    drops.extend(
-        candidates
-            .iter()
-            .take(count)
-            .zip(rounds)
-            .map(|((_, id), r)| (*id, *r)),
-    );
+    let chosen = candidates.iter().take(count).map(|(_, id)| *id);
+    match opts.dropout_round.and_then(|i| sim::ROUNDS.get(i)) {
+        Some(&round) => drops.extend(chosen.map(|id| (id, round))),
+        None => drops.extend(chosen.zip(sim::ROUNDS.iter().cycle().copied())),
+    }
     Ok(drops)
 }
 
@@ -583,6 +598,12 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
     // Progress goes to stderr: always as a live percentage on a terminal, as plain
     // per-round lines otherwise, except that --json stays quiet off a terminal.
     let mut progress = Progress::new(tty, tty || !json);
+    // The raw keystream rate of the session's cipher on one core, measured in this run: the
+    // yardstick of the ideal times the report prints.
+    let speed = Speed {
+        rate: sim::keystream_rate(setup.params.mask_suite(), KEYSTREAM_PROBE_BYTES),
+        server_cores: sim::server_threads(),
+    };
     let start = Instant::now();
     let report = setup.sim.run(setup.seed, &mut |name, done, total| {
         progress.update(name, done, total)
@@ -594,9 +615,11 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
         Err(e) => Err(e.to_string()),
     };
     if json {
-        write_stdout(&json_report(setup, &report, &result, elapsed));
+        write_stdout(&json_report(setup, &report, &result, elapsed, speed));
     } else if let Ok((output, verified)) = &result {
-        write_stdout(&human_report(setup, &report, output, *verified, elapsed));
+        write_stdout(&human_report(
+            setup, &report, output, *verified, elapsed, speed,
+        ));
     } else {
         write_stdout(&format!(
             "{}\n{}",
@@ -617,6 +640,30 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
             write_stderr(&format!("error: {e}\n"));
             ExitCode::from(EXIT_ABORTED)
         }
+    }
+}
+
+/// Bytes of keystream the rate probe writes per pass.
+const KEYSTREAM_PROBE_BYTES: usize = 64 << 20;
+
+/// The yardstick of a run: the raw keystream rate of its cipher on one core, and the cores
+/// the server spreads over.
+#[derive(Debug, Clone, Copy)]
+struct Speed {
+    /// Bytes per second.
+    rate: f64,
+    server_cores: usize,
+}
+
+impl Speed {
+    /// Seconds one client would take to read `bytes` of keystream on its one core.
+    fn client_ideal(self, bytes: f64) -> f64 {
+        bytes / self.rate
+    }
+
+    /// Seconds the server would take to read `bytes` of keystream on all its cores.
+    fn server_ideal(self, bytes: f64) -> f64 {
+        bytes / (self.rate * self.server_cores as f64)
     }
 }
 
@@ -714,6 +761,7 @@ fn human_report(
     output: &Output,
     verified: bool,
     elapsed: f64,
+    speed: Speed,
 ) -> String {
     let mut s = describe(setup);
     s.push('\n');
@@ -726,7 +774,7 @@ fn human_report(
         per_round.push(format!("{k} at {round}"));
     }
     let _ = writeln!(s, "dropped:  {} ({})", drops.len(), per_round.join(", "));
-    s.push_str(&keystream_lines(&report.rounds));
+    s.push_str(&keystream_lines(&report.rounds, speed));
     let n = output.included.len();
     let _ = writeln!(s, "included: {n}");
     let shown: Vec<String> = output.sum.iter().take(6).map(u64::to_string).collect();
@@ -748,28 +796,47 @@ fn human_report(
     s
 }
 
-/// Keystream each side expanded and the effective rate, from the rounds that mask.
-fn keystream_lines(rounds: &[RoundReport]) -> String {
-    let mut s = String::new();
+/// Keystream each side expanded, the effective rate, and the time against the ideal (the
+/// raw keystream of the same bytes at the rate measured in this run), from the rounds that
+/// mask.
+fn keystream_lines(rounds: &[RoundReport], speed: Speed) -> String {
+    let mut s = format!(
+        "raw keystream: {:.2} GB/s on one core (measured in this run); server on {} core{}\n",
+        speed.rate / 1e9,
+        speed.server_cores,
+        if speed.server_cores == 1 { "" } else { "s" }
+    );
     for r in rounds {
         let client = r.client_mask_expansions * r.mask_bytes as f64;
         if client > 0.0 && r.client_seconds > 0.0 {
+            let ideal = speed.client_ideal(client);
             let _ = writeln!(
                 s,
-                "keystream: {:.1} MB per client in {} ({:.2} GB/s effective, key agreements included)",
+                "keystream: {:.1} MB per client in {}: {:.4} s, {:.2} GB/s effective; ideal {:.4} s \
+                 on one core, {:.2}x (key agreements and share decryption included)",
                 client / 1e6,
                 r.round,
-                client / r.client_seconds / 1e9
+                r.client_seconds,
+                client / r.client_seconds / 1e9,
+                ideal,
+                r.client_seconds / ideal
             );
         }
         let server = r.server_mask_expansions as f64 * r.mask_bytes as f64;
         if server > 0.0 && r.server_seconds > 0.0 {
+            let ideal = speed.server_ideal(server);
             let _ = writeln!(
                 s,
-                "keystream: {:.1} MB on the server in {} ({:.2} GB/s effective, reconstruction included)",
+                "keystream: {:.1} MB on the server in {}: {:.3} s, {:.2} GB/s effective; ideal \
+                 {:.3} s on {} core{}, {:.2}x (key agreements and reconstruction included)",
                 server / 1e6,
                 r.round,
-                server / r.server_seconds / 1e9
+                r.server_seconds,
+                server / r.server_seconds / 1e9,
+                ideal,
+                speed.server_cores,
+                if speed.server_cores == 1 { "" } else { "s" },
+                r.server_seconds / ideal
             );
         }
     }
@@ -889,7 +956,9 @@ fn json_ids<'a>(ids: impl IntoIterator<Item = &'a ClientId>) -> String {
 }
 
 /// One round's figures.
-fn json_round(r: &RoundReport) -> String {
+fn json_round(r: &RoundReport, speed: Speed) -> String {
+    let client_keystream = r.client_mask_expansions * r.mask_bytes as f64;
+    let server_keystream = r.server_mask_expansions as f64 * r.mask_bytes as f64;
     JsonObject::default()
         .field("name", json_string(&r.round.to_string()))
         .field("clients", r.clients.to_string())
@@ -910,6 +979,14 @@ fn json_round(r: &RoundReport) -> String {
             r.server_mask_expansions.to_string(),
         )
         .field(
+            "client_ideal_seconds",
+            json_f64(speed.client_ideal(client_keystream)),
+        )
+        .field(
+            "server_ideal_seconds",
+            json_f64(speed.server_ideal(server_keystream)),
+        )
+        .field(
             "bytes_received_per_client",
             json_f64(r.bytes_received_per_client),
         )
@@ -926,6 +1003,7 @@ fn json_report(
     report: &Report,
     result: &Result<(&Output, bool), String>,
     elapsed: f64,
+    speed: Speed,
 ) -> String {
     let p = &setup.params;
     let drops = setup.sim.drops();
@@ -959,7 +1037,13 @@ fn json_report(
         .field("session", json_string(&hex(&p.session().0)))
         .field("dropped", json_ids(drops.keys()))
         .field("dropped_by_round", by_round.finish())
-        .field("rounds", json_array(report.rounds.iter().map(json_round)))
+        .field("client_threads", setup.threads.to_string())
+        .field("server_threads", speed.server_cores.to_string())
+        .field("keystream_bytes_per_second", json_f64(speed.rate))
+        .field(
+            "rounds",
+            json_array(report.rounds.iter().map(|r| json_round(r, speed))),
+        )
         .field("total_seconds", json_f64(elapsed));
     match result {
         Ok((output, verified)) => {
