@@ -211,8 +211,7 @@ impl AdvertiseKeys {
         roster: &msg::Roster,
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
-        let mut peers = self.check_roster(roster)?;
-        let members: BTreeSet<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
+        let (mut peers, members) = self.check_roster(roster)?;
         // Share holders: this client and its neighbours, in id order.
         let holders: Vec<_> = roster
             .entries
@@ -303,7 +302,12 @@ impl AdvertiseKeys {
         Ok((next, out))
     }
 
-    fn check_roster(&self, roster: &msg::Roster) -> Result<BTreeMap<ClientId, Peer>, Error> {
+    /// Checks the roster; returns this client's neighbours and, in the malicious-server
+    /// mode (where ConsistencyCheck needs them), every member's id, ascending.
+    fn check_roster(
+        &self,
+        roster: &msg::Roster,
+    ) -> Result<(BTreeMap<ClientId, Peer>, Vec<ClientId>), Error> {
         let round = Round::ShareKeys;
         check_session(&self.params, &roster.session, round)?;
         let fault = |what| server_fault(round, what);
@@ -316,8 +320,6 @@ impl AdvertiseKeys {
             return Err(fault(Misbehavior::UnexpectedMessage));
         }
         check_threshold(&self.params, roster.entries.len(), round)?;
-        let mut peers = BTreeMap::new();
-        let mut keys = BTreeSet::new();
         let mut seen_self = false;
         for entry in &roster.entries {
             check_session(&self.params, &entry.session, round)?;
@@ -336,11 +338,6 @@ impl AdvertiseKeys {
             } else if own_key {
                 return Err(fault(Misbehavior::RosterSelfRepeated));
             }
-            // SECURITY: a repeated key would let one party hold two roster places (or a
-            // peer mirror our key); every key must be distinct.
-            if !keys.insert(entry.share_public_key) || !keys.insert(entry.mask_public_key) {
-                return Err(fault(Misbehavior::RosterDuplicateKey));
-            }
             // SECURITY: against a malicious server, every roster entry (not only the
             // neighbours': the whole roster seeds the graph) must carry its owner's identity
             // signature, so the server can neither inject keys it made up nor grind the
@@ -357,25 +354,29 @@ impl AdvertiseKeys {
                     return Err(fault(Misbehavior::BadSignature { peer: entry.sender }));
                 }
             }
-            if entry.sender != self.id {
-                let peer = Peer {
-                    share_public_key: entry.share_public_key,
-                    mask_public_key: entry.mask_public_key,
-                    state: PeerState::Alive,
-                    open_key: None,
-                    held: None,
-                };
-                if peers.insert(entry.sender, peer).is_some() {
-                    return Err(fault(Misbehavior::RosterDuplicateId { peer: entry.sender }));
-                }
-            }
         }
         if !seen_self {
             return Err(fault(Misbehavior::RosterMissingSelf));
         }
+        // SECURITY: a repeated key would let one party hold two roster places (or a peer
+        // mirror our key); every key must be distinct. Sorted, so O(n log n) for any roster.
+        let mut keys: Vec<&[u8; 32]> = roster
+            .entries
+            .iter()
+            .flat_map(|e| [&e.share_public_key.0, &e.mask_public_key.0])
+            .collect();
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w.first() == w.get(1)) {
+            return Err(fault(Misbehavior::RosterDuplicateKey));
+        }
+        let mut members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
+        members.sort_unstable();
+        if let Some(w) = members.windows(2).find(|w| w.first() == w.get(1)) {
+            let peer = w.first().copied().unwrap_or(self.id);
+            return Err(fault(Misbehavior::RosterDuplicateId { peer }));
+        }
         // SecAgg+: keep only the neighbours, from the graph this client derives itself from
         // the roster and its own configured degree (never from what the server claims).
-        let members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
         let graph = Graph::new(
             self.params.neighbourhood(),
             self.params.session(),
@@ -383,7 +384,21 @@ impl AdvertiseKeys {
             &members,
         );
         let neighbours = graph.neighbours(self.id);
-        peers.retain(|id, _| neighbours.contains(id));
+        let peers: BTreeMap<ClientId, Peer> = roster
+            .entries
+            .iter()
+            .filter(|e| neighbours.contains(&e.sender))
+            .map(|e| {
+                let peer = Peer {
+                    share_public_key: e.share_public_key,
+                    mask_public_key: e.mask_public_key,
+                    state: PeerState::Alive,
+                    open_key: None,
+                    held: None,
+                };
+                (e.sender, peer)
+            })
+            .collect();
         // SECURITY: a small-order key makes the "shared" secret public. Only neighbours'
         // keys are ever used, so only theirs are checked (the server checks them all).
         for (&peer, p) in &peers {
@@ -392,7 +407,11 @@ impl AdvertiseKeys {
             }
         }
         check_threshold(&self.params, peers.len() + 1, round)?;
-        Ok(peers)
+        if self.params.threat_model() == ThreatModel::HonestButCurious {
+            // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
+            members = Vec::new();
+        }
+        Ok((peers, members))
     }
 }
 
@@ -528,7 +547,8 @@ pub struct ShareKeys {
     params: Params,
     id: ClientId,
     identity: Option<Identity>,
-    members: BTreeSet<ClientId>,
+    /// Every roster member, ascending (malicious-server mode only; empty otherwise).
+    members: Vec<ClientId>,
     mask_key: SecretKey,
     self_mask_seed: SecretScalar,
     own: HeldShares,
@@ -680,7 +700,8 @@ pub struct MaskedInput {
     own: HeldShares,
     peers: BTreeMap<ClientId, Peer>,
     identity: Option<Identity>,
-    members: BTreeSet<ClientId>,
+    /// Every roster member, ascending (malicious-server mode only; empty otherwise).
+    members: Vec<ClientId>,
 }
 
 impl fmt::Debug for MaskedInput {
@@ -773,7 +794,7 @@ impl MaskedInput {
             if !survivors.insert(v) {
                 return Err(fault(Misbehavior::RepeatedId { peer: v }));
             }
-            if !self.members.contains(&v) {
+            if self.members.binary_search(&v).is_err() {
                 return Err(fault(Misbehavior::UnknownPeer { peer: v }));
             }
             // SECURITY: a neighbour whose shares never reached us cannot have sent a

@@ -641,9 +641,8 @@ impl Unmasking {
     pub fn finish(mut self) -> Result<Output, Error> {
         enough(&self.params, self.responses.len(), Round::Unmasking)?;
         let modulus = self.params.modulus();
-        let mut lagrange = LagrangeCache::default();
-        let mut masks = self.self_masks(&mut lagrange)?;
-        masks.extend(self.pairwise_masks_of_dropped(&mut lagrange)?);
+        let mut masks = self.self_masks()?;
+        masks.extend(self.pairwise_masks_of_dropped()?);
         // Zeroized on drop: these seeds unmask the survivors' inputs.
         let masks = Zeroizing::new(masks);
         prg::apply_masks(
@@ -660,11 +659,34 @@ impl Unmasking {
         })
     }
 
+    /// `rebuild(cache, owner)` for every owner, in owner order: in parallel with the
+    /// `parallel` feature, each thread with its own Lagrange cache. The error is that of the
+    /// first failing owner, whatever the scheduling.
+    fn per_owner<T: Send>(
+        owners: &BTreeSet<ClientId>,
+        rebuild: impl Fn(&mut LagrangeCache, ClientId) -> Result<T, Error> + Sync,
+    ) -> Result<Vec<T>, Error> {
+        let owners: Vec<ClientId> = owners.iter().copied().collect();
+        #[cfg(feature = "parallel")]
+        let results: Vec<Result<T, Error>> = {
+            use rayon::prelude::*;
+            owners
+                .par_iter()
+                .map_init(LagrangeCache::default, |cache, &u| rebuild(cache, u))
+                .collect()
+        };
+        #[cfg(not(feature = "parallel"))]
+        let results: Vec<Result<T, Error>> = {
+            let mut cache = LagrangeCache::default();
+            owners.iter().map(|&u| rebuild(&mut cache, u)).collect()
+        };
+        results.into_iter().collect()
+    }
+
     /// The seed of every survivor's self-mask, rebuilt and checked against its commitment.
-    fn self_masks(&self, lagrange: &mut LagrangeCache) -> Result<Vec<SeededMask>, Error> {
+    fn self_masks(&self) -> Result<Vec<SeededMask>, Error> {
         let session = *self.params.session();
-        let mut masks = Vec::with_capacity(self.survivors.len());
-        for &u in &self.survivors {
+        Self::per_owner(&self.survivors, |lagrange, u| {
             let b_u = self.rebuild(lagrange, u, |r| &r.self_mask)?;
             let committed = self.roster.get(&u).map(|e| e.self_mask_commitment);
             // SECURITY: a rebuilt seed that does not match the owner's commitment means a
@@ -675,24 +697,18 @@ impl Unmasking {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
             let seed = *self_mask_prg_seed(self.params.mask_suite(), &session, u, &b_u).bytes();
-            masks.push(SeededMask {
+            Ok(SeededMask {
                 seed,
                 sign: Sign::Sub,
-            });
-        }
-        Ok(masks)
+            })
+        })
     }
 
     /// The seed of every pairwise mask a survivor shares with a dropped neighbour, from the
     /// dropped client's rebuilt (and checked) mask key. The key agreements run in parallel
     /// with the `parallel` feature.
-    fn pairwise_masks_of_dropped(
-        &self,
-        lagrange: &mut LagrangeCache,
-    ) -> Result<Vec<SeededMask>, Error> {
-        let mut pairs = Vec::new();
-        let mut keys = Vec::with_capacity(self.dropped.len());
-        for &u in &self.dropped {
+    fn pairwise_masks_of_dropped(&self) -> Result<Vec<SeededMask>, Error> {
+        let rebuilt = Self::per_owner(&self.dropped, |lagrange, u| {
             let s_sk = self.rebuild(lagrange, u, |r| &r.key)?;
             let mask_key = SecretKey::from_scalar(s_sk.scalar());
             let advertised = self.roster.get(&u).map(|e| e.mask_public_key);
@@ -700,6 +716,11 @@ impl Unmasking {
             if Some(mask_key.public_key()) != advertised {
                 return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
             }
+            Ok((u, mask_key))
+        })?;
+        let mut pairs = Vec::new();
+        let mut keys = Vec::with_capacity(rebuilt.len());
+        for (u, mask_key) in rebuilt {
             let neighbours = self.graph.neighbours(u);
             for &v in self.survivors.iter().filter(|v| neighbours.contains(v)) {
                 if let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) {
@@ -741,12 +762,16 @@ impl Unmasking {
         list: impl Fn(&RevealedShares) -> &BTreeMap<ClientId, SecretScalar>,
     ) -> Result<SecretScalar, Error> {
         let t = self.params.threshold();
-        let neighbours = self.graph.neighbours(owner);
-        let holders: Vec<(ClientId, &SecretScalar)> = self
-            .responses
+        // The owner's share holders, in id order: itself and its neighbours (k + 1 lookups,
+        // never a scan of every response).
+        let mut candidates = self.graph.neighbours(owner);
+        candidates.insert(owner);
+        let holders: Vec<(ClientId, &SecretScalar)> = candidates
             .iter()
-            .filter(|(h, _)| **h == owner || neighbours.contains(h))
-            .filter_map(|(h, r)| list(r).get(&owner).map(|share| (*h, share)))
+            .filter_map(|h| {
+                let share = list(self.responses.get(h)?).get(&owner)?;
+                Some((*h, share))
+            })
             .take(t)
             .collect();
         if holders.len() < t {
