@@ -31,8 +31,12 @@ def simulate(*args):
     }
 
 
-def svg_plot(title, xlabel, ylabel, series, path):
-    """A minimal line plot: series = {name: [(x, y), ...]}."""
+def svg_plot(title, xlabel, ylabel, series, path, logx=False):
+    """A minimal line plot: series = {name: [(x, y), ...]}; logx puts x on a log scale."""
+    import math
+    if logx:
+        ticks = {math.log10(x): x for pts in series.values() for x, _ in pts}
+        series = {k: [(math.log10(x), y) for x, y in pts] for k, pts in series.items()}
     w, h, m = 520, 320, 55
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
@@ -50,7 +54,8 @@ def svg_plot(title, xlabel, ylabel, series, path):
         yv = y1 * i / 4
         parts.append(f'<text x="{m-5}" y="{sy(yv)+4}" text-anchor="end">{yv:.3g}</text>')
     for x in sorted(set(xs)):
-        parts.append(f'<text x="{sx(x)}" y="{h-m+15}" text-anchor="middle">{x:g}</text>')
+        label = ticks[x] if logx else x
+        parts.append(f'<text x="{sx(x)}" y="{h-m+15}" text-anchor="middle">{label:g}</text>')
     for (name, pts), color in zip(series.items(), colors):
         path_d = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(pts))
         parts.append(f'<path d="{path_d}" fill="none" stroke="{color}" stroke-width="2"/>')
@@ -100,15 +105,31 @@ def main():
         series["server unmasking s"].append((drop, r["server_unmask_s"]))
     svg_plot("Server unmasking, n = 300, k = 20", "dropout rate", "seconds", series, os.path.join(OUT_DIR, "unmask_vs_dropout.svg"))
     lines += ["", "![unmasking against dropout](perf/unmask_vs_dropout.svg)", ""]
-    lines += ["## Time against d", "", "n = 100, k = 20, 10% dropout.", "",
-              "| d | client s | server unmasking s | command |", "|---|---|---|---|"]
+    lines += ["## Time against k", "", f"n = 1000, d = {d}, 10% dropout at masked_input "
+              "(the server's costliest case), t the majority of k + 1.", "",
+              "| k | client s | server unmasking s | server masks | command |", "|---|---|---|---|---|"]
     series = {"client s": [], "server unmasking s": []}
-    for dd in [1_000, 10_000, 100_000]:
-        r = simulate("--clients", 100, "--dim", dd, "--dropout", 0.1, "--neighbours", 20)
-        lines.append(f"| {dd} | {r['client_s']:.4f} | {r['server_unmask_s']:.4f} | `{r['cmd']}` |")
-        series["client s"].append((dd, r["client_s"]))
-        series["server unmasking s"].append((dd, r["server_unmask_s"]))
-    svg_plot("n = 100, k = 20", "vector length d", "seconds", series, os.path.join(OUT_DIR, "time_vs_d.svg"))
+    for k in [10, 20, 30, 40]:
+        r = simulate("--clients", 1000, "--dim", d, "--dropout", 0.1, "--dropout-round", 2,
+                     "--neighbours", k)
+        lines.append(f"| {k} | {r['client_s']:.4f} | {r['server_unmask_s']:.4f} | {r['server_masks']} | `{r['cmd']}` |")
+        series["client s"].append((k, r["client_s"]))
+        series["server unmasking s"].append((k, r["server_unmask_s"]))
+    svg_plot(f"n = 1000, d = {d}", "degree k", "seconds", series, os.path.join(OUT_DIR, "time_vs_k.svg"))
+    lines += ["", "![time against k](perf/time_vs_k.svg)", ""]
+    lines += ["## Time against d, both suites", "", "n = 100, k = 20, 10% dropout at masked_input.", "",
+              "| d | suite | client s | server unmasking s | command |", "|---|---|---|---|---|"]
+    series = {}
+    for suite in ["chacha20", "aes128ctr"]:
+        series[f"client s, {suite}"] = []
+        series[f"server unmasking s, {suite}"] = []
+        for dd in [1_000, 10_000, 100_000, 1_000_000]:
+            r = simulate("--clients", 100, "--dim", dd, "--dropout", 0.1, "--dropout-round", 2,
+                         "--neighbours", 20, "--suite", suite)
+            lines.append(f"| {dd} | {suite} | {r['client_s']:.4f} | {r['server_unmask_s']:.4f} | `{r['cmd']}` |")
+            series[f"client s, {suite}"].append((dd, r["client_s"]))
+            series[f"server unmasking s, {suite}"].append((dd, r["server_unmask_s"]))
+    svg_plot("n = 100, k = 20", "vector length d", "seconds", series, os.path.join(OUT_DIR, "time_vs_d.svg"), logx=True)
     lines += ["", "![time against d](perf/time_vs_d.svg)", ""]
     sys.stdout.write("\n".join(lines) + "\n")
 

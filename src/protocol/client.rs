@@ -360,10 +360,12 @@ impl AdvertiseKeys {
         }
         // SECURITY: a repeated key would let one party hold two roster places (or a peer
         // mirror our key); every key must be distinct. Sorted, so O(n log n) for any roster.
-        let mut keys: Vec<&[u8; 32]> = roster
+        // Sorted on a 64-bit prefix first: most comparisons are one integer compare.
+        let mut keys: Vec<(u64, &[u8; 32])> = roster
             .entries
             .iter()
             .flat_map(|e| [&e.share_public_key.0, &e.mask_public_key.0])
+            .map(|k| (u64::from_le_bytes(*k.first_chunk().unwrap_or(&[0; 8])), k))
             .collect();
         keys.sort_unstable();
         if keys.windows(2).any(|w| w.first() == w.get(1)) {

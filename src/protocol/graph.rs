@@ -38,7 +38,10 @@ pub enum Neighbourhood {
 #[must_use]
 pub fn roster_digest(entries: &[AdvertiseKeys]) -> [u8; 32] {
     let mut sorted: Vec<&AdvertiseKeys> = entries.iter().collect();
-    sorted.sort_by_key(|e| e.sender);
+    // Rosters come in id order; sorting is then only a check.
+    if !sorted.is_sorted_by_key(|e| e.sender) {
+        sorted.sort_by_key(|e| e.sender);
+    }
     let mut h = Sha256::new();
     h.update(
         u32::try_from(sorted.len())
@@ -153,6 +156,17 @@ impl Graph {
                 out
             }
         }
+    }
+
+    /// `u` and its neighbours, ascending: the clients whose shares `u` holds (and who hold
+    /// `u`'s). Empty if `u` is not a member.
+    #[must_use]
+    pub fn view(&self, u: ClientId) -> BTreeSet<ClientId> {
+        let mut view = self.neighbours(u);
+        if self.positions.binary_search_by_key(&u, |&(c, _)| c).is_ok() {
+            view.insert(u);
+        }
+        view
     }
 
     /// Whether `u` and `v` are neighbours.

@@ -388,17 +388,15 @@ impl MaskedInput {
         let requests = responders
             .iter()
             .map(|&v| {
-                let neighbours = self.graph.neighbours(v);
-                let in_view = |u: &ClientId| *u == v || neighbours.contains(u);
+                let view = self.graph.view(v);
                 msg::UnmaskingRequest {
                     session,
                     recipient: v,
-                    survivors: self.survivors.iter().copied().filter(in_view).collect(),
-                    dropped: dropped.iter().copied().filter(in_view).collect(),
-                    signatures: signatures
+                    survivors: within(&view, &self.survivors).collect(),
+                    dropped: within(&view, &dropped).collect(),
+                    signatures: view
                         .iter()
-                        .filter(|(u, _)| in_view(u))
-                        .map(|(u, sig)| (*u, *sig))
+                        .filter_map(|u| signatures.get(u).map(|sig| (*u, *sig)))
                         .collect(),
                 }
             })
@@ -415,6 +413,15 @@ impl MaskedInput {
         };
         (next, requests)
     }
+}
+
+/// The members of `set` in `view` (a client and its neighbours), ascending, in
+/// `O(|view| log |set|)`: never a scan of the whole set per client.
+fn within<'a>(
+    view: &'a BTreeSet<ClientId>,
+    set: &'a BTreeSet<ClientId>,
+) -> impl Iterator<Item = ClientId> + 'a {
+    view.iter().copied().filter(|u| set.contains(u))
 }
 
 fn wrong_model(params: &Params) -> Error {
@@ -506,12 +513,8 @@ impl Consistency {
             .keys()
             .copied()
             .filter(|&v| {
-                let neighbours = graph.neighbours(v);
-                signers
-                    .keys()
-                    .filter(|u| **u == v || neighbours.contains(u))
-                    .count()
-                    >= t
+                let view = graph.view(v);
+                view.iter().filter(|u| signers.contains_key(u)).count() >= t
             })
             .collect();
         enough(&self.masked.params, responders.len(), Round::Consistency)?;
@@ -592,11 +595,9 @@ impl Unmasking {
         if self.responses.contains_key(&from) {
             return Err(reject(from, round, Misbehavior::DuplicateMessage));
         }
-        let neighbours = self.graph.neighbours(from);
-        let in_view = |u: &&ClientId| **u == from || neighbours.contains(u);
-        let self_mask_owners: Vec<ClientId> =
-            self.survivors.iter().filter(in_view).copied().collect();
-        let key_owners: Vec<ClientId> = self.dropped.iter().filter(in_view).copied().collect();
+        let view = self.graph.view(from);
+        let self_mask_owners: Vec<ClientId> = within(&view, &self.survivors).collect();
+        let key_owners: Vec<ClientId> = within(&view, &self.dropped).collect();
         let lists = [
             (&message.self_mask_shares, &self_mask_owners),
             (&message.key_shares, &key_owners),
@@ -722,7 +723,7 @@ impl Unmasking {
         let mut keys = Vec::with_capacity(rebuilt.len());
         for (u, mask_key) in rebuilt {
             let neighbours = self.graph.neighbours(u);
-            for &v in self.survivors.iter().filter(|v| neighbours.contains(v)) {
+            for &v in neighbours.iter().filter(|v| self.survivors.contains(v)) {
                 if let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) {
                     pairs.push((keys.len(), u, v, v_key));
                 }
@@ -764,8 +765,7 @@ impl Unmasking {
         let t = self.params.threshold();
         // The owner's share holders, in id order: itself and its neighbours (k + 1 lookups,
         // never a scan of every response).
-        let mut candidates = self.graph.neighbours(owner);
-        candidates.insert(owner);
+        let candidates = self.graph.view(owner);
         let holders: Vec<(ClientId, &SecretScalar)> = candidates
             .iter()
             .filter_map(|h| {
