@@ -379,13 +379,13 @@ impl AdvertiseKeys {
         }
         // SecAgg+: keep only the neighbours, from the graph this client derives itself from
         // the roster and its own configured degree (never from what the server claims).
-        let graph = Graph::new(
+        let neighbours = Graph::neighbours_of(
             self.params.neighbourhood(),
             self.params.session(),
             &roster_digest(&roster.entries),
             &members,
+            self.id,
         );
-        let neighbours = graph.neighbours(self.id);
         let peers: BTreeMap<ClientId, Peer> = roster
             .entries
             .iter()

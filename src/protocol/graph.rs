@@ -80,29 +80,7 @@ impl Graph {
         digest: &[u8; 32],
         members: &[ClientId],
     ) -> Self {
-        let mut ring: Vec<ClientId> = members.to_vec();
-        ring.sort_unstable();
-        let n = ring.len();
-        // No k-regular graph has an odd number of members of odd degree: round k up.
-        let kind = match kind {
-            Neighbourhood::Harary { k } if k % 2 == 1 && n % 2 == 1 => {
-                Neighbourhood::Harary { k: k + 1 }
-            }
-            other => other,
-        };
-        let kind = match kind {
-            Neighbourhood::Harary { k } if k + 1 < n => kind,
-            _ => Neighbourhood::Complete,
-        };
-        if let Neighbourhood::Harary { .. } = kind {
-            let seed = kdf::derive(kdf::LABEL_GRAPH, session, ClientId(0), ClientId(0), digest);
-            let mut rng = ChaCha20Rng::from_seed(*seed.bytes());
-            // Fisher-Yates, with unbiased indices.
-            for i in (1..ring.len()).rev() {
-                let j = uniform_below(&mut rng, i + 1);
-                ring.swap(i, j);
-            }
-        }
+        let (ring, kind) = ring(kind, session, digest, members);
         let mut positions: Vec<(ClientId, usize)> =
             ring.iter().enumerate().map(|(p, &c)| (c, p)).collect();
         positions.sort_unstable();
@@ -113,6 +91,79 @@ impl Graph {
         }
     }
 
+    /// The neighbours of `u` alone in the graph [`Graph::new`] would build, without the
+    /// lookup table a graph keeps for every member (what one client needs, in `O(n)` after
+    /// the ring is drawn).
+    #[must_use]
+    pub fn neighbours_of(
+        kind: Neighbourhood,
+        session: &SessionId,
+        digest: &[u8; 32],
+        members: &[ClientId],
+        u: ClientId,
+    ) -> BTreeSet<ClientId> {
+        let (ring, kind) = ring(kind, session, digest, members);
+        match ring.iter().position(|&c| c == u) {
+            Some(pos) => around(&ring, kind, pos, u),
+            None => BTreeSet::new(),
+        }
+    }
+}
+
+/// The members in ring order and the kind actually used.
+fn ring(
+    kind: Neighbourhood,
+    session: &SessionId,
+    digest: &[u8; 32],
+    members: &[ClientId],
+) -> (Vec<ClientId>, Neighbourhood) {
+    let mut ring: Vec<ClientId> = members.to_vec();
+    ring.sort_unstable();
+    let n = ring.len();
+    // No k-regular graph has an odd number of members of odd degree: round k up.
+    let kind = match kind {
+        Neighbourhood::Harary { k } if k % 2 == 1 && n % 2 == 1 => {
+            Neighbourhood::Harary { k: k + 1 }
+        }
+        other => other,
+    };
+    let kind = match kind {
+        Neighbourhood::Harary { k } if k + 1 < n => kind,
+        _ => Neighbourhood::Complete,
+    };
+    if let Neighbourhood::Harary { .. } = kind {
+        let seed = kdf::derive(kdf::LABEL_GRAPH, session, ClientId(0), ClientId(0), digest);
+        let mut rng = ChaCha20Rng::from_seed(*seed.bytes());
+        // Fisher-Yates, with unbiased indices.
+        for i in (1..ring.len()).rev() {
+            let j = uniform_below(&mut rng, i + 1);
+            ring.swap(i, j);
+        }
+    }
+    (ring, kind)
+}
+
+/// The neighbours of `u`, at position `pos` of `ring`, ascending, not counting `u`.
+fn around(ring: &[ClientId], kind: Neighbourhood, pos: usize, u: ClientId) -> BTreeSet<ClientId> {
+    let n = ring.len();
+    match kind {
+        Neighbourhood::Complete => ring.iter().copied().filter(|&c| c != u).collect(),
+        Neighbourhood::Harary { k } => {
+            let mut out = BTreeSet::new();
+            for step in 1..=k / 2 {
+                out.extend(ring.get((pos + step) % n).copied());
+                out.extend(ring.get((pos + n - step) % n).copied());
+            }
+            if k % 2 == 1 {
+                out.extend(ring.get((pos + n / 2) % n).copied());
+            }
+            out.remove(&u);
+            out
+        }
+    }
+}
+
+impl Graph {
     /// The kind actually used (a Harary graph as dense as the complete one becomes complete).
     #[must_use]
     pub fn kind(&self) -> Neighbourhood {
@@ -134,28 +185,13 @@ impl Graph {
     /// The neighbours of `u`, ascending, not counting `u`; empty if `u` is not a member.
     #[must_use]
     pub fn neighbours(&self, u: ClientId) -> BTreeSet<ClientId> {
-        let n = self.ring.len();
         let Ok(at) = self.positions.binary_search_by_key(&u, |&(c, _)| c) else {
             return BTreeSet::new();
         };
         let Some(&(_, pos)) = self.positions.get(at) else {
             return BTreeSet::new();
         };
-        match self.kind {
-            Neighbourhood::Complete => self.ring.iter().copied().filter(|&c| c != u).collect(),
-            Neighbourhood::Harary { k } => {
-                let mut out = BTreeSet::new();
-                for step in 1..=k / 2 {
-                    out.extend(self.ring.get((pos + step) % n).copied());
-                    out.extend(self.ring.get((pos + n - step) % n).copied());
-                }
-                if k % 2 == 1 {
-                    out.extend(self.ring.get((pos + n / 2) % n).copied());
-                }
-                out.remove(&u);
-                out
-            }
-        }
+        around(&self.ring, self.kind, pos, u)
     }
 
     /// `u` and its neighbours, ascending: the clients whose shares `u` holds (and who hold
@@ -196,6 +232,24 @@ mod tests {
 
     fn ids(n: u32) -> Vec<ClientId> {
         (1..=n).map(ClientId).collect()
+    }
+
+    #[test]
+    fn one_clients_neighbours_match_the_whole_graph() {
+        let sid = SessionId([2; 32]);
+        for (n, kind) in [
+            (30u32, Neighbourhood::Harary { k: 6 }),
+            (31, Neighbourhood::Harary { k: 5 }),
+            (8, Neighbourhood::Harary { k: 8 }),
+            (9, Neighbourhood::Complete),
+        ] {
+            let members = ids(n);
+            let g = Graph::new(kind, &sid, &[4; 32], &members);
+            for u in ids(n + 1) {
+                let alone = Graph::neighbours_of(kind, &sid, &[4; 32], &members, u);
+                assert_eq!(alone, g.neighbours(u), "n={n} {kind:?} u={u:?}");
+            }
+        }
     }
 
     #[test]
