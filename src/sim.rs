@@ -123,15 +123,35 @@ pub fn seeded_input(params: &Params, seed: u64, id: ClientId) -> PlainInput {
     rng.set_stream(u64::from(id.0));
     let max = params.modulus().max_element();
     let bits = u64::MAX >> max.leading_zeros();
-    let mut values = Vec::with_capacity(params.vector_len());
-    values.extend((0..params.vector_len()).map(|_| {
-        loop {
-            let x = rng.next_u64() & bits;
-            if x <= max {
-                break x;
-            }
+    let d = params.vector_len();
+    let mut values = Vec::with_capacity(d);
+    if bits <= u64::from(u32::MAX) {
+        // Up to 32 bits: 32-bit words drawn in bulk (most of the cost of a big session's
+        // setup otherwise), each masked to the bit length and rejected above `max`.
+        let mut words = alloc::vec![0u8; 4 * 1024];
+        while values.len() < d {
+            rng.fill_bytes(&mut words);
+            let missing = d - values.len();
+            values.extend(
+                words
+                    .as_chunks::<4>()
+                    .0
+                    .iter()
+                    .map(|w| u64::from(u32::from_le_bytes(*w)) & bits)
+                    .filter(|x| *x <= max)
+                    .take(missing),
+            );
         }
-    }));
+    } else {
+        values.extend((0..d).map(|_| {
+            loop {
+                let x = rng.next_u64() & bits;
+                if x <= max {
+                    break x;
+                }
+            }
+        }));
+    }
     PlainInput::new(values)
 }
 

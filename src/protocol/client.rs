@@ -360,16 +360,24 @@ impl AdvertiseKeys {
         }
         // SECURITY: a repeated key would let one party hold two roster places (or a peer
         // mirror our key); every key must be distinct. Sorted, so O(n log n) for any roster.
-        // Sorted on a 64-bit prefix first: most comparisons are one integer compare.
-        let mut keys: Vec<(u64, &[u8; 32])> = roster
-            .entries
-            .iter()
-            .flat_map(|e| [&e.share_public_key.0, &e.mask_public_key.0])
-            .map(|k| (u64::from_le_bytes(*k.first_chunk().unwrap_or(&[0; 8])), k))
+        // Their 64-bit prefixes are sorted first; only if two prefixes are equal (a repeated
+        // key, or a chance collision) are the whole keys compared.
+        let keys = || {
+            roster
+                .entries
+                .iter()
+                .flat_map(|e| [&e.share_public_key.0, &e.mask_public_key.0])
+        };
+        let mut prefixes: Vec<u64> = keys()
+            .map(|k| u64::from_le_bytes(*k.first_chunk().unwrap_or(&[0; 8])))
             .collect();
-        keys.sort_unstable();
-        if keys.windows(2).any(|w| w.first() == w.get(1)) {
-            return Err(fault(Misbehavior::RosterDuplicateKey));
+        prefixes.sort_unstable();
+        if prefixes.windows(2).any(|w| w.first() == w.get(1)) {
+            let mut whole: Vec<&[u8; 32]> = keys().collect();
+            whole.sort_unstable();
+            if whole.windows(2).any(|w| w.first() == w.get(1)) {
+                return Err(fault(Misbehavior::RosterDuplicateKey));
+            }
         }
         let mut members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
         members.sort_unstable();
