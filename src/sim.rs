@@ -125,7 +125,7 @@ pub fn seeded_input(params: &Params, seed: u64, id: ClientId) -> PlainInput {
     let bits = u64::MAX >> max.leading_zeros();
     let d = params.vector_len();
     let mut values = Vec::with_capacity(d);
-    if bits <= u64::from(u32::MAX) {
+    if u32::try_from(bits).is_ok() {
         // Up to 32 bits: 32-bit words drawn in bulk (most of the cost of a big session's
         // setup otherwise), each masked to the bit length and rejected above `max`.
         let mut words = alloc::vec![0u8; 4 * 1024];
