@@ -1,5 +1,8 @@
 //! Cost of the building blocks under `secagg::hazmat`, one group per module: `kx`, `kdf`,
-//! `prg` (with the raw ChaCha20 keystream as a baseline), `aead` and `shamir`.
+//! `prg` (with the raw ChaCha20 keystream as a baseline), `aead` and `shamir`; and the mask
+//! kernel as the server and clients run it: `kernel` (31 masks added chunk by chunk against
+//! the raw keystream of the same bytes, on one thread) and `kernel_cores` (the same on one
+//! and on two threads).
 //!
 //! Run with `cargo bench --bench primitives`; add `-- --quick` for a fast pass.
 
@@ -20,7 +23,10 @@ use rand_core::SeedableRng;
 use secagg::hazmat::aead::{self, ShareContext};
 use secagg::hazmat::kdf::{self, LABEL_PAIRWISE_MASK, LABEL_SHARE_KEY};
 use secagg::hazmat::kx::SecretKey;
-use secagg::hazmat::prg::{Sign, Suite, apply_mask, apply_mask_with};
+use secagg::hazmat::prg::{
+    CHUNK_ELEMENTS, SeededMask, Sign, Suite, apply_mask, apply_mask_with, apply_masks,
+    write_chunk_keystream,
+};
 use secagg::hazmat::shamir::{self, Lagrange, SecretScalar};
 use secagg::{ClientId, Modulus, SessionId, ShareIndex};
 
@@ -99,6 +105,89 @@ fn prg(c: &mut Criterion) {
                 cipher.write_keystream(&mut keystream);
             });
         });
+    }
+    group.finish();
+}
+
+/// Masks per kernel bench: a client's k + 1 at the headline's k = 30.
+const KERNEL_MASKS: usize = 31;
+/// Elements per kernel bench: the headline's d.
+const KERNEL_D: usize = 1 << 20;
+
+fn kernel_masks() -> Vec<SeededMask> {
+    (0..KERNEL_MASKS)
+        .map(|i| SeededMask {
+            seed: [u8::try_from(i).unwrap(); 32],
+            sign: if i % 2 == 0 { Sign::Add } else { Sign::Sub },
+        })
+        .collect()
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// The mask kernel against the raw keystream it reads: 31 masks of 2^20 elements mod 2^32
+/// (4 bytes of keystream each), one thread. `raw_keystream` writes the same chunks of the
+/// same ciphers into a buffer and does nothing else; `apply_masks` also adds them into the
+/// accumulator. The ratio of their medians is the kernel's efficiency.
+fn kernel(c: &mut Criterion) {
+    let masks = kernel_masks();
+    let m = Modulus::power_of_two(32).unwrap();
+    let one = pool(1);
+    let mut group = c.benchmark_group("kernel");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Bytes((KERNEL_MASKS * KERNEL_D * 4) as u64));
+    for (name, suite) in [
+        ("chacha20", Suite::ChaCha20),
+        ("aes128ctr", Suite::Aes128Ctr),
+    ] {
+        let mut buf = vec![0u8; 4 * CHUNK_ELEMENTS];
+        group.bench_function(BenchmarkId::new("raw_keystream", name), |b| {
+            b.iter(|| {
+                for mask in &masks {
+                    for j in 0..KERNEL_D / CHUNK_ELEMENTS {
+                        write_chunk_keystream(suite, &mask.seed, j as u64, &mut buf);
+                        black_box(&buf);
+                    }
+                }
+            });
+        });
+        let mut acc = vec![0u64; KERNEL_D];
+        group.bench_function(BenchmarkId::new("apply_masks", name), |b| {
+            b.iter(|| one.install(|| apply_masks(&masks, suite, m, black_box(&mut acc))));
+        });
+    }
+    group.finish();
+}
+
+/// The kernel on one thread and on two: server unmasking spreads the chunks over cores.
+fn kernel_cores(c: &mut Criterion) {
+    let masks = kernel_masks();
+    let m = Modulus::power_of_two(32).unwrap();
+    let mut group = c.benchmark_group("kernel_cores");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Bytes((KERNEL_MASKS * KERNEL_D * 4) as u64));
+    for (name, suite) in [
+        ("chacha20", Suite::ChaCha20),
+        ("aes128ctr", Suite::Aes128Ctr),
+    ] {
+        let mut acc = vec![0u64; KERNEL_D];
+        for threads in [1, 2] {
+            let pool = pool(threads);
+            group.bench_function(BenchmarkId::new(name, format!("{threads}_threads")), |b| {
+                b.iter(|| pool.install(|| apply_masks(&masks, suite, m, black_box(&mut acc))));
+            });
+        }
     }
     group.finish();
 }
@@ -190,6 +279,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kx, kdf, prg, aead, shamir
+    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir
 }
 criterion_main!(benches);

@@ -314,8 +314,16 @@ impl MaskedInput {
         if !message.masked.iter().all(|y| modulus.contains(*y)) {
             return Err(reject(from, round, Misbehavior::ElementOutOfRange));
         }
-        for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
-            *acc = modulus.add(*acc, *y);
+        if modulus.power_of_two_bits().is_some() {
+            // Kept modulo 2^64 (a multiple of m), like the masks, and reduced once in
+            // `finish`.
+            for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
+                *acc = acc.wrapping_add(*y);
+            }
+        } else {
+            for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
+                *acc = modulus.add(*acc, *y);
+            }
         }
         self.survivors.insert(from);
         Ok(())
