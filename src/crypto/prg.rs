@@ -17,7 +17,6 @@
 //! sides compute the same function, so masks still cancel.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
@@ -340,46 +339,36 @@ fn staged<const W: usize, C: StreamCipher>(
     staging: &mut [u32; CHUNK_ELEMENTS],
 ) {
     let n = acc.len().min(CHUNK_ELEMENTS);
-    let mut ciphers: Vec<(C, Sign)> = masks
-        .iter()
-        .map(|mask| (cipher(&mask.seed, j), mask.sign))
-        .collect();
-    // Segments small enough that the keystream and the staging sum stay in L1 together.
-    for (acc, staging) in acc[..n]
-        .chunks_mut(STAGED_SEGMENT)
-        .zip(staging.chunks_mut(STAGED_SEGMENT))
-    {
-        let keystream = &mut keystream[..acc.len() * W];
-        staging.fill(0);
-        for (cipher, sign) in &mut ciphers {
-            // Cannot fail: a chunk reads at most 16 KiB of a keystream of 2^38 bytes or more.
-            if cipher.try_write_keystream(keystream).is_err() {
-                continue;
-            }
-            // Whole words only (`acc.len() * W` bytes); the low `b` bits of each word are
-            // the element, and the bits above them vanish in the final reduction mod 2^b.
-            let words = keystream.as_chunks::<W>().0;
-            match sign {
-                Sign::Add => {
-                    for (s, w) in staging.iter_mut().zip(words) {
-                        *s = s.wrapping_add(read_le32(w));
-                    }
-                }
-                Sign::Sub => {
-                    for (s, w) in staging.iter_mut().zip(words) {
-                        *s = s.wrapping_sub(read_le32(w));
-                    }
-                }
-            }
+    let (acc, staging, keystream) = (&mut acc[..n], &mut staging[..n], &mut keystream[..n * W]);
+    staging.fill(0);
+    for mask in masks {
+        // Cannot fail: a chunk reads at most 16 KiB of a keystream of 2^38 bytes or more.
+        if cipher(&mask.seed, j)
+            .try_write_keystream(keystream)
+            .is_err()
+        {
+            continue;
         }
-        for (a, s) in acc.iter_mut().zip(staging.iter()) {
-            *a = a.wrapping_add(u64::from(*s));
+        // Whole words only (`n * W` bytes); the low `b` bits of each word are the element,
+        // and the bits above them vanish in the final reduction mod 2^b.
+        let words = keystream.as_chunks::<W>().0;
+        match mask.sign {
+            Sign::Add => {
+                for (s, w) in staging.iter_mut().zip(words) {
+                    *s = s.wrapping_add(read_le32(w));
+                }
+            }
+            Sign::Sub => {
+                for (s, w) in staging.iter_mut().zip(words) {
+                    *s = s.wrapping_sub(read_le32(w));
+                }
+            }
         }
     }
+    for (a, s) in acc.iter_mut().zip(staging.iter()) {
+        *a = a.wrapping_add(u64::from(*s));
+    }
 }
-
-/// Elements per segment of the staged kernel: 8 KiB of keystream and 8 KiB of staging sum.
-const STAGED_SEGMENT: usize = 2048;
 
 /// A `W`-byte little-endian word (`W <= 4`).
 #[inline(always)]
