@@ -801,7 +801,7 @@ fn human_report(
 /// mask.
 fn keystream_lines(rounds: &[RoundReport], speed: Speed) -> String {
     let mut s = format!(
-        "raw keystream: {:.2} GB/s on one core (measured in this run); server on {} core{}\n",
+        "raw keystream: {:.2} GB/s on one core (best of 9 passes in this run); server on {} core{}\n",
         speed.rate / 1e9,
         speed.server_cores,
         if speed.server_cores == 1 { "" } else { "s" }
