@@ -109,7 +109,7 @@ def main():
               "(the server's costliest case), t the majority of k + 1.", "",
               "| k | client s | server unmasking s | server masks | command |", "|---|---|---|---|---|"]
     series = {"client s": [], "server unmasking s": []}
-    for k in [10, 20, 30, 40]:
+    for k in [16, 24, 32, 40]:
         r = simulate("--clients", 1000, "--dim", d, "--dropout", 0.1, "--dropout-round", 2,
                      "--neighbours", k)
         lines.append(f"| {k} | {r['client_s']:.4f} | {r['server_unmask_s']:.4f} | {r['server_masks']} | `{r['cmd']}` |")
