@@ -6,9 +6,11 @@
 //!   checks and hashes the whole roster to derive the graph (O(n), small per entry), and in
 //!   the malicious-server mode (`share_keys_malicious`) verifies every entry's Ed25519
 //!   signature (O(n), about the cost of one key agreement each).
+//!   `share_keys_by_k` and `masked_input_by_k`: the same against k = 10, 20, 40 at n = 1,000.
 //! * `secagg_plus_server`: the server's `Unmasking::finish` against n = 100, 1,000 and the
 //!   dropout rate (0, 10%, 30% of the clients silent from MaskedInputCollection on, the case
-//!   where their pairwise masks must be removed).
+//!   where their pairwise masks must be removed); and at 10% dropout against d = 1,000 to
+//!   100,000 (n = 100) and against k = 10, 20, 40 (n = 300).
 //!
 //! Run with `cargo bench --bench secagg_plus` (one to three minutes after the build, most of it
 //! setup; criterion warns that ten samples of the slowest steps overrun their target time, as
@@ -41,13 +43,17 @@ const K: usize = 20;
 const D: usize = 10_000;
 
 fn params(n: usize, threat: ThreatModel) -> Params {
+    params_with(n, K, D, threat)
+}
+
+fn params_with(n: usize, k: usize, d: usize, threat: ThreatModel) -> Params {
     Params::builder(
         SessionId([0x5b; 32]),
         n,
         Modulus::power_of_two(32).unwrap(),
-        D,
+        d,
     )
-    .neighbours(K)
+    .neighbours(k)
     .threat_model(threat)
     .build()
     .unwrap()
@@ -71,10 +77,10 @@ fn identity_key(u: ClientId) -> IdentityKey {
 }
 
 /// A deterministic input below 2^16 for client `u`.
-fn input(u: ClientId) -> PlainInput {
+fn input(u: ClientId, d: usize) -> PlainInput {
     let base = u64::from(u.0);
     PlainInput::new(
-        (0..u64::try_from(D).unwrap())
+        (0..u64::try_from(d).unwrap())
             .map(|i| (base * 7919 + i) & 0xffff)
             .collect(),
     )
@@ -99,7 +105,12 @@ struct Population {
 
 impl Population {
     fn new(n: usize, threat: ThreatModel) -> Self {
-        let params = params(n, threat);
+        Self::with(params(n, threat))
+    }
+
+    fn with(params: Params) -> Self {
+        let n = params.clients();
+        let threat = params.threat_model();
         let pki = (threat == ThreatModel::Malicious).then(|| {
             Pki::new(
                 ids(n)
@@ -183,9 +194,35 @@ fn client(c: &mut Criterion) {
 
         // MaskedInputCollection: open k ciphertexts, k agreements, k + 1 masks of d elements.
         let delivery = pop.delivery_for(u);
-        let x = input(u);
+        let x = input(u, D);
         let mut setup_rng = ChaCha20Rng::seed_from_u64(8);
         group.bench_with_input(BenchmarkId::new("masked_input", n), &n, |b, _| {
+            b.iter_batched(
+                || {
+                    let c = pop.advertise(u).0;
+                    c.share_keys(&pop.roster, &mut setup_rng).unwrap().0
+                },
+                |c| c.masked_input(black_box(&delivery), &x).unwrap(),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    // Against k, at n = 1,000 and d = 10,000: k agreements and seals in ShareKeys, k
+    // agreements and k + 1 masks in MaskedInputCollection.
+    for k in [10usize, 20, 40] {
+        let pop = Population::with(params_with(1_000, k, D, ThreatModel::HonestButCurious));
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        group.bench_with_input(BenchmarkId::new("share_keys_by_k", k), &k, |b, _| {
+            b.iter_batched(
+                || pop.advertise(u).0,
+                |c| c.share_keys(black_box(&pop.roster), &mut rng).unwrap(),
+                BatchSize::SmallInput,
+            );
+        });
+        let delivery = pop.delivery_for(u);
+        let x = input(u, D);
+        let mut setup_rng = ChaCha20Rng::seed_from_u64(12);
+        group.bench_with_input(BenchmarkId::new("masked_input_by_k", k), &k, |b, _| {
             b.iter_batched(
                 || {
                     let c = pop.advertise(u).0;
@@ -267,7 +304,12 @@ fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
 
 impl Transcript {
     fn record(n: usize, percent: usize) -> Self {
-        let params = params(n, ThreatModel::HonestButCurious);
+        Self::record_with(params(n, ThreatModel::HonestButCurious), percent)
+    }
+
+    fn record_with(params: Params, percent: usize) -> Self {
+        let n = params.clients();
+        let d = params.vector_len();
         let mut srv = server::AdvertiseKeys::new(&params);
         let mut advertised = Vec::with_capacity(n);
         let mut clients = Vec::with_capacity(n);
@@ -298,7 +340,7 @@ impl Transcript {
             if dropped.contains(&u) {
                 continue;
             }
-            let (c, out) = c.masked_input(delivery, &input(u)).unwrap();
+            let (c, out) = c.masked_input(delivery, &input(u, d)).unwrap();
             srv.receive(u, out.clone()).unwrap();
             masked.push((u, out));
             waiting.insert(u, c);
@@ -379,6 +421,24 @@ fn server(c: &mut Criterion) {
                 },
             );
         }
+    }
+    // Against d (n = 100, k = 20) and against k (n = 300, d = 10,000), 10% dropout.
+    let shapes = [1_000usize, 10_000, 100_000]
+        .map(|d| (format!("unmasking_finish_by_d_n100_k{K}"), d, 100, K, d))
+        .into_iter()
+        .chain(
+            [10usize, 20, 40].map(|k| (format!("unmasking_finish_by_k_n300_d{D}"), k, 300, k, D)),
+        );
+    for (name, x, n, k, d) in shapes {
+        let transcript =
+            Transcript::record_with(params_with(n, k, d, ThreatModel::HonestButCurious), 10);
+        group.bench_with_input(BenchmarkId::new(name, x), &x, |b, _| {
+            b.iter_batched(
+                || transcript.replay(),
+                |srv| srv.finish().unwrap(),
+                BatchSize::PerIteration,
+            );
+        });
     }
     group.finish();
 }
