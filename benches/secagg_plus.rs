@@ -30,7 +30,11 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chacha20::ChaCha20Rng;
-use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group,
+    criterion_main,
+};
 use rand_core::SeedableRng;
 use secagg::hazmat::shamir::SecretScalar;
 use secagg::protocol::graph::{Graph, roster_digest};
@@ -168,6 +172,50 @@ impl Population {
     }
 }
 
+/// Client 1's ShareKeys and MaskedInputCollection in `pop`, as `share_keys{suffix}/x` and
+/// `masked_input{suffix}/x`.
+fn client_rounds(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    pop: &Population,
+    suffix: &str,
+    x: usize,
+) {
+    let u = ClientId(1);
+    // ShareKeys: check the roster and derive the graph, k agreements, two Shamir splits
+    // over k + 1 holders, k seals.
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    group.bench_with_input(
+        BenchmarkId::new(format!("share_keys{suffix}"), x),
+        &x,
+        |b, _| {
+            b.iter_batched(
+                || pop.advertise(u).0,
+                |c| c.share_keys(black_box(&pop.roster), &mut rng).unwrap(),
+                BatchSize::SmallInput,
+            );
+        },
+    );
+
+    // MaskedInputCollection: open k ciphertexts, k agreements, k + 1 masks of d elements.
+    let delivery = pop.delivery_for(u);
+    let x_u = input(u, pop.params.vector_len());
+    let mut setup_rng = ChaCha20Rng::seed_from_u64(8);
+    group.bench_with_input(
+        BenchmarkId::new(format!("masked_input{suffix}"), x),
+        &x,
+        |b, _| {
+            b.iter_batched(
+                || {
+                    let c = pop.advertise(u).0;
+                    c.share_keys(&pop.roster, &mut setup_rng).unwrap().0
+                },
+                |c| c.masked_input(black_box(&delivery), &x_u).unwrap(),
+                BatchSize::SmallInput,
+            );
+        },
+    );
+}
+
 /// One client's rounds against n, at fixed k and d.
 fn client(c: &mut Criterion) {
     let mut group = c.benchmark_group("secagg_plus_client");
@@ -180,58 +228,13 @@ fn client(c: &mut Criterion) {
     for n in [100usize, 1_000, 10_000] {
         let pop = Population::new(n, ThreatModel::HonestButCurious);
         assert_eq!(pop.params.threshold(), 11);
-
-        // ShareKeys: check the roster and derive the graph, k agreements, two Shamir splits
-        // over k + 1 holders, k seals.
-        let mut rng = ChaCha20Rng::seed_from_u64(7);
-        group.bench_with_input(BenchmarkId::new("share_keys", n), &n, |b, _| {
-            b.iter_batched(
-                || pop.advertise(u).0,
-                |c| c.share_keys(black_box(&pop.roster), &mut rng).unwrap(),
-                BatchSize::SmallInput,
-            );
-        });
-
-        // MaskedInputCollection: open k ciphertexts, k agreements, k + 1 masks of d elements.
-        let delivery = pop.delivery_for(u);
-        let x = input(u, D);
-        let mut setup_rng = ChaCha20Rng::seed_from_u64(8);
-        group.bench_with_input(BenchmarkId::new("masked_input", n), &n, |b, _| {
-            b.iter_batched(
-                || {
-                    let c = pop.advertise(u).0;
-                    c.share_keys(&pop.roster, &mut setup_rng).unwrap().0
-                },
-                |c| c.masked_input(black_box(&delivery), &x).unwrap(),
-                BatchSize::SmallInput,
-            );
-        });
+        client_rounds(&mut group, &pop, "", n);
     }
     // Against k, at n = 1,000 and d = 10,000: k agreements and seals in ShareKeys, k
     // agreements and k + 1 masks in MaskedInputCollection.
     for k in [10usize, 20, 40] {
         let pop = Population::with(params_with(1_000, k, D, ThreatModel::HonestButCurious));
-        let mut rng = ChaCha20Rng::seed_from_u64(10);
-        group.bench_with_input(BenchmarkId::new("share_keys_by_k", k), &k, |b, _| {
-            b.iter_batched(
-                || pop.advertise(u).0,
-                |c| c.share_keys(black_box(&pop.roster), &mut rng).unwrap(),
-                BatchSize::SmallInput,
-            );
-        });
-        let delivery = pop.delivery_for(u);
-        let x = input(u, D);
-        let mut setup_rng = ChaCha20Rng::seed_from_u64(12);
-        group.bench_with_input(BenchmarkId::new("masked_input_by_k", k), &k, |b, _| {
-            b.iter_batched(
-                || {
-                    let c = pop.advertise(u).0;
-                    c.share_keys(&pop.roster, &mut setup_rng).unwrap().0
-                },
-                |c| c.masked_input(black_box(&delivery), &x).unwrap(),
-                BatchSize::SmallInput,
-            );
-        });
+        client_rounds(&mut group, &pop, "_by_k", k);
     }
     // Against a malicious server, ShareKeys also verifies the signature of every roster
     // entry (the whole roster seeds the graph): linear in n.
@@ -267,7 +270,7 @@ struct Transcript {
 fn dropping(params: &Params, graph: &Graph, percent: usize) -> BTreeSet<ClientId> {
     let n = params.clients();
     let want = (n * percent + 50) / 100;
-    let spare = K + 1 - params.threshold();
+    let spare = params.share_holders() - params.threshold();
     let mut lost: BTreeMap<ClientId, usize> = BTreeMap::new();
     let mut dropped = BTreeSet::new();
     let order = (0..n).map(|i| ClientId(u32::try_from(1 + (i * 37) % n).unwrap()));
@@ -303,11 +306,7 @@ fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
 }
 
 impl Transcript {
-    fn record(n: usize, percent: usize) -> Self {
-        Self::record_with(params(n, ThreatModel::HonestButCurious), percent)
-    }
-
-    fn record_with(params: Params, percent: usize) -> Self {
+    fn record(params: Params, percent: usize) -> Self {
         let n = params.clients();
         let d = params.vector_len();
         let mut srv = server::AdvertiseKeys::new(&params);
@@ -401,37 +400,36 @@ fn server(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_millis(500));
+    // Against n and the dropout rate (k = 20, d = 10,000); against d (n = 100, k = 20) and
+    // against k (n = 300, d = 10,000) at 10% dropout.
+    let mut shapes = Vec::new();
     for n in [100usize, 1_000] {
         for percent in [0usize, 10, 30] {
-            let transcript = Transcript::record(n, percent);
-            let expansions = transcript.replay().finish().unwrap().mask_expansions;
-            eprintln!(
-                "n = {n}, {percent}% dropout: {} dropped, server expands {expansions} masks",
-                transcript.dropped
-            );
-            group.bench_with_input(
-                BenchmarkId::new(format!("unmasking_finish_{percent}pct_dropout"), n),
-                &n,
-                |b, _| {
-                    b.iter_batched(
-                        || transcript.replay(),
-                        |srv| srv.finish().unwrap(),
-                        BatchSize::PerIteration,
-                    );
-                },
-            );
+            shapes.push((
+                format!("unmasking_finish_{percent}pct_dropout"),
+                n,
+                n,
+                K,
+                D,
+                percent,
+            ));
         }
     }
-    // Against d (n = 100, k = 20) and against k (n = 300, d = 10,000), 10% dropout.
-    let shapes = [1_000usize, 10_000, 100_000]
-        .map(|d| (format!("unmasking_finish_by_d_n100_k{K}"), d, 100, K, d))
-        .into_iter()
-        .chain(
-            [10usize, 20, 40].map(|k| (format!("unmasking_finish_by_k_n300_d{D}"), k, 300, k, D)),
+    for d in [1_000usize, 10_000, 100_000] {
+        shapes.push((format!("unmasking_finish_by_d_n100_k{K}"), d, 100, K, d, 10));
+    }
+    for k in [10usize, 20, 40] {
+        shapes.push((format!("unmasking_finish_by_k_n300_d{D}"), k, 300, k, D, 10));
+    }
+    for (name, x, n, k, d, percent) in shapes {
+        let params = params_with(n, k, d, ThreatModel::HonestButCurious);
+        let transcript = Transcript::record(params, percent);
+        let expansions = transcript.replay().finish().unwrap().mask_expansions;
+        eprintln!(
+            "n = {n}, k = {k}, d = {d}, {percent}% dropout: {} dropped, server expands \
+             {expansions} masks",
+            transcript.dropped
         );
-    for (name, x, n, k, d) in shapes {
-        let transcript =
-            Transcript::record_with(params_with(n, k, d, ThreatModel::HonestButCurious), 10);
         group.bench_with_input(BenchmarkId::new(name, x), &x, |b, _| {
             b.iter_batched(
                 || transcript.replay(),

@@ -373,7 +373,7 @@ struct Tally {
 
 impl Tally {
     /// Counts one client step that took `seconds`, keeping the first error.
-    fn client<T>(&mut self, (out, seconds): (Result<T, Error>, f64)) -> Option<T> {
+    fn client<T>(&mut self, out: Result<T, Error>, seconds: f64) -> Option<T> {
         self.client_seconds += seconds;
         self.clients += 1;
         match out {
@@ -427,7 +427,60 @@ type Shared = (
 
 type Requests = BTreeMap<ClientId, crate::protocol::messages::UnmaskingRequest>;
 
+/// What one client step produced: the client's next state and its message (or the error that
+/// ends the session), how long the step took, and the bytes the client received and sent.
+struct Step<C, M> {
+    id: ClientId,
+    out: Result<(C, M), Error>,
+    seconds: f64,
+    received: usize,
+    sent: usize,
+}
+
+impl<C, M: crate::wire::Encode> Step<C, M> {
+    /// Times `step` for client `id`, which received `received` bytes; the bytes sent are
+    /// those of the message's version-1 encoding.
+    fn run(id: ClientId, received: usize, step: impl FnOnce() -> Result<(C, M), Error>) -> Self {
+        let (out, seconds) = timed(step);
+        let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
+        Self {
+            id,
+            out,
+            seconds,
+            received,
+            sent,
+        }
+    }
+}
+
 impl Driver<'_, '_> {
+    /// Runs `step` on every item (clients concurrently, [`for_each_client`]) and, on this
+    /// thread in client order, counts each step in `t`, hands its message to the server
+    /// (`receive`) and keeps the client's next state (`keep`).
+    #[allow(clippy::too_many_arguments)]
+    fn drive<I: Send, C: Send, M: Send>(
+        &mut self,
+        round: &str,
+        t: &mut Tally,
+        total: usize,
+        items: Vec<I>,
+        step: impl Fn(I) -> Step<C, M> + Sync,
+        mut receive: impl FnMut(ClientId, M) -> Result<(), Rejected>,
+        mut keep: impl FnMut(ClientId, C),
+    ) {
+        let threads = self.sim.client_threads;
+        let progress = &mut self.progress;
+        for_each_client(threads, items, step, |s| {
+            progress(round, t.clients, total);
+            t.received += s.received;
+            if let Some((c, m)) = t.client(s.out, s.seconds) {
+                t.sent += s.sent;
+                t.deliver(|| receive(s.id, m));
+                keep(s.id, c);
+            }
+        });
+    }
+
     fn record(&mut self, round: Round, t: Tally) {
         let per = |x: f64| {
             if t.clients == 0 {
@@ -454,10 +507,6 @@ impl Driver<'_, '_> {
         let p = &self.sim.params;
         let width = u64::from(p.modulus().bits().div_ceil(8));
         (p.vector_len() as u64).saturating_mul(width)
-    }
-
-    fn threads(&self) -> usize {
-        self.sim.client_threads
     }
 
     fn run(&mut self, seed: u64) -> Result<Output, Error> {
@@ -524,26 +573,24 @@ impl Driver<'_, '_> {
             .collect();
         let mut clients = Vec::with_capacity(items.len());
         let step = |(id, identity, mut rng): (ClientId, Option<client::Identity>, ChaCha20Rng)| {
-            let ((c, out), seconds) = timed(|| match identity {
-                Some(identity) => {
-                    client::AdvertiseKeys::with_identity(&params, id, identity, &mut rng)
-                }
-                None => client::AdvertiseKeys::new(&params, id, &mut rng),
-            });
-            let sent = wire_len(&out);
-            (id, c, out, rng, seconds, sent)
+            Step::run(id, 0, || {
+                let (c, out) = match identity {
+                    Some(identity) => {
+                        client::AdvertiseKeys::with_identity(&params, id, identity, &mut rng)
+                    }
+                    None => client::AdvertiseKeys::new(&params, id, &mut rng),
+                };
+                Ok(((c, rng), out))
+            })
         };
-        for_each_client(
-            self.threads(),
+        self.drive(
+            "advertise_keys",
+            &mut t,
+            total,
             items,
             step,
-            |(id, c, out, rng, seconds, sent)| {
-                (self.progress)("advertise_keys", t.clients, total);
-                t.client((Ok(()), seconds));
-                t.sent += sent;
-                t.deliver(|| server.receive(id, out));
-                clients.push((id, c, rng));
-            },
+            |id, out| server.receive(id, out),
+            |id, (c, rng)| clients.push((id, c, rng)),
         );
         let closed = t.server(|| server.close());
         self.record(Round::AdvertiseKeys, t);
@@ -562,19 +609,19 @@ impl Driver<'_, '_> {
             .filter(|(id, _, _)| self.sim.speaks(*id, Round::ShareKeys))
             .collect();
         let step = |(id, c, mut rng): (ClientId, client::AdvertiseKeys, ChaCha20Rng)| {
-            let (out, seconds) = timed(|| c.share_keys(&roster, &mut rng));
-            let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
-            (id, out, seconds, sent)
+            Step::run(id, roster_len, || c.share_keys(&roster, &mut rng))
         };
-        for_each_client(self.threads(), items, step, |(id, out, seconds, sent)| {
-            (self.progress)("share_keys", t.clients, total);
-            t.received += roster_len;
-            if let Some((c, out)) = t.client((out, seconds)) {
-                t.sent += sent;
-                t.deliver(|| server.receive(id, out));
+        self.drive(
+            "share_keys",
+            &mut t,
+            total,
+            items,
+            step,
+            |id, out| server.receive(id, out),
+            |id, c| {
                 next.insert(id, c);
-            }
-        });
+            },
+        );
         t.check()?;
         let closed = t.server(|| server.close());
         self.record(Round::ShareKeys, t);
@@ -610,33 +657,43 @@ impl Driver<'_, '_> {
                 None => (
                     Err(crate::ApiMisuse::InputLength {
                         got: 0,
-                        expected: 0,
+                        expected: sim.params.vector_len(),
                     }
                     .into()),
                     0.0,
                 ),
             };
             drop(input);
+            // The masked vector travels bit-packed.
             let sent = out.as_ref().map_or(0, |(_, m)| {
                 wire_len(&crate::wire::PackedMaskedInput::new(m, modulus))
             });
-            (id, wire_len(delivery), out, seconds, sent)
+            Step {
+                id,
+                out,
+                seconds,
+                received: wire_len(delivery),
+                sent,
+            }
         };
-        for_each_client(
-            self.threads(),
+        self.drive(
+            "masked_input",
+            &mut t,
+            total,
             items,
             step,
-            |(id, received, out, seconds, sent)| {
-                (self.progress)("masked_input", t.clients, total);
-                t.received += received;
-                if let Some((c, out)) = t.client((out, seconds)) {
-                    t.client_mask_expansions += c.mask_expansions();
-                    t.sent += sent;
-                    t.deliver(|| server.receive(id, out));
-                    ready.insert(id, Ready::Plain(c));
-                }
+            |id, out| server.receive(id, out),
+            |id, c| {
+                ready.insert(id, Ready::Plain(c));
             },
         );
+        t.client_mask_expansions = ready
+            .values()
+            .map(|r| match r {
+                Ready::Plain(c) => c.mask_expansions(),
+                Ready::Checked(_) => 0,
+            })
+            .sum();
         t.check()?;
         Ok((server, ready, t))
     }
@@ -664,22 +721,17 @@ impl Driver<'_, '_> {
             })
             .collect();
         let step = |(id, c, request): (ClientId, client::MaskedInput, &msg::ConsistencyRequest)| {
-            let (out, seconds) = timed(|| c.consistency(request));
-            let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
-            (id, wire_len(request), out, seconds, sent)
+            Step::run(id, wire_len(request), || c.consistency(request))
         };
-        for_each_client(
-            self.threads(),
+        self.drive(
+            "consistency",
+            &mut t,
+            total,
             items,
             step,
-            |(id, received, out, seconds, sent)| {
-                (self.progress)("consistency", t.clients, total);
-                t.received += received;
-                if let Some((c, out)) = t.client((out, seconds)) {
-                    t.sent += sent;
-                    t.deliver(|| server.receive(id, out));
-                    next.insert(id, Ready::Checked(c));
-                }
+            |id, out| server.receive(id, out),
+            |id, c| {
+                next.insert(id, Ready::Checked(c));
             },
         );
         t.check()?;
@@ -703,25 +755,19 @@ impl Driver<'_, '_> {
             .filter_map(|(id, c)| Some((id, c, requests.get(&id)?)))
             .collect();
         let step = |(id, c, request): (ClientId, Ready, &msg::UnmaskingRequest)| {
-            let (out, seconds) = timed(|| match c {
+            Step::run(id, wire_len(request), || match c {
                 Ready::Plain(c) => c.unmasking(request),
                 Ready::Checked(c) => c.unmasking(request),
-            });
-            let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
-            (id, wire_len(request), out, seconds, sent)
+            })
         };
-        for_each_client(
-            self.threads(),
+        self.drive(
+            "unmasking",
+            &mut t,
+            total,
             items,
             step,
-            |(id, received, out, seconds, sent)| {
-                (self.progress)("unmasking", t.clients, total);
-                t.received += received;
-                if let Some((_done, out)) = t.client((out, seconds)) {
-                    t.sent += sent;
-                    t.deliver(|| server.receive(id, out));
-                }
-            },
+            |id, out| server.receive(id, out),
+            |_, _done| {},
         );
         t.check()?;
         (self.progress)("unmasking: server removes masks", 0, 1);
