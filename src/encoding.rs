@@ -116,6 +116,15 @@ pub enum EncodingError {
     },
     /// Decoding a mean of zero contributors.
     NoContributors,
+    /// The noise is calibrated for sums of at least `min` clients, but a session's threshold
+    /// lets the protocol release a sum of `got` (see [`Encoding::check_params`]), or a sum
+    /// of `got` contributors was given to decode.
+    TooFewContributors {
+        /// The noise's `min_contributors`.
+        min: usize,
+        /// The session threshold, or the number of contributors given to decode.
+        got: usize,
+    },
     /// The released total weight is zero or negative (noise can do this when the true
     /// total is small); no weighted mean can be formed.
     NonPositiveWeight,
@@ -168,6 +177,10 @@ impl fmt::Display for EncodingError {
                 write!(f, "decoding: sum has {got} elements, expected {expected}")
             }
             Self::NoContributors => write!(f, "decoding: no contributors"),
+            Self::TooFewContributors { min, got } => write!(
+                f,
+                "encoding: noise calibrated for sums of at least {min} contributors, but a sum can hold {got}"
+            ),
             Self::NonPositiveWeight => {
                 write!(f, "decoding: released total weight is not positive")
             }

@@ -360,3 +360,100 @@ fn privacy_command_prints_epsilon() {
         assert_eq!(run(bad).status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// Kairouz, Liu and Steinke (ICML 2021), Proposition 14, where the third term of the
+/// minimum, `(α/2)(Δ₂/s + τ√d)²`, is the smallest and `τ` is far from zero: a small local
+/// variance (σ² = 0.36 and 0.5, just above Theorem 1's 1/4), a long vector (d = 100) and an
+/// L1 bound looser than `√d Δ₂` (a caller may pass one), so neither the first term (`+ τd`)
+/// nor the second (`2Δ₁τ/s`) wins. Expected values from an independent Python evaluation
+/// (standard library only) of `τ = 10 Σ_{k=1}^{n-1} exp(-2π²σ² k/(k+1))`, the three terms,
+/// and the conversion `ε = min_α R ε(α) + ln((α-1)/α) - (ln δ + ln α)/(α-1)` over the
+/// orders `2..=256`, `288..=1024` (step 32) of docs/PRIVACY.md. Dropping the third term
+/// would give ε 34.36 and 12.34 instead of 26.47 and 8.70; dropping τ, 5.72 and 3.76.
+#[test]
+fn ddg_third_term_and_tau_bind() -> Result<(), DpError> {
+    let s = Sensitivity {
+        l2: 1.0,
+        l1: 1000.0,
+        dim: 100,
+    };
+    // (σ², n, ε(2), ε(3), ε at R = 1 and R = 10 for δ = 1e-5)
+    let cases = [
+        (
+            0.36,
+            2,
+            16.339_428_374_827_378,
+            24.509_142_562_241_067,
+            26.466_059_478_677_714,
+            173.520_914_852_124_12,
+        ),
+        (
+            0.5,
+            3,
+            2.803_971_860_911_723,
+            4.205_957_791_367_584_5,
+            8.695_805_350_655_11,
+            38.166_349_712_967_57,
+        ),
+    ];
+    for (local, n, at2, at3, eps1, eps10) in cases {
+        let m = Mechanism::DistributedDiscreteGaussian {
+            local_variance: local,
+            contributors: n,
+        };
+        let close = |got: f64, want: f64| (got - want).abs() <= 1e-10 * want;
+        let (r2, r3) = (rdp(&m, &s, 2.0)?, rdp(&m, &s, 3.0)?);
+        assert!(close(r2, at2), "σ²={local}, n={n}: ε(2) {r2} vs {at2}");
+        assert!(close(r3, at3), "σ²={local}, n={n}: ε(3) {r3} vs {at3}");
+        let e1 = epsilon(&m, &s, 1, 1e-5)?.epsilon;
+        let e10 = epsilon(&m, &s, 10, 1e-5)?.epsilon;
+        assert!(close(e1, eps1), "σ²={local}, n={n}: ε {e1} vs {eps1}");
+        assert!(close(e10, eps10), "σ²={local}, n={n}: ε {e10} vs {eps10}");
+    }
+    Ok(())
+}
+
+/// Agarwal, Kairouz and Liu (NeurIPS 2021), the multi-dimensional Skellam bound
+/// `ε(α) = αΔ₂²/(2μ) + min(((2α-1)Δ₂² + 6Δ₁)/(4μ²), 3Δ₁/(2μ))` (docs/PRIVACY.md) where the
+/// second branch of the minimum, `3Δ₁/(2μ)`, is the smaller: a total variance `μ` small
+/// against `Δ₂²`. At (μ, Δ₂, Δ₁) = (1.2, 1, 1) the branches are 1.5625 and 1.25 at α = 2;
+/// at (2, 10, 20) they are 26.25 and 15. Expected values from the independent Python
+/// evaluation described above; halving the branch would give ε 4.887 and 67.63 instead of
+/// 5.512 and 75.13.
+#[test]
+fn skellam_loose_branch_binds() -> Result<(), DpError> {
+    // (μ, Δ₂, Δ₁, ε(2), ε(3), ε at R = 1, δ = 1e-5, ε at R = 5, δ = 1e-3)
+    let cases = [
+        (
+            1.2,
+            1.0,
+            1.0,
+            0.833_333_333_333_333_4 + 1.25,
+            1.25 + 1.25,
+            5.511_911_642_354_48,
+            14.999_106_387_048_85,
+        ),
+        (
+            2.0,
+            10.0,
+            20.0,
+            50.0 + 15.0,
+            75.0 + 15.0,
+            75.126_631_103_850_34,
+            330.521_460_917_862_27,
+        ),
+    ];
+    for (mu, l2, l1, at2, at3, eps1, eps5) in cases {
+        let s = Sensitivity { l2, l1, dim: 1 };
+        let m = Mechanism::Skellam { variance: mu };
+        let close = |got: f64, want: f64| (got - want).abs() <= 1e-10 * want;
+        let (r2, r3) = (rdp(&m, &s, 2.0)?, rdp(&m, &s, 3.0)?);
+        assert!(close(r2, at2), "μ={mu}: ε(2) {r2} vs {at2}");
+        assert!(close(r3, at3), "μ={mu}: ε(3) {r3} vs {at3}");
+        let e1 = epsilon(&m, &s, 1, 1e-5)?.epsilon;
+        let e5 = epsilon(&m, &s, 5, 1e-3)?.epsilon;
+        assert!(close(e1, eps1), "μ={mu}: ε {e1} vs {eps1}");
+        assert!(close(e5, eps5), "μ={mu}: ε {e5} vs {eps5}");
+    }
+    Ok(())
+}

@@ -8,9 +8,11 @@
     reason = "statistics and fixtures on small, known values"
 )]
 
+use core::convert::Infallible;
+
 use chacha20::ChaCha20Rng;
 use proptest::prelude::*;
-use rand_core::SeedableRng;
+use rand_core::{SeedableRng, TryCryptoRng, TryRng};
 use secagg::dp::NoiseKind;
 use secagg::encoding::{EncoderConfig, Encoding, EncodingError, rotation_seed};
 use secagg::sim::Simulation;
@@ -460,4 +462,433 @@ fn plan_command_reports_budget_and_verdict() {
     );
     assert_eq!(run(&["--bits", "0"]).status.code(), Some(2));
     assert_eq!(run(&["--noise", "laplace:1"]).status.code(), Some(2));
+}
+
+/// A "generator" that returns only zero bits: every Bernoulli trial of stochastic rounding
+/// compares its fraction with `U = 0`, so every positive fraction rounds *up*. It drives the
+/// encoder deterministically into the draws its integer bounds must reject. (A test device
+/// only: `CryptoRng` is a marker here, nothing about it is random.)
+struct ZeroBits;
+
+impl TryRng for ZeroBits {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(0)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        dst.fill(0);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for ZeroBits {}
+
+/// One encoding as signed integers: the encoded vector lifted to `(-m/2, m/2]`.
+fn integers(encoding: &Encoding, input: PlainInput) -> Vec<i128> {
+    let m = encoding.modulus().value();
+    sum(encoding, vec![input])
+        .into_iter()
+        .map(|v| {
+            let v = u128::from(v);
+            if 2 * v > m {
+                -((m - v) as i128)
+            } else {
+                v as i128
+            }
+        })
+        .collect()
+}
+
+/// The sensitivity an encoding must enforce, computed here from docs/ENCODING.md §2 and
+/// docs/PRIVACY.md (assumption 2), independently of the crate: `d'` the padded length,
+/// `R = γ min(c, b√d')`, `N² = ⌊(R + √d')²⌋` (or the conditional-rounding bound),
+/// `W = w_max · max(1, ⌊R / w_max⌋)`, `Δ₂² = N² + W²`, `len = d' (+1 weighted)` and
+/// `Δ₁ = min(√len Δ₂, Δ₂²)`. Returns `(Δ₂², Δ₁, len)`.
+struct Shape {
+    dim: usize,
+    scale: f64,
+    l2_clip: Option<f64>,
+    coordinate_clip: Option<f64>,
+    rotate: bool,
+    max_weight: Option<u32>,
+    beta: f64,
+}
+
+impl Shape {
+    fn expected(&self) -> (f64, f64, usize) {
+        let padded = if self.rotate {
+            self.dim.next_power_of_two()
+        } else {
+            self.dim
+        };
+        let root = (padded as f64).sqrt();
+        let clip = match (self.l2_clip, self.coordinate_clip) {
+            (Some(c), Some(b)) => c.min(b * root),
+            (Some(c), None) => c,
+            (None, Some(b)) => b * root,
+            (None, None) => unreachable!(),
+        };
+        let r = self.scale * clip;
+        let mut norm_sq = (r + root).powi(2);
+        if self.beta > 0.0 {
+            let conditional = r * r
+                + padded as f64 / 4.0
+                + (2.0 * (1.0 / self.beta).ln()).sqrt() * (r + root / 2.0);
+            norm_sq = norm_sq.min(conditional);
+        }
+        let norm_sq = norm_sq.floor();
+        let weight = self
+            .max_weight
+            .map_or(0.0, |w| f64::from(w) * (r / f64::from(w)).floor().max(1.0));
+        let l2_sq = norm_sq + weight * weight;
+        let len = padded + usize::from(self.max_weight.is_some());
+        let l1 = ((len as f64).sqrt() * l2_sq.sqrt()).min(l2_sq);
+        (l2_sq, l1, len)
+    }
+
+    fn config(&self) -> secagg::encoding::EncoderConfigBuilder {
+        let mut b = EncoderConfig::builder(self.dim, self.scale).conditional_rounding(self.beta);
+        if let Some(c) = self.l2_clip {
+            b = b.l2_clip(c);
+        }
+        if let Some(c) = self.coordinate_clip {
+            b = b.coordinate_clip(c);
+        }
+        if self.rotate {
+            b = b.rotation(rotation_seed(&SID));
+        }
+        if let Some(w) = self.max_weight {
+            b = b.weights(w);
+        }
+        b
+    }
+}
+
+/// Shapes that exercise every part of the sensitivity: padding by rotation, the coordinate
+/// clip setting `R`, the weight element with a large and with the minimal unit `k = 1`, and
+/// conditional rounding.
+fn shapes() -> Vec<Shape> {
+    let s = |dim, scale, l2_clip, coordinate_clip, rotate, max_weight, beta| Shape {
+        dim,
+        scale,
+        l2_clip,
+        coordinate_clip,
+        rotate,
+        max_weight,
+        beta,
+    };
+    vec![
+        s(10, 64.0, Some(1.5), None, false, None, 0.0),
+        s(13, 100.0, Some(2.0), Some(0.25), true, None, 0.0),
+        s(20, 4096.0, Some(1.0), Some(0.5), true, Some(100), 0.0),
+        s(7, 1.0, Some(1.0), None, false, Some(50), 0.0),
+        s(60, 2.0, Some(1.0), Some(0.5), true, Some(4), 0.0),
+        s(300, 16.0, None, Some(0.1), true, Some(10), 0.01),
+    ]
+}
+
+/// Δ₂, Δ₁ and the length the accountant is given, for weighted, rotated and padded
+/// encodings, against the independent computation above. (Replacing Δ₁ by Δ₂, or leaving
+/// the weight element out of Δ₂, changes these by far more than the tolerance.)
+#[test]
+fn sensitivity_matches_an_independent_computation() {
+    for (i, shape) in shapes().iter().enumerate() {
+        let config = shape.config().build().unwrap();
+        let (l2_sq, l1, len) = shape.expected();
+        let got = config.sensitivity();
+        assert_eq!(got.dim, len, "shape {i}");
+        assert_eq!(config.vector_len(), len, "shape {i}");
+        assert!(
+            (got.l2 - l2_sq.sqrt()).abs() <= 1e-12 * l2_sq.sqrt(),
+            "shape {i}: Δ₂ {} vs {}",
+            got.l2,
+            l2_sq.sqrt()
+        );
+        assert!(
+            (got.l1 - l1).abs() <= 1e-12 * l1,
+            "shape {i}: Δ₁ {} vs {l1}",
+            got.l1
+        );
+    }
+}
+
+/// The smallest `α`-grid `(ε, δ)` conversion of docs/PRIVACY.md, for a per-round RDP curve
+/// `rdp(α)`, written here independently of the crate.
+fn oracle_epsilon(rdp: impl Fn(f64) -> f64, rounds: f64, delta: f64) -> f64 {
+    (2..=256)
+        .chain((9..=32).map(|i| i * 32))
+        .map(f64::from)
+        .map(|a| rounds * rdp(a) + ((a - 1.0) / a).ln() - (delta.ln() + a.ln()) / (a - 1.0))
+        .fold(f64::INFINITY, f64::min)
+        .max(0.0)
+}
+
+/// `Encoding::privacy` end to end: the encoder's own noise and sensitivity against ε
+/// computed here from the shape's independent sensitivity, the calibration rule of
+/// docs/PRIVACY.md (each client's variance at least `(zΔ₂)²/t`, rounded up to a multiple of
+/// `2^-20`) and the Skellam and distributed discrete Gaussian formulas (Agarwal, Kairouz and
+/// Liu, NeurIPS 2021; Kairouz, Liu and Steinke, ICML 2021, Proposition 14). The DDG case has
+/// a local variance near 1/4 and 72 contributors, so `τ` matters.
+#[test]
+fn privacy_matches_an_independent_accountant() {
+    use core::f64::consts::PI;
+    let shape = &shapes()[4];
+    let (l2_sq, l1, len) = shape.expected();
+    let l2 = l2_sq.sqrt();
+    let d = len as f64;
+    for (kind, z, t) in [
+        (NoiseKind::Skellam, 0.7, 5usize),
+        (NoiseKind::Skellam, 3.0, 40),
+        (NoiseKind::DiscreteGaussian, 0.5, 72),
+        (NoiseKind::DiscreteGaussian, 1.2, 10),
+    ] {
+        let label = format!("{kind:?}, z {z}, t {t}");
+        let enc = shape
+            .config()
+            .noise(kind, z, t)
+            .build()
+            .unwrap()
+            .check(Modulus::power_of_two(40).unwrap(), 100)
+            .unwrap();
+        let local = enc.config().local_noise().unwrap().local_variance();
+        let wanted = (z * l2).powi(2) / t as f64;
+        assert!(
+            local >= wanted && local <= wanted + 2f64.powi(-20) * (1.0 + 1e-9),
+            "{label}: local variance {local} for {wanted}"
+        );
+        let n = t as f64;
+        let rdp = |a: f64| match kind {
+            NoiseKind::Skellam => {
+                let mu = n * local;
+                let tight = ((2.0 * a - 1.0) * l2_sq + 6.0 * l1) / (4.0 * mu * mu);
+                let loose = 3.0 * l1 / (2.0 * mu);
+                a * l2_sq / (2.0 * mu) + tight.min(loose)
+            }
+            _ => {
+                let tau: f64 = (1..t)
+                    .map(|k| {
+                        let k = k as f64;
+                        10.0 * (-2.0 * PI * PI * local * k / (k + 1.0)).exp()
+                    })
+                    .sum();
+                let s2 = n * local;
+                let s = s2.sqrt();
+                let first = a * l2_sq / (2.0 * s2) + tau * d;
+                let second = a / 2.0 * (l2_sq / s2 + 2.0 * l1 * tau / s + tau * tau * d);
+                let third = a / 2.0 * (l2 / s + tau * d.sqrt()).powi(2);
+                first.min(second).min(third)
+            }
+        };
+        for (rounds, delta) in [(1u64, 1e-5), (20, 1e-6)] {
+            let want = oracle_epsilon(rdp, rounds as f64, delta);
+            let got = enc.privacy(rounds, delta).unwrap();
+            assert!(
+                (got.epsilon - want).abs() <= 1e-9 * want,
+                "{label}, {rounds} rounds: ε {} vs {want}",
+                got.epsilon
+            );
+            assert_eq!((got.rounds, got.delta), (rounds, delta));
+        }
+    }
+    let plain = shape.config().build().unwrap();
+    let plain = plain.check(Modulus::power_of_two(32).unwrap(), 10).unwrap();
+    assert_eq!(
+        plain.privacy(1, 1e-5).unwrap_err(),
+        EncodingError::Config("no noise configured")
+    );
+}
+
+/// Conditional rounding with β = 1/2: every encoding of an input on the clip sphere whose
+/// scaled coordinates all have fraction 1/2 stays within `N² = ⌊R² + d'/4 + √(2 ln 2)(R +
+/// √d'/2)⌋ = 9725` (R = 98, d' = 16), below the worst case `(R + √d')² = 10404`. An
+/// unconditioned rounding leaves it with probability `P(Bin(16, 1/2) ≥ 11) ≈ 0.105` per
+/// draw (the squared norm is `9608 + 24.5 (2u - 16)` for `u` coordinates rounded up), so
+/// among 300 encodings about 31 would; the bound must hold for all of them. With every
+/// coordinate rounded up (norm² 10000) no draw can meet it: `EncodingError::Rounding`,
+/// whereas the worst-case bound (β = 0) accepts that draw.
+#[test]
+fn conditional_rounding_enforces_the_beta_bound() {
+    let shape = Shape {
+        dim: 16,
+        scale: 1.0,
+        l2_clip: Some(98.0),
+        coordinate_clip: None,
+        rotate: false,
+        max_weight: None,
+        beta: 0.5,
+    };
+    let bound = (98.0f64 * 98.0 + 4.0 + (2.0 * 2f64.ln()).sqrt() * (98.0 + 2.0)).floor();
+    assert_eq!(bound, 9725.0);
+    let (l2_sq, _, _) = shape.expected();
+    assert_eq!(l2_sq, bound);
+    let m = Modulus::power_of_two(32).unwrap();
+    let enc = shape.config().build().unwrap().check(m, 2).unwrap();
+    assert_eq!(enc.config().sensitivity().l2, bound.sqrt());
+    let x = [24.5; 16];
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    let mut largest = 0;
+    for i in 0..300 {
+        let (input, report) = enc.encode(&x, &mut rng).unwrap();
+        assert!(!report.clipped());
+        let y = integers(&enc, input);
+        assert!(y.iter().all(|v| *v == 24 || *v == 25), "draw {i}: {y:?}");
+        let norm_sq: i128 = y.iter().map(|v| v * v).sum();
+        assert!(norm_sq <= 9725, "draw {i}: squared norm {norm_sq} > 9725");
+        largest = largest.max(norm_sq);
+    }
+    // The bound binds between 10 round-ups (9706, allowed) and 11 (9755, refused): in 300
+    // draws some reach 10 (probability 0.12 each).
+    assert_eq!(largest, 9706);
+    assert_eq!(
+        enc.encode(&x, &mut ZeroBits).unwrap_err(),
+        EncodingError::Rounding
+    );
+    let worst_case = Shape { beta: 0.0, ..shape };
+    let enc = worst_case.config().build().unwrap().check(m, 2).unwrap();
+    let (input, _) = enc.encode(&x, &mut ZeroBits).unwrap();
+    assert_eq!(integers(&enc, input), vec![25; 16]);
+}
+
+/// The coordinate bound is enforced in integer arithmetic, not trusted from float
+/// clipping: `187 · (3 / 187)` is `3.0000000000000004` in `f64`, so the L2 clip of `[187]`
+/// to `c = 3` leaves a coordinate just above `R = 3`, which rounds up to 4 with probability
+/// `2^-51`. The bound is `B = 3` (docs/ENCODING.md §2), and the preflight's proof that a
+/// sum cannot wrap uses it. Forcing every rounding up must end in `EncodingError::Rounding`,
+/// never in an encoded 4; an honest generator gives 3.
+#[test]
+fn coordinate_bound_survives_float_error() {
+    let x = [187.0];
+    assert!(
+        x[0] * (3.0 / x[0]) > 3.0,
+        "the float error this test relies on"
+    );
+    let enc = EncoderConfig::builder(1, 1.0)
+        .l2_clip(3.0)
+        .build()
+        .unwrap()
+        .check(Modulus::power_of_two(8).unwrap(), 42)
+        .unwrap();
+    assert_eq!(enc.budget().requirement.coordinate_bound, 3);
+    assert_eq!(
+        enc.encode(&x, &mut ZeroBits).unwrap_err(),
+        EncodingError::Rounding
+    );
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let (input, report) = enc.encode(&x, &mut rng).unwrap();
+    assert!(report.l2_clipped);
+    assert_eq!(integers(&enc, input), vec![3]);
+}
+
+/// Stochastic rounding rounds up a fraction `f` with probability exactly `f`, however small:
+/// `f = 2^-12` needs more than 64 random bits' worth of comparison in the exact Bernoulli
+/// trial (fractions below `2^-11` do). Among 400 000 encodings of `5 + 2^-12` about 97.7
+/// (sd 9.9) are 6; six standard deviations either side. With all-zero bits, a fraction of
+/// `2^-40` must round up (`U = 0 < f`), for both signs.
+#[test]
+fn tiny_fractions_round_up_at_their_rate() {
+    let enc = EncoderConfig::builder(1, 1.0)
+        .l2_clip(100.0)
+        .build()
+        .unwrap()
+        .check(Modulus::power_of_two(32).unwrap(), 2)
+        .unwrap();
+    let f = 2f64.powi(-12);
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let (trials, batch) = (400_000u32, 1000u32);
+    let mut ups = 0;
+    for _ in 0..trials / batch {
+        let inputs = (0..batch)
+            .map(|_| enc.encode(&[5.0 + f], &mut rng).unwrap().0)
+            .collect();
+        // Each encoding is 5 or 6: the batch's sum counts the 6s.
+        ups += sum(&enc, inputs)[0] - 5 * u64::from(batch);
+    }
+    let ups = ups as f64;
+    let mean = f * f64::from(trials);
+    let sd = (mean * (1.0 - f)).sqrt();
+    assert!(
+        (ups - mean).abs() < 6.0 * sd,
+        "{ups} round-ups, expected {mean} ± {sd}"
+    );
+    let tiny = 2f64.powi(-40);
+    let (input, _) = enc.encode(&[5.0 + tiny], &mut ZeroBits).unwrap();
+    assert_eq!(integers(&enc, input), vec![6]);
+    let (input, _) = enc.encode(&[-5.0 - tiny], &mut ZeroBits).unwrap();
+    assert_eq!(integers(&enc, input), vec![-6]);
+}
+
+/// `min_contributors` is tied to the session: `Encoding::check_params` accepts a session
+/// whose (per-neighbourhood) threshold is at least the noise's `min_contributors` and
+/// refuses one below it, on the complete graph and on a Harary graph; it refuses a session
+/// of another modulus or length; and `decode` refuses a noisy sum of fewer contributors.
+#[test]
+fn min_contributors_is_tied_to_the_threshold() {
+    let (n, t) = (50, 20);
+    let noisy = EncoderConfig::builder(8, 256.0)
+        .l2_clip(1.0)
+        .noise(NoiseKind::DiscreteGaussian, 1.0, t)
+        .build()
+        .unwrap();
+    let bits = noisy.requirement(n).unwrap().smallest_bits;
+    let m = Modulus::power_of_two(bits).unwrap();
+    let enc = noisy.check(m, n).unwrap();
+    let len = enc.vector_len();
+    let complete = |clients, threshold| Params::new(SID, clients, threshold, m, len).unwrap();
+    let harary = |k| {
+        Params::builder(SID, n, m, len)
+            .neighbours(k)
+            .build()
+            .unwrap()
+    };
+
+    assert_eq!(enc.check_params(&complete(30, 20)), Ok(()));
+    assert_eq!(enc.check_params(&complete(50, 26)), Ok(()));
+    assert_eq!(
+        enc.check_params(&complete(30, 19)),
+        Err(EncodingError::TooFewContributors { min: 20, got: 19 })
+    );
+    // Harary of degree 8: 9 share holders, threshold 5 per neighbourhood.
+    assert_eq!(harary(8).threshold(), 5);
+    assert_eq!(
+        enc.check_params(&harary(8)),
+        Err(EncodingError::TooFewContributors { min: 20, got: 5 })
+    );
+    // Degree 40: 41 holders, threshold 21.
+    assert_eq!(harary(40).threshold(), 21);
+    assert_eq!(enc.check_params(&harary(40)), Ok(()));
+    // More clients than the preflight check proved the modulus for.
+    assert!(matches!(
+        enc.check_params(&complete(51, 40)),
+        Err(EncodingError::Config(_))
+    ));
+    let other_modulus = Params::new(SID, n, 26, Modulus::power_of_two(bits + 1).unwrap(), len);
+    assert!(matches!(
+        enc.check_params(&other_modulus.unwrap()),
+        Err(EncodingError::Config(_))
+    ));
+    let other_len = Params::new(SID, n, 26, m, len + 1).unwrap();
+    assert!(matches!(
+        enc.check_params(&other_len),
+        Err(EncodingError::Config(_))
+    ));
+
+    let zero = vec![0; len];
+    assert_eq!(
+        enc.decode(&zero, t - 1).unwrap_err(),
+        EncodingError::TooFewContributors { min: 20, got: 19 }
+    );
+    assert_eq!(enc.decode(&zero, t).unwrap(), vec![0.0; 8]);
+
+    // Without noise there is nothing to tie.
+    let plain = EncoderConfig::builder(8, 256.0)
+        .l2_clip(1.0)
+        .build()
+        .unwrap()
+        .check(m, n)
+        .unwrap();
+    assert_eq!(plain.check_params(&harary(8)), Ok(()));
+    assert_eq!(plain.decode(&zero, 1).unwrap(), vec![0.0; 8]);
 }

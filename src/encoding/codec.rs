@@ -6,7 +6,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::dp::{self, Privacy};
-use crate::params::Modulus;
+use crate::params::{Modulus, Params};
 use crate::protocol::client::PlainInput;
 
 use super::EncodingError;
@@ -105,6 +105,55 @@ impl Encoding {
             rounds,
             delta,
         )?)
+    }
+
+    /// Checks that a session's parameters fit this encoding: the same modulus and vector
+    /// length, no more clients than the preflight check allowed for and, with noise, a Shamir threshold of at least the noise's
+    /// `min_contributors`.
+    ///
+    /// The threshold ties the reported ε to the protocol. The server aborts a session with
+    /// fewer than `t` survivors and cannot unmask one client's input without `t` shares of its
+    /// self-mask seed from surviving share holders (on a Harary graph, `t` is per
+    /// neighbourhood: `t` of the client's `k + 1` holders), so every sum the protocol
+    /// releases holds at least `t` inputs, and so at least `t` noise shares.
+    /// [`Self::privacy`] assumes `min_contributors` of them: with `min_contributors > t` a
+    /// released sum can carry less noise than accounted for, and this check refuses.
+    ///
+    /// A deployment that cannot meet it (SecAgg+ with a small degree, say) must not use the
+    /// raw sum of a session with fewer than `min_contributors` survivors;
+    /// [`Self::decode`] refuses such sums, but the server has seen them.
+    ///
+    /// # Errors
+    /// [`EncodingError::Config`] when the modulus or the vector length differ or the session
+    /// has more clients than the preflight check allowed,
+    /// [`EncodingError::TooFewContributors`] when the threshold is below
+    /// `min_contributors`.
+    pub fn check_params(&self, params: &Params) -> Result<(), EncodingError> {
+        if params.modulus() != self.budget.modulus {
+            return Err(EncodingError::Config(
+                "the session's modulus is not the encoding's",
+            ));
+        }
+        if params.vector_len() != self.config.bounds.len {
+            return Err(EncodingError::Config(
+                "the session's vector length is not the encoding's",
+            ));
+        }
+        // The preflight check proved the sum cannot wrap for this many contributors only.
+        if params.clients() > self.budget.requirement.max_contributors {
+            return Err(EncodingError::Config(
+                "the session has more clients than the preflight check allowed",
+            ));
+        }
+        if let Some(spec) = self.config.noise_spec()
+            && params.threshold() < spec.min_contributors
+        {
+            return Err(EncodingError::TooFewContributors {
+                min: spec.min_contributors,
+                got: params.threshold(),
+            });
+        }
+        Ok(())
     }
 
     /// Encodes an unweighted input.
@@ -259,7 +308,9 @@ impl Encoding {
     /// `contributors` (unweighted) or by the released total weight (weighted).
     ///
     /// # Errors
-    /// [`EncodingError::SumLength`], [`EncodingError::NoContributors`], and
+    /// [`EncodingError::SumLength`], [`EncodingError::NoContributors`],
+    /// [`EncodingError::TooFewContributors`] for a noisy sum of fewer than the noise's
+    /// `min_contributors` (its noise is below what [`Self::privacy`] accounts for), and
     /// [`EncodingError::NonPositiveWeight`] when noise pushed the total weight to zero or
     /// below.
     pub fn decode(&self, sum: &[u64], contributors: usize) -> Result<Vec<f64>, EncodingError> {
@@ -272,6 +323,16 @@ impl Encoding {
         }
         if contributors == 0 {
             return Err(EncodingError::NoContributors);
+        }
+        // SECURITY: the accounted ε holds only for sums of at least `min_contributors`
+        // noise shares; a smaller sum is refused, never decoded with a silent privacy loss.
+        if let Some(spec) = self.config.noise_spec()
+            && contributors < spec.min_contributors
+        {
+            return Err(EncodingError::TooFewContributors {
+                min: spec.min_contributors,
+                got: contributors,
+            });
         }
         let lifted: Vec<f64> = sum.iter().map(|s| self.lift(*s)).collect();
         let (update, weight) = lifted.split_at(bounds.padded.min(lifted.len()));
