@@ -1,12 +1,14 @@
 //! The fuzz targets (`fuzz/`, logic in `secagg::fuzzing`) as ordinary tests: every committed
-//! seed of `fuzz/corpus/` runs through its target, plus empty, one-byte and pseudo-random
+//! seed of `fuzz/corpus/` (tracked by git; a fuzzer's untracked outputs are not read) runs
+//! through its target, plus empty, one-byte and pseudo-random
 //! inputs. A crash the fuzzer finds becomes a named test here, with its minimised input in
 //! hex (none so far: 15-minute runs of every target found nothing).
 
 #![cfg(feature = "fuzzing")]
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use secagg::fuzzing;
 use secagg::wire::{self, ClientMessage, Limits, ServerMessage};
@@ -22,21 +24,53 @@ const TARGETS: [(&str, Target); 6] = [
     ("unpack_vector", fuzzing::unpack_vector),
 ];
 
+/// The committed seeds of `target`: the files git tracks under `fuzz/corpus/<target>/`. A
+/// fuzzing run writes its new corpus entries into the same directory, named the same way
+/// (hex digests), so only git can tell seeds from outputs; reading the directory would make
+/// the test depend on whatever the last local run left there. Outside a git checkout (a
+/// source package), or where git lists nothing, every file of the directory not starting
+/// with a dot.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut seeds: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let relative = format!("fuzz/corpus/{target}");
+    let mut paths = tracked_files(root, &relative);
+    if paths.is_empty() {
+        let dir = root.join(&relative);
+        paths = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().path())
+            .filter(|p| p.is_file())
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+    }
+    let mut seeds: Vec<(PathBuf, Vec<u8>)> = paths
+        .into_iter()
         .map(|p| {
-            let bytes = fs::read(&p).unwrap();
+            let bytes = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (p, bytes)
         })
         .collect();
     seeds.sort();
     seeds
+}
+
+/// `git ls-files` under `relative`, as absolute paths; empty when git is missing or `root`
+/// is not in a checkout.
+fn tracked_files(root: &Path, relative: &str) -> Vec<PathBuf> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z", "--", relative])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|name| !name.is_empty())
+            .map(|name| root.join(String::from_utf8_lossy(name).as_ref()))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[test]
