@@ -46,8 +46,15 @@ fn encoding(noise: bool, session: &SessionId) -> Encoding {
 }
 
 /// One round's weighted mean update through a SecAgg+ session.
-fn secure_mean(updates: &[Vec<f64>], counts: &[u32], noise: bool, round: u64) -> Vec<f64> {
-    let mut rng = ChaCha20Rng::seed_from_u64(round);
+///
+/// The session id, the clients' keys, the stochastic rounding and the DP noise all come from
+/// a generator seeded by the operating system, fresh every round. Noise drawn from a seed
+/// anyone can guess (the round number, say) can be regenerated and subtracted from the
+/// released sum: it protects nothing.
+fn secure_mean(updates: &[Vec<f64>], counts: &[u32], noise: bool) -> Vec<f64> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the operating system's random number generator");
+    let mut rng = ChaCha20Rng::from_seed(seed);
     let mut session = SessionId([0; 32]);
     rng.fill_bytes(&mut session.0);
     let enc = encoding(noise, &session);
@@ -88,7 +95,7 @@ fn main() {
             let updates: Vec<Vec<f64>> = shards.iter().map(|s| model::local_update(w, s)).collect();
             let mean = match variant {
                 0 => model::weighted_mean(&updates, &counts),
-                v => secure_mean(&updates, &counts, v == 2, round),
+                v => secure_mean(&updates, &counts, v == 2),
             };
             w.iter_mut().zip(&mean).for_each(|(a, d)| *a += d);
         }
