@@ -69,6 +69,11 @@ mutations=(
 "no-decode-refusal#src/encoding/codec.rs#s/&& contributors < spec\.min_contributors/\&\& contributors < 1/#$DP_TESTS#decode accepts noisy sums below min_contributors"
 "no-threshold-tie#src/encoding/codec.rs#s/&& params\.threshold\(\) < spec\.min_contributors/\&\& params.threshold() < 1/#$DP_TESTS#check_params accepts a threshold below min_contributors"
 "conversion-drops-log-alpha#src/dp/accountant.rs#s/- \(delta\.ln\(\) \+ alpha\.ln\(\)\) \/ \(alpha - 1\.0\)/- delta.ln() \/ (alpha - 1.0)/#$DP_TESTS#the RDP-to-DP conversion loses its ln α term"
+"orders-dense-to-128#src/dp/accountant.rs#s/const ORDERS: \(u32, u32, u32\) = \(256, 32, 1024\);/const ORDERS: (u32, u32, u32) = (128, 32, 1024);/#$DP_TESTS#Rényi orders 129..=255 left out of the search"
+"eps-not-floored#src/dp/accountant.rs#s/\n\s*best\.epsilon = best\.epsilon\.max\(0\.0\);//#$DP_TESTS#a negative ε bound is reported as is, not as 0"
+"wrap-union-halved#src/encoding/preflight.rs#s/\(2\.0 \* d \* log_one_side\.exp\(\)\)/(d * log_one_side.exp())/#$DP_TESTS#the preflight's two-sided union bound on noise wrap-around halved"
+"signal-ignores-weight#src/encoding/preflight.rs#s/u128::from\(b\.coordinate\.max\(b\.weight\)\)/u128::from(b.coordinate)/#$DP_TESTS#the preflight's signal bound ignores the weight element"
+"one-rounding-draw#src/encoding/codec.rs#s/const MAX_ROUNDING_DRAWS: u32 = 64;/const MAX_ROUNDING_DRAWS: u32 = 1;/#$DP_TESTS#conditional rounding gives up after one draw"
 )
 
 table="$out/table.md"
