@@ -892,3 +892,64 @@ fn min_contributors_is_tied_to_the_threshold() {
     assert_eq!(plain.check_params(&harary(8)), Ok(()));
     assert_eq!(plain.decode(&zero, 1).unwrap(), vec![0.0; 8]);
 }
+
+/// The preflight's noise margin against docs/ENCODING.md §5 evaluated here: the smallest `T`
+/// with `2 · len · P₁(T + 1) <= 10^-9`, `P₁(k)` the one-sided tail bound of the summed noise
+/// of `n` clients — `exp(-k²/(2nσ²))` for discrete Gaussian shares, the Chernoff bound
+/// `exp(-k asinh(k/v) + v(√(1 + (k/v)²) - 1))` of Skellam with `v = nμ`. Halving the union
+/// bound (forgetting one side) moves `T` by tens of units here.
+#[test]
+fn noise_margin_matches_the_tail_bounds() {
+    let n = 20;
+    for kind in [NoiseKind::DiscreteGaussian, NoiseKind::Skellam] {
+        let config = EncoderConfig::builder(100, 256.0)
+            .l2_clip(1.0)
+            .rotation(rotation_seed(&SID))
+            .coordinate_clip(0.5)
+            .noise(kind, 1.0, 10)
+            .build()
+            .unwrap();
+        let v = config.local_noise().unwrap().local_variance() * n as f64;
+        let len = config.vector_len() as f64;
+        let log_tail = |k: f64| match kind {
+            NoiseKind::DiscreteGaussian => -k * k / (2.0 * v),
+            _ => -k * (k / v).asinh() + v * ((1.0 + (k / v).powi(2)).sqrt() - 1.0),
+        };
+        let want = (0u128..)
+            .find(|t| 2.0 * len * log_tail(*t as f64 + 1.0).exp() <= 1e-9)
+            .unwrap();
+        let got = config.requirement(n).unwrap().noise_margin;
+        assert!(got.abs_diff(want) <= 1, "{kind:?}: margin {got} vs {want}");
+    }
+}
+
+/// With weights, the weight element `W = w_max k` can exceed the coordinate bound `B`
+/// (here `B = ⌈γ b⌉ = 2048` and `W = 100 · ⌊4096/100⌋ = 4000`), so the preflight's signal
+/// bound is `n · max(B, W)`. At the smallest modulus it names (2^17 for 10 clients, where
+/// `n B` alone would fit 2^16), ten clients at the maximum weight decode to the exact
+/// weighted mean: the total weight does not wrap.
+#[test]
+fn preflight_counts_the_weight_element() {
+    let n = 10;
+    let config = EncoderConfig::builder(20, 4096.0)
+        .l2_clip(1.0)
+        .rotation(rotation_seed(&SID))
+        .coordinate_clip(0.5)
+        .weights(100)
+        .build()
+        .unwrap();
+    let req = config.requirement(n).unwrap();
+    assert_eq!((req.coordinate_bound, req.weight_bound), (2048, 4000));
+    assert_eq!(req.signal_bound, 10 * 4000);
+    assert_eq!(req.smallest_bits, 17);
+    let enc = config
+        .check(Modulus::power_of_two(req.smallest_bits).unwrap(), n)
+        .unwrap();
+    let x: Vec<f64> = (0..20).map(|j| if j == 3 { 0.125 } else { 0.0 }).collect();
+    let mut rng = ChaCha20Rng::seed_from_u64(17);
+    let inputs = (0..n)
+        .map(|_| enc.encode_weighted(&x, 100, &mut rng).unwrap().0)
+        .collect();
+    let mean = enc.decode(&sum(&enc, inputs), n).unwrap();
+    assert!(l2(&mean, &x) <= 32f64.sqrt() / 4096.0 + 1e-9, "{mean:?}");
+}
