@@ -116,9 +116,9 @@ const KERNEL_D: usize = 1 << 20;
 
 fn kernel_masks() -> Vec<SeededMask> {
     (0..KERNEL_MASKS)
-        .map(|i| SeededMask {
-            seed: [u8::try_from(i).unwrap(); 32],
-            sign: if i % 2 == 0 { Sign::Add } else { Sign::Sub },
+        .map(|i| {
+            let sign = if i % 2 == 0 { Sign::Add } else { Sign::Sub };
+            SeededMask::new(&[u8::try_from(i).unwrap(); 32], sign)
         })
         .collect()
 }

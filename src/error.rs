@@ -83,6 +83,16 @@ pub enum ConfigError {
         /// The smallest safe threshold.
         min: usize,
     },
+    /// The smallest roster a client accepts is out of range.
+    MinRoster {
+        /// The requested minimum.
+        min_roster: usize,
+        /// The lowest minimum accepted: the threshold, and in the malicious mode on a sparse
+        /// graph the degree plus two (a smaller roster would turn the graph complete).
+        lowest: usize,
+        /// The number of clients (the highest minimum).
+        clients: usize,
+    },
 }
 
 /// A protocol violation by one party, found by the party checking it.
@@ -193,6 +203,23 @@ pub enum Misbehavior {
         /// The owner of the secret in question.
         owner: ClientId,
     },
+    /// The roster is smaller than the session's minimum (`Params::min_roster`), which the
+    /// client knows from its own configuration.
+    RosterTooSmall {
+        /// Entries in the roster.
+        have: usize,
+        /// The session's minimum.
+        need: usize,
+    },
+    /// A public key is not the canonical encoding of its X25519 u-coordinate (bit 255 set,
+    /// or `u >= 2^255 - 19`): it would name the same key as another encoding.
+    NonCanonicalKey {
+        /// The owner of the key.
+        peer: ClientId,
+    },
+    /// A masked input is bound to another roster than this session's: a stale or
+    /// cross-session message.
+    WrongRoster,
 }
 
 /// Why a session cannot finish.
@@ -207,6 +234,12 @@ pub enum AbortReason {
         have: usize,
         /// The threshold.
         need: usize,
+    },
+    /// The survivors do not form one connected component of the neighbourhood graph: the
+    /// server would learn the sum of each component separately, so it asks for no share.
+    DisconnectedSurvivors {
+        /// The number of components.
+        components: usize,
     },
     /// The shares of a client's secret rebuilt a value that does not match what the client
     /// committed to in AdvertiseKeys: some share holder lied. The server aborts rather than
@@ -298,6 +331,16 @@ impl fmt::Display for ConfigError {
                  self-mask share and the key share of one client) and at most {clients} (or \
                  the session can never finish)"
             ),
+            Self::MinRoster {
+                min_roster,
+                lowest,
+                clients,
+            } => write!(
+                f,
+                "minimum roster {min_roster} must lie in {lowest} ..= {clients}: at least the \
+                 threshold, and against a malicious server on a sparse graph at least the \
+                 degree plus two, so that a small roster never turns the graph complete"
+            ),
         }
     }
 }
@@ -359,6 +402,14 @@ impl fmt::Display for Misbehavior {
             Self::SharesForWrongSet { owner } => {
                 write!(f, "shares for {owner} missing, repeated or not requested")
             }
+            Self::RosterTooSmall { have, need } => write!(
+                f,
+                "roster of {have} clients is below the session's minimum of {need}"
+            ),
+            Self::NonCanonicalKey { peer } => {
+                write!(f, "public key of {peer} is not canonically encoded")
+            }
+            Self::WrongRoster => f.write_str("masked input bound to another roster"),
         }
     }
 }
@@ -372,6 +423,11 @@ impl fmt::Display for AbortReason {
             Self::ReconstructionMismatch { owner } => write!(
                 f,
                 "unmasking: the shares of {owner}'s secret do not match its commitment"
+            ),
+            Self::DisconnectedSurvivors { components } => write!(
+                f,
+                "masked_input: the survivors form {components} disconnected groups, whose \
+                 separate sums unmasking would reveal"
             ),
         }
     }

@@ -1096,6 +1096,8 @@ pub fn unpack_vector(data: &[u8]) {
     let mut message = vec![wire::VERSION, Kind::MaskedInput.byte()];
     message.extend_from_slice(session.as_bytes());
     message.extend_from_slice(&7u32.to_be_bytes());
+    // The roster digest the message is bound to.
+    message.extend_from_slice(&[0xd1; 32]);
     let header = message.len();
 
     if inp.byte() & 1 == 0 {
@@ -1137,6 +1139,7 @@ pub fn unpack_vector(data: &[u8]) {
         let y = msg::MaskedInput {
             session,
             sender: ClientId(7),
+            roster_digest: [0xd1; 32],
             masked: values,
         };
         let bytes = wire::to_bytes(&PackedMaskedInput::new(&y, m));

@@ -176,6 +176,7 @@ pub struct Params {
     neighbourhood: Neighbourhood,
     threat: ThreatModel,
     suite: MaskSuite,
+    min_roster: usize,
 }
 
 impl Params {
@@ -221,6 +222,7 @@ impl Params {
             neighbourhood: Neighbourhood::Complete,
             threat: ThreatModel::HonestButCurious,
             suite: MaskSuite::default(),
+            min_roster: None,
         }
     }
 
@@ -284,6 +286,13 @@ impl Params {
     pub fn vector_len(&self) -> usize {
         self.vector_len
     }
+
+    /// The smallest roster (`|U_1|`) a client accepts and a server sends: see
+    /// [`ParamsBuilder::min_roster`].
+    #[must_use]
+    pub fn min_roster(&self) -> usize {
+        self.min_roster
+    }
 }
 
 fn holders(clients: usize, neighbourhood: Neighbourhood) -> usize {
@@ -318,6 +327,7 @@ pub struct ParamsBuilder {
     neighbourhood: Neighbourhood,
     threat: ThreatModel,
     suite: MaskSuite,
+    min_roster: Option<usize>,
 }
 
 impl ParamsBuilder {
@@ -349,12 +359,33 @@ impl ParamsBuilder {
         self
     }
 
+    /// The smallest roster (`|U_1|`, the clients whose keys the server relays in ShareKeys)
+    /// a client accepts; an honest server aborts rather than send a smaller one.
+    ///
+    /// The bounds of [`crate::finder`] hold for a roster of the size they were computed
+    /// for; a server that shrinks the roster concentrates its colluders in it (with a roster
+    /// of one victim and `t - 1` colluders it unmasks the victim). So against a malicious
+    /// server the default is every client (`clients`): any client that fails to advertise
+    /// aborts the session. A deployment that must tolerate dropouts before the roster sets
+    /// the smallest roster it accepts here and computes `k` and `t` for that size (with the
+    /// corrupt fraction scaled to it; `docs/FINDER.md`). Against an honest-but-curious server
+    /// the default is the threshold, the smallest roster that can finish.
+    ///
+    /// Against a malicious server on a sparse graph (`k + 1 < clients`), the minimum must be
+    /// at least `k + 2`, so that no roster turns the graph complete.
+    #[must_use]
+    pub fn min_roster(mut self, min_roster: usize) -> Self {
+        self.min_roster = Some(min_roster);
+        self
+    }
+
     /// Checks every bound once and builds the parameters.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the bound that fails: client count, vector length, degree, or
+    /// [`ConfigError`] naming the bound that fails: client count, vector length, degree,
     /// a threshold outside `[min, holders]` where `holders` is the degree plus one (or the
-    /// client count on the complete graph) and `min` is given by the threat model.
+    /// client count on the complete graph) and `min` is given by the threat model, or a
+    /// minimum roster outside the range [`ParamsBuilder::min_roster`] gives.
     pub fn build(self) -> Result<Params, ConfigError> {
         let clients = self.clients;
         if !(2..=MAX_CLIENTS).contains(&clients) {
@@ -386,6 +417,25 @@ impl ParamsBuilder {
                 min,
             });
         }
+        let min_roster = self.min_roster.unwrap_or(match self.threat {
+            ThreatModel::HonestButCurious => threshold,
+            ThreatModel::Malicious => clients,
+        });
+        // SECURITY: against a malicious server a sparse session never runs on a roster small
+        // enough to turn the graph complete (the sparse graph's bounds would not cover it).
+        let lowest = match (self.threat, self.neighbourhood) {
+            (ThreatModel::Malicious, Neighbourhood::Harary { k }) if k.saturating_add(1) < clients => {
+                threshold.max(k.saturating_add(2))
+            }
+            _ => threshold,
+        };
+        if min_roster < lowest || min_roster > clients {
+            return Err(ConfigError::MinRoster {
+                min_roster,
+                lowest,
+                clients,
+            });
+        }
         Ok(Params {
             session: self.session,
             clients,
@@ -395,6 +445,7 @@ impl ParamsBuilder {
             neighbourhood: self.neighbourhood,
             threat: self.threat,
             suite: self.suite,
+            min_roster,
         })
     }
 }

@@ -23,6 +23,31 @@ impl fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
+    /// Whether the bytes are the canonical encoding of an X25519 u-coordinate: bit 255 clear
+    /// and `u < p = 2^255 - 19` (little-endian). Every key X25519 computes is canonical.
+    /// X25519 itself ignores bit 255 and reduces `u` modulo `p`, so a non-canonical encoding
+    /// names the same key as a canonical one; the wire decoder, the client's roster checks and
+    /// the server's admission all reject them, so byte equality of accepted keys is key
+    /// equality in the typed API as in the byte-level one.
+    #[must_use]
+    pub fn is_canonical(&self) -> bool {
+        let Some((last, rest)) = self.0.split_last() else {
+            return false;
+        };
+        if last & 0x80 != 0 {
+            return false;
+        }
+        if *last != 0x7f {
+            return true;
+        }
+        let Some((first, middle)) = rest.split_first() else {
+            return false;
+        };
+        // p = ed ff .. ff 7f (little-endian): u >= p only if bytes 1..=30 are all 0xff and
+        // the lowest is at least 0xed.
+        !(middle.iter().all(|&b| b == 0xff) && *first >= 0xed)
+    }
+
     /// Whether the key has small order (on the curve or its twist): key agreement with such a
     /// key gives a shared secret that does not depend on our private key.
     ///

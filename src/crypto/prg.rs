@@ -196,13 +196,43 @@ pub fn write_chunk_keystream(suite: Suite, seed: &[u8; 32], j: u64, out: &mut [u
     };
 }
 
-/// One mask to apply: its seed and sign. The seed is secret and zeroized on drop.
-#[derive(Clone)]
+/// One mask to apply: its seed and sign. The seed is secret: it is private, never copied by
+/// a `Clone`, and zeroized on drop.
+///
+/// ```compile_fail
+/// # use secagg::hazmat::prg::{SeededMask, Sign};
+/// let mask = SeededMask::new(&[1; 32], Sign::Add);
+/// let seed: [u8; 32] = mask.seed; // private: does not compile
+/// ```
 pub struct SeededMask {
-    /// The ChaCha20 key of the mask.
-    pub seed: [u8; 32],
+    /// The key of the mask's keystream.
+    seed: [u8; 32],
     /// Whether it is added or subtracted.
-    pub sign: Sign,
+    sign: Sign,
+}
+
+impl SeededMask {
+    /// The mask expanded from `seed`, added or subtracted as `sign` says. The caller's copy
+    /// of `seed` is its own to wipe.
+    #[must_use]
+    pub fn new(seed: &[u8; 32], sign: Sign) -> Self {
+        Self { seed: *seed, sign }
+    }
+
+    /// Whether the mask is added or subtracted.
+    #[must_use]
+    pub fn sign(&self) -> Sign {
+        self.sign
+    }
+
+    /// Moves the mask out, wiping this one: a move that leaves no copy of the seed behind
+    /// in the storage it came from.
+    #[must_use]
+    pub(crate) fn take(&mut self) -> Self {
+        let taken = Self::new(&self.seed, self.sign);
+        zeroize::Zeroize::zeroize(self);
+        taken
+    }
 }
 
 impl core::fmt::Debug for SeededMask {
@@ -488,7 +518,7 @@ mod tests {
                 ([2; 32], Sign::Sub),
                 ([3; 32], Sign::Add),
             ]
-            .map(|(seed, sign)| SeededMask { seed, sign });
+            .map(|(seed, sign)| SeededMask::new(&seed, sign));
             let mut one_by_one = vec![5u64; 3 * CHUNK_ELEMENTS + 17];
             let mut blocked = one_by_one.clone();
             for mask in &masks {
@@ -506,10 +536,7 @@ mod tests {
         // The staged kernel (b <= 32) keeps a 32-bit sum per element and wraps it many times
         // over: 40 masks of mixed signs, a length that ends inside a chunk and a segment.
         let masks: Vec<SeededMask> = (0u8..40)
-            .map(|i| SeededMask {
-                seed: [i; 32],
-                sign: if i % 3 == 0 { Sign::Sub } else { Sign::Add },
-            })
+            .map(|i| SeededMask::new(&[i; 32], if i % 3 == 0 { Sign::Sub } else { Sign::Add }))
             .collect();
         for bits in [1, 7, 8, 12, 16, 17, 24, 25, 31, 32] {
             let m = Modulus::power_of_two(bits).unwrap();

@@ -17,6 +17,9 @@ use crate::protocol::messages::AdvertiseKeys;
 
 /// Label of a client's signature over its advertised keys.
 pub const LABEL_ADVERTISE_SIGNATURE: &[u8] = b"secagg/v1/advertise-keys-signature";
+/// Label of a client's signature over the digest of the roster it received (ShareKeys,
+/// malicious mode): its neighbours check it before masking against it.
+pub const LABEL_ROSTER_SIGNATURE: &[u8] = b"secagg/v1/roster-signature";
 /// Label of a survivor's signature over the survivor set (ConsistencyCheck).
 pub const LABEL_CONSISTENCY_SIGNATURE: &[u8] = b"secagg/v1/consistency-signature";
 
@@ -79,6 +82,12 @@ impl IdentityKey {
         self.sign(&advertisement_message(keys))
     }
 
+    /// Signs the digest of the roster of `session` this client received.
+    #[must_use]
+    pub fn sign_roster(&self, session: &SessionId, digest: &[u8; 32]) -> Signature {
+        self.sign(&roster_message(session, digest))
+    }
+
     /// Signs the survivor set of `session`.
     #[must_use]
     pub fn sign_survivors(&self, session: &SessionId, survivors: &[ClientId]) -> Signature {
@@ -122,6 +131,19 @@ impl IdentityPublicKey {
         self.verify(&advertisement_message(keys), signature)
     }
 
+    /// Verifies a signature over the roster digest of `session`.
+    ///
+    /// # Errors
+    /// [`BadSignature`] if it does not verify.
+    pub fn verify_roster(
+        &self,
+        session: &SessionId,
+        digest: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), BadSignature> {
+        self.verify(&roster_message(session, digest), signature)
+    }
+
     /// Verifies a signature over the survivor set of `session`.
     ///
     /// # Errors
@@ -145,6 +167,15 @@ fn advertisement_message(keys: &AdvertiseKeys) -> Vec<u8> {
     m.extend_from_slice(&keys.share_public_key.0);
     m.extend_from_slice(&keys.mask_public_key.0);
     m.extend_from_slice(&keys.self_mask_commitment);
+    m
+}
+
+/// `label || session || roster digest`.
+fn roster_message(session: &SessionId, digest: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(LABEL_ROSTER_SIGNATURE.len() + 64);
+    m.extend_from_slice(LABEL_ROSTER_SIGNATURE);
+    m.extend_from_slice(session.as_bytes());
+    m.extend_from_slice(digest);
     m
 }
 

@@ -211,7 +211,11 @@ impl AdvertiseKeys {
         roster: &msg::Roster,
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
-        let (mut peers, members) = self.check_roster(roster)?;
+        let CheckedRoster {
+            mut peers,
+            members,
+            digest,
+        } = self.check_roster(roster)?;
         // Share holders: this client and its neighbours, in id order.
         let holders: Vec<_> = roster
             .entries
@@ -284,15 +288,25 @@ impl AdvertiseKeys {
         }
         let own =
             own.ok_or_else(|| server_fault(Round::ShareKeys, Misbehavior::RosterMissingSelf))?;
+        // Malicious mode: our neighbours mask against us only once they hold our signature
+        // over the very roster they received (checked in `masked_input`).
+        let roster_signature = match (self.params.threat_model(), &self.identity) {
+            (ThreatModel::Malicious, Some(identity)) => {
+                Some(identity.key.sign_roster(&session, &digest))
+            }
+            _ => None,
+        };
         let out = msg::ShareKeys {
             session,
             sender: self.id,
             sealed,
+            roster_signature,
         };
         let next = ShareKeys {
             params: self.params,
             id: self.id,
             identity: self.identity,
+            roster_digest: digest,
             members,
             mask_key: SecretKey::from_scalar(self.mask_key_secret.scalar()),
             self_mask_seed: self.self_mask_seed,
@@ -302,12 +316,10 @@ impl AdvertiseKeys {
         Ok((next, out))
     }
 
-    /// Checks the roster; returns this client's neighbours and, in the malicious-server
-    /// mode (where ConsistencyCheck needs them), every member's id, ascending.
-    fn check_roster(
-        &self,
-        roster: &msg::Roster,
-    ) -> Result<(BTreeMap<ClientId, Peer>, Vec<ClientId>), Error> {
+    /// Checks the roster; returns this client's neighbours, the roster's digest and, in the
+    /// malicious-server mode (where ConsistencyCheck needs them), every member's id,
+    /// ascending.
+    fn check_roster(&self, roster: &msg::Roster) -> Result<CheckedRoster, Error> {
         let round = Round::ShareKeys;
         check_session(&self.params, &roster.session, round)?;
         let fault = |what| server_fault(round, what);
@@ -320,9 +332,25 @@ impl AdvertiseKeys {
             return Err(fault(Misbehavior::UnexpectedMessage));
         }
         check_threshold(&self.params, roster.entries.len(), round)?;
+        // SECURITY: the roster is at least the session's minimum, which this client knows
+        // from its own configuration. A malicious server that shrinks the roster to a victim
+        // and its colluders would otherwise receive the victim's shares and, with its
+        // pairwise masks all known to the colluders, its input. `Params` keeps the minimum
+        // above `k + 1` on a sparse malicious session, so the graph never turns complete.
+        if roster.entries.len() < self.params.min_roster() {
+            return Err(fault(Misbehavior::RosterTooSmall {
+                have: roster.entries.len(),
+                need: self.params.min_roster(),
+            }));
+        }
         let mut seen_self = false;
         for entry in &roster.entries {
             check_session(&self.params, &entry.session, round)?;
+            // SECURITY: one encoding per key, so that the byte comparisons below (own keys,
+            // repeated keys) are key comparisons, as they are for decoded messages.
+            if !entry.share_public_key.is_canonical() || !entry.mask_public_key.is_canonical() {
+                return Err(fault(Misbehavior::NonCanonicalKey { peer: entry.sender }));
+            }
             let own_key = entry.share_public_key == self.advertised.share_public_key
                 || entry.mask_public_key == self.advertised.mask_public_key;
             if entry.sender == self.id {
@@ -387,10 +415,11 @@ impl AdvertiseKeys {
         }
         // SecAgg+: keep only the neighbours, from the graph this client derives itself from
         // the roster and its own configured degree (never from what the server claims).
+        let digest = roster_digest(&roster.entries);
         let neighbours = Graph::neighbours_of(
             self.params.neighbourhood(),
             self.params.session(),
-            &roster_digest(&roster.entries),
+            &digest,
             &members,
             self.id,
         );
@@ -421,8 +450,20 @@ impl AdvertiseKeys {
             // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
             members = Vec::new();
         }
-        Ok((peers, members))
+        Ok(CheckedRoster {
+            peers,
+            members,
+            digest,
+        })
     }
+}
+
+/// What a checked roster gives a client: its neighbours, every member (malicious mode only)
+/// and the roster's digest.
+struct CheckedRoster {
+    peers: BTreeMap<ClientId, Peer>,
+    members: Vec<ClientId>,
+    digest: [u8; 32],
 }
 
 /// The commitment `HKDF(LABEL_SELF_MASK_COMMITMENT, session, u, u, b_u)`.
@@ -557,6 +598,8 @@ pub struct ShareKeys {
     params: Params,
     id: ClientId,
     identity: Option<Identity>,
+    /// The digest of the roster this client shared its keys over.
+    roster_digest: [u8; 32],
     /// Every roster member, ascending (malicious-server mode only; empty otherwise).
     members: Vec<ClientId>,
     mask_key: SecretKey,
@@ -642,6 +685,7 @@ impl ShareKeys {
             );
             peer.held = Some(HeldShares::from_plaintext(&plaintext).ok_or_else(undecryptable)?);
         }
+        self.check_roster_signatures(delivery)?;
         for peer in self.peers.values_mut() {
             if peer.held.is_none() {
                 peer.drop_at(Round::ShareKeys);
@@ -659,10 +703,7 @@ impl ShareKeys {
         let suite = self.params.mask_suite();
         let self_seed = self_mask_prg_seed(suite, &session, self.id, &self.self_mask_seed);
         let mut masks = Zeroizing::new(Vec::with_capacity(1 + self.peers.len()));
-        masks.push(SeededMask {
-            seed: *self_seed.bytes(),
-            sign: Sign::Add,
-        });
+        masks.push(SeededMask::new(self_seed.bytes(), Sign::Add));
         for (&v, peer) in self
             .peers
             .iter()
@@ -677,10 +718,7 @@ impl ShareKeys {
                 v,
             )
             .map_err(|()| server_fault(round, Misbehavior::NonContributoryKey { peer: v }))?;
-            masks.push(SeededMask {
-                seed: *seed.bytes(),
-                sign: pairwise_sign(self.id, v),
-            });
+            masks.push(SeededMask::new(seed.bytes(), pairwise_sign(self.id, v)));
         }
         // All masks are added chunk by chunk into the one output vector (never one vector per
         // mask), cache-blocked like the server's unmasking.
@@ -689,6 +727,7 @@ impl ShareKeys {
         let out = msg::MaskedInput {
             session,
             sender: self.id,
+            roster_digest: self.roster_digest,
             masked,
         };
         let next = MaskedInput {
@@ -700,6 +739,52 @@ impl ShareKeys {
             members: core::mem::take(&mut self.members),
         };
         Ok((next, out))
+    }
+}
+
+impl ShareKeys {
+    /// Malicious mode: every neighbour whose shares were delivered must have signed the
+    /// digest of the very roster this client holds; no other signature may appear.
+    fn check_roster_signatures(&self, delivery: &msg::SharesDelivery) -> Result<(), Error> {
+        let round = Round::MaskedInput;
+        let fault = |what| server_fault(round, what);
+        let identity = match (self.params.threat_model(), &self.identity) {
+            (ThreatModel::Malicious, Some(identity)) => identity,
+            _ => {
+                // Honest-but-curious: nobody signs rosters.
+                if let Some((signer, _)) = delivery.roster_signatures.first() {
+                    return Err(fault(Misbehavior::BadSignature { peer: *signer }));
+                }
+                return Ok(());
+            }
+        };
+        let mut signers = BTreeSet::new();
+        for (signer, signature) in &delivery.roster_signatures {
+            let signer = *signer;
+            if !self.peers.get(&signer).is_some_and(|p| p.held.is_some()) {
+                return Err(fault(Misbehavior::UnknownPeer { peer: signer }));
+            }
+            if !signers.insert(signer) {
+                return Err(fault(Misbehavior::RepeatedId { peer: signer }));
+            }
+            let valid = identity.pki.get(signer).is_some_and(|key| {
+                key.verify_roster(self.params.session(), &self.roster_digest, signature)
+                    .is_ok()
+            });
+            if !valid {
+                return Err(fault(Misbehavior::BadSignature { peer: signer }));
+            }
+        }
+        // SECURITY: this client masks only against neighbours that hold its roster: each
+        // neighbour it counts alive signed the digest of the roster this client derived its
+        // graph from (honest ones sign only the roster they received). Checked before the
+        // masked input exists.
+        for (&v, peer) in &self.peers {
+            if peer.held.is_some() && !signers.contains(&v) {
+                return Err(fault(Misbehavior::BadSignature { peer: v }));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -136,14 +136,19 @@ fn ring(
     ring.sort_unstable();
     let n = ring.len();
     // No k-regular graph has an odd number of members of odd degree: round k up.
+    // Checked: `Graph` is public, so `k` may be anything up to `usize::MAX`. A degree whose
+    // rounding overflows is far above `n - 1` and gives the complete graph, as documented.
     let kind = match kind {
-        Neighbourhood::Harary { k } if k % 2 == 1 && n % 2 == 1 => {
-            Neighbourhood::Harary { k: k + 1 }
-        }
+        Neighbourhood::Harary { k } if k % 2 == 1 && n % 2 == 1 => match k.checked_add(1) {
+            Some(k) => Neighbourhood::Harary { k },
+            None => Neighbourhood::Complete,
+        },
         other => other,
     };
+    // SECURITY: `k + 1 < n` without overflow: with `k = usize::MAX` a wrapping `k + 1` would
+    // be 0 and leave every member without neighbours.
     let kind = match kind {
-        Neighbourhood::Harary { k } if k + 1 < n => kind,
+        Neighbourhood::Harary { k } if k.checked_add(1).is_some_and(|h| h < n) => kind,
         _ => Neighbourhood::Complete,
     };
     if let Neighbourhood::Harary { .. } = kind {
@@ -164,6 +169,8 @@ fn around(ring: &[ClientId], kind: Neighbourhood, pos: usize, u: ClientId) -> BT
     match kind {
         Neighbourhood::Complete => ring.iter().copied().filter(|&c| c != u).collect(),
         Neighbourhood::Harary { k } => {
+            // `ring` only holds a Harary kind with `k + 1 < n`, so `step < n` and, with
+            // `pos < n`, no sum below can overflow.
             let mut out = BTreeSet::new();
             for step in 1..=k / 2 {
                 out.extend(ring.get((pos + step) % n).copied());
@@ -218,6 +225,38 @@ impl Graph {
             view.insert(u);
         }
         view
+    }
+
+    /// The number of connected components of the subgraph induced by `set` (its members
+    /// that are members of the graph, joined by the graph's edges among them): 0 for an
+    /// empty set, 1 for a connected one. `O(|set| k log |set|)`.
+    ///
+    /// The server learns the sum of each component's inputs separately (the pairwise masks
+    /// of an edge between two survivors cancel only in a sum holding both), so it asks for
+    /// shares only when the survivors form one component.
+    #[must_use]
+    pub fn components(&self, set: &BTreeSet<ClientId>) -> usize {
+        let mut unseen: BTreeSet<ClientId> = set
+            .iter()
+            .copied()
+            .filter(|u| self.positions.binary_search_by_key(u, |&(c, _)| c).is_ok())
+            .collect();
+        if self.kind == Neighbourhood::Complete {
+            return usize::from(!unseen.is_empty());
+        }
+        let mut components = 0;
+        while let Some(start) = unseen.pop_first() {
+            components += 1;
+            let mut frontier = alloc::vec![start];
+            while let Some(u) = frontier.pop() {
+                for v in self.neighbours(u) {
+                    if unseen.remove(&v) {
+                        frontier.push(v);
+                    }
+                }
+            }
+        }
+        components
     }
 
     /// Whether `u` and `v` are neighbours.

@@ -62,6 +62,10 @@ pub struct ShareKeys {
     pub sender: ClientId,
     /// One per peer of the roster.
     pub sealed: Vec<SealedShares>,
+    /// In the malicious-server mode, the sender's identity signature over the session and
+    /// the digest of the roster it received; `None` against an honest-but-curious server.
+    /// Its neighbours check it before they mask against the sender.
+    pub roster_signature: Option<Signature>,
 }
 
 /// Round 1 to 2, server to one client: the sealed shares addressed to it (senders form `U_2`).
@@ -73,6 +77,9 @@ pub struct SharesDelivery {
     pub recipient: ClientId,
     /// One per peer that completed ShareKeys.
     pub sealed: Vec<SealedShares>,
+    /// In the malicious-server mode, the roster signature of each sender in `sealed`, by
+    /// signer; empty against an honest-but-curious server.
+    pub roster_signatures: Vec<(ClientId, Signature)>,
 }
 
 /// Round 2, client to server: the masked input `y_u`.
@@ -82,6 +89,9 @@ pub struct MaskedInput {
     pub session: SessionId,
     /// The sender.
     pub sender: ClientId,
+    /// The digest of the roster the sender masked against: binds the masked input to this
+    /// session's keys, so a stale one (an earlier session under the same id) is rejected.
+    pub roster_digest: [u8; 32],
     /// `y_u`, elements of `Z_m`.
     pub masked: Vec<u64>,
 }

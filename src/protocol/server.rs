@@ -113,6 +113,15 @@ impl AdvertiseKeys {
             return Err(reject(from, round, Misbehavior::UnexpectedMessage));
         }
         let (c, s) = (message.share_public_key, message.mask_public_key);
+        // SECURITY: one encoding per key (as the wire decoder requires), so that the byte
+        // comparisons below are key comparisons through the typed API too.
+        if !c.is_canonical() || !s.is_canonical() {
+            return Err(reject(
+                from,
+                round,
+                Misbehavior::NonCanonicalKey { peer: from },
+            ));
+        }
         // SECURITY: distinct keys, none of small order, so every pairwise secret depends on
         // both parties' private keys.
         if c == s || self.keys.contains(&c) || self.keys.contains(&s) {
@@ -150,25 +159,36 @@ impl AdvertiseKeys {
     /// Ends Round 0: the roster `U_1` goes to every client in it.
     ///
     /// # Errors
-    /// [`Error::Abort`] if fewer than `t` clients advertised keys.
+    /// [`Error::Abort`] if fewer than `t` clients, or fewer than the session's minimum
+    /// roster ([`Params::min_roster`]), advertised keys: honest clients would refuse it.
     #[must_use = "the roster must be sent"]
     pub fn close(self) -> Result<(ShareKeys, msg::Roster), Error> {
         enough(&self.params, self.roster.len(), Round::AdvertiseKeys)?;
+        if self.roster.len() < self.params.min_roster() {
+            return Err(AbortReason::TooFewSurvivors {
+                round: Round::AdvertiseKeys,
+                have: self.roster.len(),
+                need: self.params.min_roster(),
+            }
+            .into());
+        }
         let roster = msg::Roster {
             session: *self.params.session(),
             entries: self.roster.values().cloned().collect(),
         };
         let members: Vec<ClientId> = self.roster.keys().copied().collect();
+        let digest = roster_digest(&roster.entries);
         let graph = Graph::new(
             self.params.neighbourhood(),
             self.params.session(),
-            &roster_digest(&roster.entries),
+            &digest,
             &members,
         );
         let next = ShareKeys {
             params: self.params,
             pki: self.pki,
             roster: self.roster,
+            roster_digest: digest,
             graph,
             inbox: BTreeMap::new(),
         };
@@ -182,8 +202,9 @@ pub struct ShareKeys {
     params: Params,
     pki: Option<Pki>,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    roster_digest: [u8; 32],
     graph: Graph,
-    inbox: BTreeMap<ClientId, Vec<msg::SealedShares>>,
+    inbox: BTreeMap<ClientId, (Vec<msg::SealedShares>, Option<Signature>)>,
 }
 
 impl ShareKeys {
@@ -191,8 +212,9 @@ impl ShareKeys {
     ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not in the roster, a second
-    /// message, or sealed shares that are not exactly one per neighbour of the sender (every
-    /// other roster member on the complete graph), from the sender, of the sealed length.
+    /// message, sealed shares that are not exactly one per neighbour of the sender (every
+    /// other roster member on the complete graph), from the sender, of the sealed length, or
+    /// (malicious mode) a roster signature that is missing or, with a PKI, does not verify.
     pub fn receive(&mut self, from: ClientId, message: msg::ShareKeys) -> Result<(), Rejected> {
         let round = Round::ShareKeys;
         check_envelope(&self.params, from, &message.session, message.sender, round)?;
@@ -221,7 +243,25 @@ impl ShareKeys {
                 ));
             }
         }
-        self.inbox.insert(from, message.sealed);
+        let signed = match (self.params.threat_model(), &message.roster_signature) {
+            (ThreatModel::HonestButCurious, signature) => signature.is_none(),
+            (ThreatModel::Malicious, None) => false,
+            (ThreatModel::Malicious, Some(signature)) => self.pki.as_ref().is_none_or(|pki| {
+                pki.get(from).is_some_and(|key| {
+                    key.verify_roster(self.params.session(), &self.roster_digest, signature)
+                        .is_ok()
+                })
+            }),
+        };
+        if !signed {
+            return Err(reject(
+                from,
+                round,
+                Misbehavior::BadSignature { peer: from },
+            ));
+        }
+        self.inbox
+            .insert(from, (message.sealed, message.roster_signature));
         Ok(())
     }
 
@@ -244,14 +284,21 @@ impl ShareKeys {
                         session,
                         recipient,
                         sealed,
+                        roster_signatures: Vec::new(),
                     },
                 )
             })
             .collect();
-        for sealed in self.inbox.into_values().flatten() {
-            // Shares to a client that did not finish ShareKeys go nowhere.
-            if let Some(d) = deliveries.get_mut(&sealed.recipient) {
-                d.sealed.push(sealed);
+        for (sender, (sealed, roster_signature)) in self.inbox {
+            for sealed in sealed {
+                // Shares to a client that did not finish ShareKeys go nowhere.
+                if let Some(d) = deliveries.get_mut(&sealed.recipient) {
+                    // Senders come in ascending order, so both lists stay sorted.
+                    if let Some(signature) = roster_signature {
+                        d.roster_signatures.push((sender, signature));
+                    }
+                    d.sealed.push(sealed);
+                }
             }
         }
         let share_keys_senders: BTreeSet<ClientId> = deliveries.keys().copied().collect();
@@ -260,6 +307,7 @@ impl ShareKeys {
             params: self.params,
             pki: self.pki,
             roster: self.roster,
+            roster_digest: self.roster_digest,
             graph: self.graph,
             share_keys_senders,
             survivors: BTreeSet::new(),
@@ -273,6 +321,7 @@ pub struct MaskedInput {
     params: Params,
     pki: Option<Pki>,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    roster_digest: [u8; 32],
     graph: Graph,
     share_keys_senders: BTreeSet<ClientId>,
     survivors: BTreeSet<ClientId>,
@@ -292,7 +341,8 @@ impl MaskedInput {
     ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not in `U_2`, a second message,
-    /// a vector of the wrong length or with an element not below `m`.
+    /// one bound to another roster, a vector of the wrong length or with an element not
+    /// below `m`.
     pub fn receive(&mut self, from: ClientId, message: msg::MaskedInput) -> Result<(), Rejected> {
         let round = Round::MaskedInput;
         check_envelope(&self.params, from, &message.session, message.sender, round)?;
@@ -301,6 +351,11 @@ impl MaskedInput {
         }
         if self.survivors.contains(&from) {
             return Err(reject(from, round, Misbehavior::DuplicateMessage));
+        }
+        // A wrong sum is never reported as a right one: a masked input from an earlier
+        // session under the same id (or for another roster) is refused, not summed.
+        if message.roster_digest != self.roster_digest {
+            return Err(reject(from, round, Misbehavior::WrongRoster));
         }
         let expected = self.params.vector_len();
         if message.masked.len() != expected {
@@ -342,6 +397,7 @@ impl MaskedInput {
             return Err(wrong_model(&self.params));
         }
         enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
+        self.check_connected()?;
         let responders = self.survivors.clone();
         Ok(self.into_unmasking(responders, &BTreeMap::new()))
     }
@@ -360,6 +416,7 @@ impl MaskedInput {
             return Err(wrong_model(&self.params));
         }
         enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
+        self.check_connected()?;
         let session = *self.params.session();
         let survivors: Vec<ClientId> = self.survivors.iter().copied().collect();
         let requests = survivors
@@ -377,6 +434,19 @@ impl MaskedInput {
             },
             requests,
         ))
+    }
+
+    /// SECURITY: the survivors must form one connected component of the graph. Two
+    /// survivors that are neighbours masked against each other, so the masks of the edges
+    /// leaving a group of survivors hide that group's sum; with no such edge (dropouts can cut
+    /// a sparse graph) unmasking would reveal each group's sum separately, and a small group
+    /// is a few inputs. Checked before any share is requested.
+    fn check_connected(&self) -> Result<(), Error> {
+        let components = self.graph.components(&self.survivors);
+        if components > 1 {
+            return Err(AbortReason::DisconnectedSurvivors { components }.into());
+        }
+        Ok(())
     }
 
     /// Builds the Unmasking state and one request per responder of the previous round.
@@ -650,10 +720,23 @@ impl Unmasking {
     pub fn finish(mut self) -> Result<Output, Error> {
         enough(&self.params, self.responses.len(), Round::Unmasking)?;
         let modulus = self.params.modulus();
-        let mut masks = self.self_masks()?;
-        masks.extend(self.pairwise_masks_of_dropped()?);
-        // Zeroized on drop: these seeds unmask the survivors' inputs.
-        let masks = Zeroizing::new(masks);
+        // Every secret is rebuilt and checked before any mask is derived: the first failing
+        // survivor's error, then the first failing dropped client's.
+        let mut self_masks = Self::per_owner(&self.survivors, |cache, u| self.self_mask(cache, u));
+        first_error(&self_masks)?;
+        let mask_keys = Self::per_owner(&self.dropped, |cache, u| self.mask_key(cache, u));
+        first_error(&mask_keys)?;
+        let pairs = self.pairs_of_dropped(&mask_keys);
+        // SECURITY: these seeds unmask the survivors' inputs. They are moved (each source
+        // wiped) into zeroizing storage allocated at its final capacity, and every element
+        // wipes itself on drop, so no reallocation leaves an unwiped copy behind.
+        let mut masks = Zeroizing::new(Vec::with_capacity(
+            self_masks.len().saturating_add(pairs.len()),
+        ));
+        masks.extend(self_masks.iter_mut().filter_map(|r| r.as_mut().ok()).map(SeededMask::take));
+        let mut pairwise = self.pairwise_masks(&mask_keys, &pairs);
+        first_error(&pairwise)?;
+        masks.extend(pairwise.iter_mut().filter_map(|r| r.as_mut().ok()).map(SeededMask::take));
         prg::apply_masks(
             &masks,
             self.params.mask_suite(),
@@ -669,97 +752,112 @@ impl Unmasking {
     }
 
     /// `rebuild(cache, owner)` for every owner, in owner order: in parallel with the
-    /// `parallel` feature, each thread with its own Lagrange cache. The error is that of the
-    /// first failing owner, whatever the scheduling.
+    /// `parallel` feature, each thread with its own Lagrange cache. The results are written
+    /// in place into one vector of their final length, never moved.
     fn per_owner<T: Send>(
         owners: &BTreeSet<ClientId>,
         rebuild: impl Fn(&mut LagrangeCache, ClientId) -> Result<T, Error> + Sync,
-    ) -> Result<Vec<T>, Error> {
+    ) -> Vec<Result<T, Error>> {
         let owners: Vec<ClientId> = owners.iter().copied().collect();
         #[cfg(feature = "parallel")]
-        let results: Vec<Result<T, Error>> = {
+        {
             use rayon::prelude::*;
+            let mut results = Vec::with_capacity(owners.len());
             owners
                 .par_iter()
                 .map_init(LagrangeCache::default, |cache, &u| rebuild(cache, u))
-                .collect()
-        };
+                .collect_into_vec(&mut results);
+            results
+        }
         #[cfg(not(feature = "parallel"))]
-        let results: Vec<Result<T, Error>> = {
+        {
             let mut cache = LagrangeCache::default();
-            owners.iter().map(|&u| rebuild(&mut cache, u)).collect()
-        };
-        results.into_iter().collect()
+            let mut results = Vec::with_capacity(owners.len());
+            results.extend(owners.iter().map(|&u| rebuild(&mut cache, u)));
+            results
+        }
     }
 
-    /// The seed of every survivor's self-mask, rebuilt and checked against its commitment.
-    fn self_masks(&self) -> Result<Vec<SeededMask>, Error> {
+    /// The seed of survivor `u`'s self-mask, from its rebuilt and checked `b_u`.
+    fn self_mask(&self, cache: &mut LagrangeCache, u: ClientId) -> Result<SeededMask, Error> {
         let session = *self.params.session();
-        Self::per_owner(&self.survivors, |lagrange, u| {
-            let b_u = self.rebuild(lagrange, u, |r| &r.self_mask)?;
-            let committed = self.roster.get(&u).map(|e| e.self_mask_commitment);
-            // SECURITY: a rebuilt seed that does not match the owner's commitment means a
-            // holder sent a bad share; using it would give a wrong sum.
-            let matches = committed
-                .is_some_and(|c| bool::from(self_mask_commitment(&session, u, &b_u).ct_eq(&c)));
-            if !matches {
-                return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
+        let b_u = self.rebuild(cache, u, |r| &r.self_mask)?;
+        let committed = self.roster.get(&u).map(|e| e.self_mask_commitment);
+        // SECURITY: a rebuilt seed that does not match the owner's commitment means a holder
+        // sent a bad share; using it would give a wrong sum.
+        let matches = committed
+            .is_some_and(|c| bool::from(self_mask_commitment(&session, u, &b_u).ct_eq(&c)));
+        if !matches {
+            return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
+        }
+        let seed = self_mask_prg_seed(self.params.mask_suite(), &session, u, &b_u);
+        Ok(SeededMask::new(seed.bytes(), Sign::Sub))
+    }
+
+    /// Dropped client `u`'s mask key, rebuilt and checked against the key it advertised.
+    fn mask_key(
+        &self,
+        cache: &mut LagrangeCache,
+        u: ClientId,
+    ) -> Result<(ClientId, SecretKey), Error> {
+        let s_sk = self.rebuild(cache, u, |r| &r.key)?;
+        let mask_key = SecretKey::from_scalar(s_sk.scalar());
+        let advertised = self.roster.get(&u).map(|e| e.mask_public_key);
+        // SECURITY: the rebuilt key must be the one the owner advertised.
+        if Some(mask_key.public_key()) != advertised {
+            return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
+        }
+        Ok((u, mask_key))
+    }
+
+    /// Every (dropped, surviving neighbour) pair whose pairwise mask is in the sum: the index
+    /// of the dropped client's key in `mask_keys` (all `Ok`), both ids, the survivor's key.
+    fn pairs_of_dropped(
+        &self,
+        mask_keys: &[Result<(ClientId, SecretKey), Error>],
+    ) -> Vec<(usize, ClientId, ClientId, crate::PublicKey)> {
+        let mut pairs = Vec::new();
+        for (k, (u, _)) in mask_keys.iter().filter_map(|r| r.as_ref().ok()).enumerate() {
+            let neighbours = self.graph.neighbours(*u);
+            for &v in neighbours.iter().filter(|v| self.survivors.contains(v)) {
+                if let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) {
+                    pairs.push((k, *u, v, v_key));
+                }
             }
-            let seed = *self_mask_prg_seed(self.params.mask_suite(), &session, u, &b_u).bytes();
-            Ok(SeededMask {
-                seed,
-                sign: Sign::Sub,
-            })
-        })
+        }
+        pairs
     }
 
     /// The seed of every pairwise mask a survivor shares with a dropped neighbour, from the
-    /// dropped client's rebuilt (and checked) mask key. The key agreements run in parallel
-    /// with the `parallel` feature.
-    fn pairwise_masks_of_dropped(&self) -> Result<Vec<SeededMask>, Error> {
-        let rebuilt = Self::per_owner(&self.dropped, |lagrange, u| {
-            let s_sk = self.rebuild(lagrange, u, |r| &r.key)?;
-            let mask_key = SecretKey::from_scalar(s_sk.scalar());
-            let advertised = self.roster.get(&u).map(|e| e.mask_public_key);
-            // SECURITY: the rebuilt key must be the one the owner advertised.
-            if Some(mask_key.public_key()) != advertised {
-                return Err(AbortReason::ReconstructionMismatch { owner: u }.into());
-            }
-            Ok((u, mask_key))
-        })?;
-        let mut pairs = Vec::new();
-        let mut keys = Vec::with_capacity(rebuilt.len());
-        for (u, mask_key) in rebuilt {
-            let neighbours = self.graph.neighbours(u);
-            for &v in neighbours.iter().filter(|v| self.survivors.contains(v)) {
-                if let Some(v_key) = self.roster.get(&v).map(|e| e.mask_public_key) {
-                    pairs.push((keys.len(), u, v, v_key));
-                }
-            }
-            keys.push(mask_key);
-        }
+    /// dropped client's rebuilt mask key. The key agreements run in parallel with the
+    /// `parallel` feature, written in place like [`Unmasking::per_owner`]'s.
+    fn pairwise_masks(
+        &self,
+        mask_keys: &[Result<(ClientId, SecretKey), Error>],
+        pairs: &[(usize, ClientId, ClientId, crate::PublicKey)],
+    ) -> Vec<Result<SeededMask, Error>> {
         let session = *self.params.session();
         let suite = self.params.mask_suite();
         let derive = |&(k, u, v, v_key): &(usize, ClientId, ClientId, crate::PublicKey)| {
-            let mask_key = keys
+            let mismatch = || Error::from(AbortReason::ReconstructionMismatch { owner: u });
+            let (_, mask_key) = mask_keys
                 .get(k)
-                .ok_or(AbortReason::ReconstructionMismatch { owner: u })?;
+                .and_then(|r| r.as_ref().ok())
+                .ok_or_else(mismatch)?;
             let seed = pairwise_prg_seed(suite, mask_key, &v_key, &session, u, v)
-                .map_err(|()| AbortReason::ReconstructionMismatch { owner: u })?;
+                .map_err(|()| mismatch())?;
             // v added this mask with pairwise_sign(v, u); take it back out.
-            Ok(SeededMask {
-                seed: *seed.bytes(),
-                sign: pairwise_sign(v, u).flip(),
-            })
+            Ok(SeededMask::new(seed.bytes(), pairwise_sign(v, u).flip()))
         };
+        let mut masks = Vec::with_capacity(pairs.len());
         #[cfg(feature = "parallel")]
-        let masks: Result<Vec<_>, AbortReason> = {
+        {
             use rayon::prelude::*;
-            pairs.par_iter().map(derive).collect()
-        };
+            pairs.par_iter().map(derive).collect_into_vec(&mut masks);
+        }
         #[cfg(not(feature = "parallel"))]
-        let masks: Result<Vec<_>, AbortReason> = pairs.iter().map(derive).collect();
-        Ok(masks?)
+        masks.extend(pairs.iter().map(derive));
+        masks
     }
 
     /// Rebuilds the secret of `owner` from the first `t` of its share holders (itself and its
@@ -795,6 +893,14 @@ impl Unmasking {
         lagrange
             .reconstruct(holders.iter().map(|(_, share)| *share))
             .map_err(|_| AbortReason::ReconstructionMismatch { owner }.into())
+    }
+}
+
+/// The first error among `results`, in their order.
+fn first_error<T>(results: &[Result<T, Error>]) -> Result<(), Error> {
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
     }
 }
 

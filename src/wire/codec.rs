@@ -14,7 +14,7 @@ use crate::ids::{ClientId, SessionId};
 use crate::params::{Modulus, Params};
 
 /// The wire-format version this codec writes and the only one it reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Bytes of a `u32` id or count.
 pub(super) const U32_LEN: usize = 4;
@@ -463,27 +463,6 @@ impl Decode for SessionId {
     }
 }
 
-/// Whether `u` is the canonical encoding of an X25519 u-coordinate: top bit clear and
-/// `u < p = 2^255 - 19` (little-endian). Every key X25519 computes is canonical; rejecting the
-/// others gives each key one encoding, so byte equality is key equality.
-fn is_canonical_u(u: &[u8; 32]) -> bool {
-    let Some((last, rest)) = u.split_last() else {
-        return false;
-    };
-    if last & 0x80 != 0 {
-        return false;
-    }
-    if *last != 0x7f {
-        return true;
-    }
-    let Some((first, middle)) = rest.split_first() else {
-        return false;
-    };
-    // p = ed ff .. ff 7f (little-endian): u >= p only if bytes 1..=30 are all 0xff and the
-    // lowest is at least 0xed.
-    !(middle.iter().all(|&b| b == 0xff) && *first >= 0xed)
-}
-
 impl Encode for PublicKey {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
@@ -495,11 +474,11 @@ impl Encode for PublicKey {
 
 impl Decode for PublicKey {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let u = r.array::<BYTES32>()?;
-        if !is_canonical_u(u) {
+        let key = PublicKey(*r.array::<BYTES32>()?);
+        if !key.is_canonical() {
             return Err(DecodeError::NonCanonical("x25519 public key"));
         }
-        Ok(PublicKey(*u))
+        Ok(key)
     }
 }
 
@@ -763,13 +742,13 @@ mod tests {
         let mut p = [0xff; 32];
         p[0] = 0xed;
         p[31] = 0x7f;
-        assert!(!is_canonical_u(&p));
+        assert!(!PublicKey(p).is_canonical());
         let mut below = p;
         below[0] = 0xec;
-        assert!(is_canonical_u(&below));
+        assert!(PublicKey(below).is_canonical());
         let mut high = [0; 32];
         high[31] = 0x80;
-        assert!(!is_canonical_u(&high));
+        assert!(!PublicKey(high).is_canonical());
         let key = PublicKey::decode(&mut Reader::new(&p));
         assert_eq!(key, Err(DecodeError::NonCanonical("x25519 public key")));
     }

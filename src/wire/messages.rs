@@ -41,8 +41,18 @@ pub(super) fn longest_message(clients: usize, packed: usize) -> usize {
     [
         sum(&[HEADER_LEN, ADVERT_BODY_MAX]),
         sum(&[HEADER_LEN, U32_LEN, times(clients, ADVERT_BODY_MAX)]),
-        sum(&[HEADER_LEN, 2 * U32_LEN, times(clients, SEALED_ITEM)]),
-        sum(&[HEADER_LEN, U32_LEN, packed]),
+        sum(&[
+            HEADER_LEN,
+            2 * U32_LEN,
+            times(clients, SEALED_ITEM),
+            1 + SIGNATURE_LEN,
+        ]),
+        sum(&[
+            HEADER_LEN,
+            3 * U32_LEN,
+            times(clients, SEALED_ITEM + SIGNATURE_ITEM),
+        ]),
+        sum(&[HEADER_LEN, U32_LEN, BYTES32, packed]),
         sum(&[HEADER_LEN, 2 * U32_LEN, times(clients, U32_LEN)]),
         sum(&[HEADER_LEN, U32_LEN, SIGNATURE_LEN]),
         sum(&[
@@ -180,16 +190,23 @@ fn read_sealed(
     Ok(sealed)
 }
 
-/// `version ‖ kind 3 ‖ session ‖ sender ‖ count ‖ count × (recipient ‖ ciphertext (80))`.
-/// Every entry's sender is the message's (the server rejects anything else).
+/// `version ‖ kind 3 ‖ session ‖ sender ‖ count ‖ count × (recipient ‖ ciphertext (80)) ‖
+/// option ‖ [roster signature (64)]`. Every entry's sender is the message's (the server
+/// rejects anything else).
 impl Encode for ShareKeys {
     fn encode(&self, out: &mut Vec<u8>) {
         put_header(Kind::ShareKeys, &self.session, out);
         self.sender.encode(out);
         put_sealed(&self.sealed, Peer::Recipient, out);
+        self.roster_signature.encode(out);
     }
     fn encoded_len(&self) -> usize {
-        sum(&[HEADER_LEN, U32_LEN, sealed_len(&self.sealed)])
+        sum(&[
+            HEADER_LEN,
+            U32_LEN,
+            sealed_len(&self.sealed),
+            self.roster_signature.encoded_len(),
+        ])
     }
 }
 
@@ -198,24 +215,33 @@ impl DecodeWith<Limits> for ShareKeys {
         let session = read_header(r, Kind::ShareKeys)?;
         let sender = ClientId::decode(r)?;
         let sealed = read_sealed(r, limits, Peer::Recipient, sender)?;
+        let roster_signature = Decode::decode(r)?;
         Ok(Self {
             session,
             sender,
             sealed,
+            roster_signature,
         })
     }
 }
 
-/// `version ‖ kind 4 ‖ session ‖ recipient ‖ count ‖ count × (sender ‖ ciphertext (80))`.
-/// Every entry's recipient is the message's (the server delivers nothing else).
+/// `version ‖ kind 4 ‖ session ‖ recipient ‖ count ‖ count × (sender ‖ ciphertext (80)) ‖
+/// count ‖ count × (signer ‖ roster signature (64))`. Every entry's recipient is the
+/// message's (the server delivers nothing else).
 impl Encode for SharesDelivery {
     fn encode(&self, out: &mut Vec<u8>) {
         put_header(Kind::SharesDelivery, &self.session, out);
         self.recipient.encode(out);
         put_sealed(&self.sealed, Peer::Sender, out);
+        put_signatures(&self.roster_signatures, out);
     }
     fn encoded_len(&self) -> usize {
-        sum(&[HEADER_LEN, U32_LEN, sealed_len(&self.sealed)])
+        sum(&[
+            HEADER_LEN,
+            U32_LEN,
+            sealed_len(&self.sealed),
+            signatures_len(&self.roster_signatures),
+        ])
     }
 }
 
@@ -224,10 +250,12 @@ impl DecodeWith<Limits> for SharesDelivery {
         let session = read_header(r, Kind::SharesDelivery)?;
         let recipient = ClientId::decode(r)?;
         let sealed = read_sealed(r, limits, Peer::Sender, recipient)?;
+        let roster_signatures = read_signatures(r, "roster signatures", limits)?;
         Ok(Self {
             session,
             recipient,
             sealed,
+            roster_signatures,
         })
     }
 }
@@ -250,16 +278,18 @@ impl<'a> PackedMaskedInput<'a> {
     }
 }
 
-/// `version ‖ kind 5 ‖ session ‖ sender ‖ packed y_u (ceil(d·b / 8))`; `d` is not written.
+/// `version ‖ kind 5 ‖ session ‖ sender ‖ roster digest (32) ‖ packed y_u (ceil(d·b / 8))`;
+/// `d` is not written.
 impl Encode for PackedMaskedInput<'_> {
     fn encode(&self, out: &mut Vec<u8>) {
         put_header(Kind::MaskedInput, &self.message.session, out);
         self.message.sender.encode(out);
+        self.message.roster_digest.encode(out);
         pack(&self.message.masked, self.modulus.bits(), out);
     }
     fn encoded_len(&self) -> usize {
         let packed = packed_len(self.message.masked.len(), self.modulus.bits());
-        sum(&[HEADER_LEN, U32_LEN, packed])
+        sum(&[HEADER_LEN, U32_LEN, BYTES32, packed])
     }
 }
 
@@ -267,10 +297,12 @@ impl DecodeWith<Limits> for MaskedInput {
     fn decode_with(r: &mut Reader<'_>, limits: &Limits) -> Result<Self, DecodeError> {
         let session = read_header(r, Kind::MaskedInput)?;
         let sender = ClientId::decode(r)?;
+        let roster_digest = Decode::decode(r)?;
         let masked = super::codec::unpack(r, limits.vector_len, limits.modulus)?;
         Ok(Self {
             session,
             sender,
+            roster_digest,
             masked,
         })
     }
@@ -298,6 +330,31 @@ fn read_ids(
         ids.push(ClientId::decode(r)?);
     }
     Ok(ids)
+}
+
+fn put_signatures(signatures: &[(ClientId, Signature)], out: &mut Vec<u8>) {
+    put_count(signatures.len(), out);
+    for (signer, signature) in signatures {
+        signer.encode(out);
+        signature.encode(out);
+    }
+}
+
+fn signatures_len(signatures: &[(ClientId, Signature)]) -> usize {
+    sum(&[U32_LEN, times(signatures.len(), SIGNATURE_ITEM)])
+}
+
+fn read_signatures(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    limits: &Limits,
+) -> Result<Vec<(ClientId, Signature)>, DecodeError> {
+    let count = r.count(what, limits.max_clients, SIGNATURE_ITEM)?;
+    let mut signatures = Vec::with_capacity(count);
+    for _ in 0..count {
+        signatures.push((ClientId::decode(r)?, Signature::decode(r)?));
+    }
+    Ok(signatures)
 }
 
 /// `version ‖ kind 6 ‖ session ‖ recipient ‖ count ‖ count × survivor id`.
@@ -356,11 +413,7 @@ impl Encode for UnmaskingRequest {
         self.recipient.encode(out);
         put_ids(&self.survivors, out);
         put_ids(&self.dropped, out);
-        put_count(self.signatures.len(), out);
-        for (signer, signature) in &self.signatures {
-            signer.encode(out);
-            signature.encode(out);
-        }
+        put_signatures(&self.signatures, out);
     }
     fn encoded_len(&self) -> usize {
         sum(&[
@@ -368,8 +421,7 @@ impl Encode for UnmaskingRequest {
             U32_LEN,
             ids_len(&self.survivors),
             ids_len(&self.dropped),
-            U32_LEN,
-            times(self.signatures.len(), SIGNATURE_ITEM),
+            signatures_len(&self.signatures),
         ])
     }
 }
@@ -380,11 +432,7 @@ impl DecodeWith<Limits> for UnmaskingRequest {
         let recipient = ClientId::decode(r)?;
         let survivors = read_ids(r, "survivors", limits)?;
         let dropped = read_ids(r, "dropped", limits)?;
-        let count = r.count("signatures", limits.max_clients, SIGNATURE_ITEM)?;
-        let mut signatures = Vec::with_capacity(count);
-        for _ in 0..count {
-            signatures.push((ClientId::decode(r)?, Signature::decode(r)?));
-        }
+        let signatures = read_signatures(r, "signatures", limits)?;
         Ok(Self {
             session,
             recipient,
@@ -654,14 +702,26 @@ mod tests {
             session: SID,
             sender: ClientId(2),
             sealed: vec![sealed(2, 1), sealed(2, 3)],
+            roster_signature: None,
         };
-        round_trip(&share_keys, 42 + 2 * 84)?;
+        round_trip(&share_keys, 42 + 2 * 84 + 1)?;
+        let signed = ShareKeys {
+            roster_signature: Some(Signature([4; 64])),
+            ..share_keys
+        };
+        round_trip(&signed, 42 + 2 * 84 + 1 + 64)?;
         let delivery = SharesDelivery {
             session: SID,
             recipient: ClientId(2),
             sealed: vec![sealed(1, 2), sealed(3, 2), sealed(5, 2)],
+            roster_signatures: vec![],
         };
-        round_trip(&delivery, 42 + 3 * 84)?;
+        round_trip(&delivery, 42 + 3 * 84 + 4)?;
+        let signed = SharesDelivery {
+            roster_signatures: vec![(ClientId(1), Signature([5; 64]))],
+            ..delivery
+        };
+        round_trip(&signed, 42 + 3 * 84 + 4 + 68)?;
         let request = UnmaskingRequest {
             session: SID,
             recipient: ClientId(2),
@@ -702,12 +762,13 @@ mod tests {
         let masked = MaskedInput {
             session: SID,
             sender: ClientId(1),
+            roster_digest: [6; 32],
             masked: vec![0, 1, 998, 999, 500, 7],
         };
         let packed = PackedMaskedInput::new(&masked, limits.modulus);
         let bytes = to_bytes(&packed);
-        // 6 elements of 10 bits: 60 bits in 8 bytes.
-        assert_eq!(bytes.len(), 38 + 8);
+        // The roster digest, then 6 elements of 10 bits: 60 bits in 8 bytes.
+        assert_eq!(bytes.len(), 38 + 32 + 8);
         assert_eq!(packed.encoded_len(), bytes.len());
         assert_eq!(
             from_bytes::<MaskedInput>(&bytes, &limits),
@@ -742,9 +803,10 @@ mod tests {
     #[test]
     fn longest_message_bounds_every_kind() {
         // n = 5, d = 6 elements of 10 bits (8 bytes): a roster of n signed entries is the
-        // longest, 38 + 165 n (the fullest unmasking request is 50 + 76 n).
+        // longest, 38 + 165 n (the fullest unmasking request is 50 + 76 n, the fullest
+        // signed delivery 46 + 152 n). A long masked input: 38 + the roster digest + packed.
         assert_eq!(longest_message(5, 8), 38 + 165 * 5);
-        assert_eq!(longest_message(1, 1000), 38 + 1000);
+        assert_eq!(longest_message(1, 1000), 38 + 32 + 1000);
         assert_eq!(longest_message(usize::MAX, 0), usize::MAX);
     }
 }
