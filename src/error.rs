@@ -15,7 +15,7 @@ use crate::wire::DecodeError;
 pub enum Error {
     /// The session parameters are invalid or unsafe.
     Config(ConfigError),
-    /// Bytes that are not a valid version-1 message.
+    /// Bytes that are not a valid version-2 message.
     Decode(DecodeError),
     /// A party sent a well-formed message that breaks the protocol.
     Misbehaved {
@@ -99,7 +99,7 @@ pub enum ConfigError {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Misbehavior {
-    /// The bytes are not a valid version-1 message (or not one of this session's shape).
+    /// The bytes are not a valid version-2 message (or not one of this session's shape).
     Malformed(DecodeError),
     /// The message belongs to another session.
     WrongSession,

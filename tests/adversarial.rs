@@ -976,6 +976,7 @@ fn server_rejects_message_from_client_outside_round() {
     let honest = msg::MaskedInput {
         session: SESSION,
         sender: id(5),
+        roster_digest: [0; 32],
         masked: vec![0; D],
     };
     assert_eq!(

@@ -56,9 +56,12 @@ impl Session {
 
     /// The malicious-server mode on the complete graph.
     fn malicious(n: usize, t: usize, d: usize, seed: u64) -> Self {
+        // Dropouts before the roster are part of these schedules: accept any roster of at
+        // least t (the default against a malicious server is every client).
         let params = Params::builder(SessionId([3; 32]), n, m32(), d)
             .threshold(t)
             .threat_model(ThreatModel::Malicious)
+            .min_roster(t)
             .build()
             .unwrap();
         Self::with_params(params, seed)

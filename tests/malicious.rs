@@ -63,8 +63,12 @@ impl Kind {
 
     fn params(self, session: SessionId) -> Params {
         let n = usize::try_from(self.n()).unwrap();
-        let builder =
-            Params::builder(session, n, modulus(), D).threat_model(ThreatModel::Malicious);
+        // One client may fail to advertise (the default minimum roster against a malicious
+        // server is every client), so the scripts below can silence one at AdvertiseKeys and
+        // show one group a roster without one entry.
+        let builder = Params::builder(session, n, modulus(), D)
+            .threat_model(ThreatModel::Malicious)
+            .min_roster(n - 1);
         let builder = match self {
             Self::Complete => builder,
             Self::Sparse => builder.neighbours(6),
@@ -220,6 +224,7 @@ impl World {
 
     /// Every ciphertext sealed to `u`, by ascending sender: what an honest server delivers.
     fn delivery_for(&self, u: ClientId) -> msg::SharesDelivery {
+        let to_u = |m: &&msg::ShareKeys| m.sealed.iter().any(|s| s.recipient == u);
         msg::SharesDelivery {
             session: self.session(),
             recipient: u,
@@ -229,6 +234,12 @@ impl World {
                 .flat_map(|m| &m.sealed)
                 .filter(|s| s.recipient == u)
                 .cloned()
+                .collect(),
+            roster_signatures: self
+                .sent
+                .values()
+                .filter(to_u)
+                .filter_map(|m| Some((m.sender, m.roster_signature?)))
                 .collect(),
         }
     }
@@ -1889,15 +1900,17 @@ fn rejects_unmasking_request_naming_a_non_neighbour() {
 }
 
 /// The server sends some clients the full roster and the others the roster without one
-/// (signed) entry, so the two groups derive different graphs; it relays every ciphertext to
-/// its recipient. A client refuses the first share from a sender that is no neighbour in its
-/// own graph, and otherwise counts its live neighbours.
+/// (signed) entry, so the two groups derive different graphs; it relays every ciphertext and
+/// roster signature to its recipient. A client refuses the first share from a sender that is
+/// no neighbour in its own graph, then the first roster signature of a neighbour from the
+/// other group (it signed the other roster), and otherwise counts its live neighbours.
 #[test]
 fn rejects_shares_after_a_split_roster() {
     let omitted = id(12);
     let group_y: BTreeSet<ClientId> = ids(5).into_iter().collect();
     let graphs: RefCell<BTreeMap<ClientId, Graph>> = RefCell::default();
     let mut unknown = 0;
+    let mut other_roster = 0;
     let report = Script::new(Kind::Sparse, 94)
         .lenient()
         .on_roster(|w, u, roster| {
@@ -1918,6 +1931,18 @@ fn rejects_shares_after_a_split_roster() {
                     Misbehavior::UnknownPeer { peer: s.sender },
                 ));
             }
+            let in_y = |v: &ClientId| group_y.contains(v);
+            if let Some((v, _)) = delivery
+                .roster_signatures
+                .iter()
+                .find(|(v, _)| in_y(v) != in_y(&u))
+            {
+                other_roster += 1;
+                return Some(by_server(
+                    Round::MaskedInput,
+                    Misbehavior::BadSignature { peer: *v },
+                ));
+            }
             let alive = 1 + delivery.sealed.len();
             (alive < T).then_some(Error::Abort(AbortReason::TooFewSurvivors {
                 round: Round::MaskedInput,
@@ -1927,6 +1952,7 @@ fn rejects_shares_after_a_split_roster() {
         })
         .run();
     assert!(unknown > 0);
+    assert!(other_roster > 0);
     // The two rosters gave different graphs.
     let graphs = graphs.into_inner();
     assert_ne!(graphs[&id(1)], graphs[&id(6)]);

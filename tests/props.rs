@@ -382,13 +382,23 @@ impl GraphCase {
         let session = SessionId(self.seed.to_be_bytes().repeat(4).try_into().unwrap());
         let builder = Params::builder(session, self.n, self.modulus, self.d)
             .threshold(self.t)
-            .threat_model(self.threat);
+            .threat_model(self.threat)
+            .min_roster(self.min_roster());
         match self.k {
             Some(k) => builder.neighbours(k),
             None => builder,
         }
         .build()
         .unwrap()
+    }
+
+    /// The smallest roster these schedules may leave: `t`, and against a malicious server on
+    /// a sparse graph at least `k + 2` (a smaller roster would turn the graph complete).
+    fn min_roster(&self) -> usize {
+        match (self.threat, self.k) {
+            (ThreatModel::Malicious, Some(k)) if k + 1 < self.n => self.t.max(k + 2),
+            _ => self.t,
+        }
     }
 
     fn ids(&self) -> Vec<ClientId> {
@@ -593,6 +603,14 @@ fn neighbourhood_oracle(
     if u1.len() < t {
         return too_few(Round::AdvertiseKeys, u1.len());
     }
+    // An honest server sends no roster below the session's minimum.
+    if u1.len() < case.min_roster() {
+        return Err(Error::Abort(AbortReason::TooFewSurvivors {
+            round: Round::AdvertiseKeys,
+            have: u1.len(),
+            need: case.min_roster(),
+        }));
+    }
     let members: Vec<ClientId> = roster.iter().map(|e| e.sender).collect();
     assert_eq!(members, u1.iter().copied().collect::<Vec<_>>());
     let params = case.params();
@@ -625,6 +643,24 @@ fn neighbourhood_oracle(
     let u3 = speaking(&u2, Round::MaskedInput);
     if u3.len() < t {
         return too_few(Round::MaskedInput, u3.len());
+    }
+    // The server asks for shares only if the survivors are one connected group of the graph
+    // (counted here by a search of its own over the neighbour lists).
+    let mut unseen = u3.clone();
+    let mut components = 0;
+    while let Some(start) = unseen.pop_first() {
+        components += 1;
+        let mut stack = vec![start];
+        while let Some(u) = stack.pop() {
+            for v in neighbours(u) {
+                if unseen.remove(&v) {
+                    stack.push(v);
+                }
+            }
+        }
+    }
+    if components > 1 {
+        return Err(Error::Abort(AbortReason::DisconnectedSurvivors { components }));
     }
     let responders = match case.threat {
         ThreatModel::HonestButCurious => {
@@ -737,8 +773,8 @@ proptest! {
     }
 
     /// Through the in-memory driver on a sparse graph, whose roster the test does not see:
-    /// the sum of exactly the clients the schedule puts in it, or a typed abort; never a
-    /// wrong sum, never a panic.
+    /// the sum of exactly the clients the schedule puts in it, or a typed abort (too few
+    /// survivors, or survivors cut into groups); never a wrong sum, never a panic.
     #[test]
     fn sparse_simulation_sums_exactly_or_aborts(
         case in graph_case(ThreatModel::HonestButCurious, 16, Kinds::Sparse),
@@ -764,7 +800,13 @@ proptest! {
                 prop_assert_eq!(&out.sum, &plain_sum(&inputs, &included, case.modulus));
             }
             Err(e) => prop_assert!(
-                matches!(e, Error::Abort(AbortReason::TooFewSurvivors { .. })),
+                matches!(
+                    e,
+                    Error::Abort(
+                        AbortReason::TooFewSurvivors { .. }
+                            | AbortReason::DisconnectedSurvivors { .. }
+                    )
+                ),
                 "{e}"
             ),
         }

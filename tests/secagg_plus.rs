@@ -65,10 +65,11 @@ fn harary_client_shares_with_k_neighbours_only() {
     assert!(report.outcome.is_ok());
     let share_keys = &report.rounds[1];
     // One sealed share pair (4-byte id + 80 bytes) per neighbour, after a 34-byte header,
-    // the sender id and the count.
+    // the sender id and the count; then the option byte of the roster signature (absent
+    // against an honest-but-curious server).
     assert_eq!(
         share_keys.bytes_sent_per_client,
-        (34 + 4 + 4 + 6 * 84) as f64
+        (34 + 4 + 4 + 6 * 84 + 1) as f64
     );
 }
 

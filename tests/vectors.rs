@@ -1,8 +1,8 @@
-//! Protocol regression vectors for wire format version 1: for fixed seeds, the exact bytes of
+//! Protocol regression vectors for wire format version 2: for fixed seeds, the exact bytes of
 //! every message of three small sessions, and `bad/*` byte strings every decoder must reject
 //! with the error named next to them.
 //!
-//! The files live in `tests/vectors/v1/`. This test recomputes every session from its seeds
+//! The files live in `tests/vectors/v2/`. This test recomputes every session from its seeds
 //! and compares the result byte for byte with the files, so an accidental change of the wire
 //! format (or of the protocol's randomness use) fails loudly. After an *intended* change,
 //! regenerate them and review the diff:
@@ -33,7 +33,7 @@ const REGENERATE: &str = "SECAGG_REGENERATE_VECTORS";
 
 fn path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/v1")
+        .join("tests/vectors/v2")
         .join(file)
 }
 
@@ -85,7 +85,7 @@ fn render(title: &str, spec: &Spec, entries: &[Entry]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "# secagg wire format version 1: regression vectors, {title}."
+        "# secagg wire format version 2: regression vectors, {title}."
     );
     let _ = writeln!(
         s,
@@ -190,7 +190,9 @@ fn bad_vectors(spec: &Spec, t: &Transcript) -> Vec<(String, Vec<u8>)> {
             advert[..advert.len() - 1].to_vec(),
         ),
         ("advertise_keys/trailing_byte", [advert, &[0]].concat()),
-        ("advertise_keys/unknown_version", patch(advert, 0, &[2])),
+        // Version 1 (before the roster signatures and the masked input's roster digest) is
+        // no longer read.
+        ("advertise_keys/unknown_version", patch(advert, 0, &[1])),
         ("advertise_keys/unknown_kind", patch(advert, 1, &[0])),
         ("advertise_keys/wrong_kind", share_keys.to_vec()),
         (
@@ -224,6 +226,14 @@ fn bad_vectors(spec: &Spec, t: &Transcript) -> Vec<(String, Vec<u8>)> {
         ("client_message/wrong_direction", roster.to_vec()),
         ("server_message/wrong_direction", advert.to_vec()),
     ];
+    // The roster signature's option byte ends the sealed shares (then the signature, in the
+    // malicious mode).
+    let signed = spec.params.threat_model() == secagg::ThreatModel::Malicious;
+    let option_at = share_keys.len() - 1 - if signed { 64 } else { 0 };
+    bad.push((
+        "share_keys/bad_option_byte",
+        patch(share_keys, option_at, &[2]),
+    ));
     // The dropped count follows the recipient, the survivor count and the survivor ids.
     let survivors = u32::from_be_bytes(request[HEADER + 4..HEADER + 8].try_into().unwrap());
     let dropped_at = HEADER + 8 + 4 * survivors as usize;
@@ -300,7 +310,7 @@ fn check_vectors(file: &str, title: &str, spec: &Spec) {
     for (want, got) in stored_entries.iter().zip(&entries) {
         assert_eq!(
             want, got,
-            "{file}: {} differs from the stored vector: the version-1 wire format (or the \
+            "{file}: {} differs from the stored vector: the version-2 wire format (or the \
              protocol's use of randomness) changed. If intended, regenerate with \
              {REGENERATE}=1 and review the diff.",
             want.name

@@ -1,6 +1,6 @@
 //! The typed messages of every round.
 //!
-//! Their canonical version-1 encoding is in [`crate::wire`] (specified in `docs/WIRE.md`).
+//! Their canonical version-2 encoding is in [`crate::wire`] (specified in `docs/WIRE.md`).
 
 use alloc::vec::Vec;
 
