@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! secagg simulate [--clients N] [--dim D] [--bits B | --modulus M] [--threshold T]
-//!                 [--neighbours K] [--suite S] [--malicious] [--seed S] [--dropout F]
+//!                 [--neighbours K] [--suite S] [--malicious] [--min-roster M] [--seed S]
+//!                 [--dropout F]
 //!                 [--dropout-round R] [--drop R:ID,ID,...]... [--threads N] [--inputs FILE]
 //!                 [--json]
 //! ```
@@ -57,8 +58,10 @@ options:
   --neighbours K     SecAgg+: a random Harary graph of degree K (not counting the client
                      itself); default: the complete graph (SecAgg)
   --suite S          mask cipher: chacha20 (default) or aes128ctr
-  --malicious        harden against a malicious server: signed keys (Ed25519) and the
-                     ConsistencyCheck round
+  --malicious        harden against a malicious server: signed keys (Ed25519), signed
+                     rosters and the ConsistencyCheck round
+  --min-roster M     smallest roster a client accepts (default: with --malicious, N minus
+                     the clients the schedule drops at advertise_keys; otherwise T)
   --seed S           seed of all randomness: session id, inputs, dropouts, protocol (default 0)
   --dropout F        fraction of clients that drop, chosen from the seed and spread
                      round-robin over rounds 0..3 (default 0.1, or 0 when --drop is given)
@@ -182,6 +185,7 @@ struct Options {
     neighbours: Option<usize>,
     suite: Option<MaskSuite>,
     malicious: bool,
+    min_roster: Option<usize>,
     seed: Option<u64>,
     dropout: Option<f64>,
     /// Index into `sim::ROUNDS` of `--dropout-round`.
@@ -263,6 +267,7 @@ impl Options {
             ),
             "--threshold" => once(&mut self.threshold, flag, number(flag, value, COUNT)?),
             "--neighbours" => once(&mut self.neighbours, flag, number(flag, value, COUNT)?),
+            "--min-roster" => once(&mut self.min_roster, flag, number(flag, value, COUNT)?),
             "--suite" => {
                 let suite = match value {
                     "chacha20" => MaskSuite::ChaCha20,
@@ -404,8 +409,18 @@ impl Setup {
         if let Some(k) = opts.neighbours {
             builder = builder.neighbours(k);
         }
+        let schedule = schedule(opts, n, seed)?;
         if opts.malicious {
             builder = builder.threat_model(ThreatModel::Malicious);
+            // The simulated deployment accepts the roster its own schedule leaves.
+            let before_roster = schedule
+                .iter()
+                .filter(|(_, round)| *round == Round::AdvertiseKeys)
+                .count();
+            builder = builder.min_roster(n.saturating_sub(before_roster));
+        }
+        if let Some(m) = opts.min_roster {
+            builder = builder.min_roster(m);
         }
         if let Some(suite) = opts.suite {
             builder = builder.mask_suite(suite);
@@ -413,7 +428,6 @@ impl Setup {
         let params = builder
             .build()
             .map_err(|e| UsageError(format!("invalid parameters: {e}")))?;
-        let schedule = schedule(opts, n, seed)?;
         let sim = match file {
             Some(rows) => Simulation::new(
                 params.clone(),
