@@ -155,12 +155,15 @@ impl Population {
     /// The shares `u`'s neighbours sealed to it, as the server delivers them.
     fn delivery_for(&self, u: ClientId) -> msg::SharesDelivery {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut roster_signatures = Vec::new();
         let sealed = graph_of(&self.params, &self.roster)
             .neighbours(u)
             .into_iter()
             .map(|v| {
                 let (c, _) = self.advertise(v);
                 let (_, out) = c.share_keys(&self.roster, &mut rng).unwrap();
+                // Malicious mode: each neighbour's signature over the roster goes along.
+                roster_signatures.extend(out.roster_signature.map(|s| (v, s)));
                 out.sealed.into_iter().find(|s| s.recipient == u).unwrap()
             })
             .collect();
@@ -168,6 +171,7 @@ impl Population {
             session: *self.params.session(),
             recipient: u,
             sealed,
+            roster_signatures,
         }
     }
 }

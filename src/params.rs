@@ -424,7 +424,9 @@ impl ParamsBuilder {
         // SECURITY: against a malicious server a sparse session never runs on a roster small
         // enough to turn the graph complete (the sparse graph's bounds would not cover it).
         let lowest = match (self.threat, self.neighbourhood) {
-            (ThreatModel::Malicious, Neighbourhood::Harary { k }) if k.saturating_add(1) < clients => {
+            (ThreatModel::Malicious, Neighbourhood::Harary { k })
+                if k.saturating_add(1) < clients =>
+            {
                 threshold.max(k.saturating_add(2))
             }
             _ => threshold,

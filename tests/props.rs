@@ -660,7 +660,9 @@ fn neighbourhood_oracle(
         }
     }
     if components > 1 {
-        return Err(Error::Abort(AbortReason::DisconnectedSurvivors { components }));
+        return Err(Error::Abort(AbortReason::DisconnectedSurvivors {
+            components,
+        }));
     }
     let responders = match case.threat {
         ThreatModel::HonestButCurious => {

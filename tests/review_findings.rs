@@ -3,8 +3,8 @@
 //! read (the attack went through) and passes now (the attack is refused with a typed error).
 //! The fixes are described in `docs/PROTOCOL.md` §12-§15.
 
+use core::marker::PhantomData;
 use std::collections::{BTreeMap, BTreeSet};
-use std::marker::PhantomData;
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -280,13 +280,18 @@ fn aborts_when_survivors_are_disconnected() {
     let all: BTreeSet<ClientId> = ids.iter().copied().collect();
     let dropped: BTreeSet<ClientId> = (0u32..1 << 10)
         .filter(|mask| mask.count_ones() == 4)
-        .map(|mask| ids.iter().copied().filter(|u| mask >> (u.0 - 1) & 1 == 1).collect())
+        .map(|mask| {
+            ids.iter()
+                .copied()
+                .filter(|u| mask >> (u.0 - 1) & 1 == 1)
+                .collect()
+        })
         .find(|d: &BTreeSet<ClientId>| {
             let survivors: BTreeSet<ClientId> = all.difference(d).copied().collect();
             groups(&graph, &survivors) == 2
-                && survivors.iter().all(|&u| {
-                    1 + graph.neighbours(u).intersection(&survivors).count() >= 3
-                })
+                && survivors
+                    .iter()
+                    .all(|&u| 1 + graph.neighbours(u).intersection(&survivors).count() >= 3)
         })
         .expect("a cut of the ring into two arcs of three");
     let mut sharing = BTreeMap::new();

@@ -761,7 +761,7 @@ impl ShareKeys {
         let mut signers = BTreeSet::new();
         for (signer, signature) in &delivery.roster_signatures {
             let signer = *signer;
-            if !self.peers.get(&signer).is_some_and(|p| p.held.is_some()) {
+            if self.peers.get(&signer).is_none_or(|p| p.held.is_none()) {
                 return Err(fault(Misbehavior::UnknownPeer { peer: signer }));
             }
             if !signers.insert(signer) {

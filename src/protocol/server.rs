@@ -733,10 +733,20 @@ impl Unmasking {
         let mut masks = Zeroizing::new(Vec::with_capacity(
             self_masks.len().saturating_add(pairs.len()),
         ));
-        masks.extend(self_masks.iter_mut().filter_map(|r| r.as_mut().ok()).map(SeededMask::take));
+        masks.extend(
+            self_masks
+                .iter_mut()
+                .filter_map(|r| r.as_mut().ok())
+                .map(SeededMask::take),
+        );
         let mut pairwise = self.pairwise_masks(&mask_keys, &pairs);
         first_error(&pairwise)?;
-        masks.extend(pairwise.iter_mut().filter_map(|r| r.as_mut().ok()).map(SeededMask::take));
+        masks.extend(
+            pairwise
+                .iter_mut()
+                .filter_map(|r| r.as_mut().ok())
+                .map(SeededMask::take),
+        );
         prg::apply_masks(
             &masks,
             self.params.mask_suite(),
