@@ -6,8 +6,7 @@
 use core::fmt;
 
 use crate::ids::ClientId;
-use crate::protocol::Round;
-use crate::wire::DecodeError;
+use crate::vocabulary::{Kind, Round, WIRE_VERSION};
 
 /// Everything that can go wrong in `secagg`.
 #[non_exhaustive]
@@ -270,7 +269,7 @@ pub enum ApiMisuse {
     /// honest-but-curious server, or skipping it against a malicious one).
     WrongThreatModel {
         /// The session's threat model.
-        session: crate::params::ThreatModel,
+        session: crate::vocabulary::ThreatModel,
     },
 }
 
@@ -504,3 +503,91 @@ impl fmt::Display for Rejected {
 }
 
 impl core::error::Error for Rejected {}
+
+/// Why bytes were not a valid version-2 message. Says what was malformed, never what a
+/// secret field held.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ended inside a field, or a count promises more items than the input holds.
+    TooShort {
+        /// Bytes the field or the counted items need.
+        needed: usize,
+        /// Bytes left in the input.
+        remaining: usize,
+    },
+    /// Bytes are left after a complete message.
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// The version byte is not the wire version (`wire::VERSION`).
+    UnknownVersion(u8),
+    /// The kind byte names no message kind.
+    UnknownKind(u8),
+    /// The message is of another kind than the one being decoded.
+    WrongKind {
+        /// The kind being decoded.
+        expected: Kind,
+        /// The kind on the wire.
+        got: Kind,
+    },
+    /// A server-to-client kind where a client message was expected, or the reverse.
+    WrongDirection(Kind),
+    /// A count or the message length exceeds the session's [`Limits`].
+    LengthOverLimit {
+        /// What was counted.
+        what: &'static str,
+        /// The value on the wire.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A field is not in its canonical encoding (a scalar `>= l`, an X25519 key `>= 2^255 - 19`
+    /// or with its top bit set).
+    NonCanonical(&'static str),
+    /// An option byte other than 0 (absent) or 1 (present).
+    BadOptionByte(u8),
+    /// A masked-vector element is not below the modulus.
+    ElementOutOfRange {
+        /// Its position in the vector.
+        index: usize,
+    },
+    /// The padding bits after the last element of a packed vector are not all zero.
+    NonZeroPadding,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { needed, remaining } => write!(
+                f,
+                "message too short: {needed} bytes needed, {remaining} remain"
+            ),
+            Self::TrailingBytes { count } => {
+                write!(f, "{count} trailing bytes after the message")
+            }
+            Self::UnknownVersion(v) => {
+                write!(f, "unknown wire version {v}, expected {WIRE_VERSION}")
+            }
+            Self::UnknownKind(k) => write!(f, "unknown message kind {k}"),
+            Self::WrongKind { expected, got } => {
+                write!(f, "message of kind {got}, expected {expected}")
+            }
+            Self::WrongDirection(kind) => {
+                write!(f, "message of kind {kind} sent in the wrong direction")
+            }
+            Self::LengthOverLimit { what, got, max } => {
+                write!(f, "{what}: {got} over the limit of {max}")
+            }
+            Self::NonCanonical(what) => write!(f, "non-canonical {what}"),
+            Self::BadOptionByte(b) => write!(f, "option byte {b}, expected 0 or 1"),
+            Self::ElementOutOfRange { index } => {
+                write!(f, "masked vector element {index} not below the modulus")
+            }
+            Self::NonZeroPadding => f.write_str("non-zero padding bits after the masked vector"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}

@@ -11,6 +11,7 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+mod arith;
 #[cfg_attr(not(feature = "hazmat"), allow(unreachable_pub, dead_code))]
 mod crypto;
 pub mod dp;
@@ -25,6 +26,7 @@ mod params;
 pub mod protocol;
 #[cfg(feature = "std")]
 pub mod sim;
+mod vocabulary;
 pub mod wire;
 
 /// Building blocks: key agreement, key derivation, mask expansion, share encryption and

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::crypto::aead::{self, ShareContext};
 use crate::crypto::kdf::{self, DerivedKey};
@@ -28,32 +28,7 @@ use crate::protocol::Round;
 use crate::protocol::graph::{Graph, roster_digest};
 use crate::protocol::messages as msg;
 
-/// A client's private input vector: elements of `Z_m`, zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct PlainInput(Vec<u64>);
-
-impl PlainInput {
-    /// Wraps an input vector. Its length and range are checked against the session when it
-    /// is masked.
-    #[must_use]
-    pub fn new(values: Vec<u64>) -> Self {
-        Self(values)
-    }
-
-    /// The values. Read only by the in-memory driver, to check results.
-    #[cfg(feature = "std")]
-    pub(crate) fn values(&self) -> &[u64] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PlainInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PlainInput")
-            .field("len", &self.0.len())
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::arith::PlainInput;
 
 fn server_fault(round: Round, what: Misbehavior) -> Error {
     Error::Misbehaved {
@@ -638,14 +613,14 @@ impl ShareKeys {
         let round = Round::MaskedInput;
         let d = self.params.vector_len();
         let modulus = self.params.modulus();
-        if input.0.len() != d {
+        if input.values().len() != d {
             return Err(ApiMisuse::InputLength {
-                got: input.0.len(),
+                got: input.values().len(),
                 expected: d,
             }
             .into());
         }
-        if let Some(index) = input.0.iter().position(|x| !modulus.contains(*x)) {
+        if let Some(index) = input.values().iter().position(|x| !modulus.contains(*x)) {
             return Err(ApiMisuse::InputOutOfRange { index }.into());
         }
         check_session(&self.params, &delivery.session, round)?;
@@ -699,7 +674,7 @@ impl ShareKeys {
         check_threshold(&self.params, alive, round)?;
 
         let mut masked = Vec::with_capacity(d);
-        masked.extend_from_slice(&input.0);
+        masked.extend_from_slice(&input.values());
         let suite = self.params.mask_suite();
         let self_seed = self_mask_prg_seed(suite, &session, self.id, &self.self_mask_seed);
         let mut masks = Zeroizing::new(Vec::with_capacity(1 + self.peers.len()));

@@ -21,17 +21,7 @@ use crate::crypto::kdf;
 use crate::ids::{ClientId, SessionId};
 use crate::protocol::messages::AdvertiseKeys;
 
-/// The neighbourhood graph of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Neighbourhood {
-    /// Every client is the neighbour of every other (SecAgg).
-    Complete,
-    /// A random Harary graph of degree `k`, not counting the client itself (SecAgg+).
-    Harary {
-        /// The degree.
-        k: usize,
-    },
-}
+pub use crate::vocabulary::Neighbourhood;
 
 /// SHA-256 over the roster in id order: for each entry, `id (u32 BE) || share public key ||
 /// mask public key || self-mask commitment`, prefixed by the entry count (u32 BE).

@@ -3,7 +3,6 @@
 //! packing of masked vectors.
 
 use alloc::vec::Vec;
-use core::fmt;
 
 use zeroize::Zeroize;
 
@@ -14,7 +13,7 @@ use crate::ids::{ClientId, SessionId};
 use crate::params::{Modulus, Params};
 
 /// The wire-format version this codec writes and the only one it reads.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = crate::vocabulary::WIRE_VERSION;
 
 /// Bytes of a `u32` id or count.
 pub(super) const U32_LEN: usize = 4;
@@ -23,172 +22,10 @@ pub(super) const BYTES32: usize = 32;
 /// Bytes of an Ed25519 signature.
 pub(super) const SIGNATURE_LEN: usize = 64;
 
-/// The message kind, the second byte of every message. Odd kinds go from a client to the
-/// server, even kinds from the server to a client; `0` is never valid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Kind {
-    /// [`AdvertiseKeys`](crate::protocol::messages::AdvertiseKeys), round 0, client to server.
-    AdvertiseKeys = 1,
-    /// [`Roster`](crate::protocol::messages::Roster), end of round 0, server to clients.
-    Roster = 2,
-    /// [`ShareKeys`](crate::protocol::messages::ShareKeys), round 1, client to server.
-    ShareKeys = 3,
-    /// [`SharesDelivery`](crate::protocol::messages::SharesDelivery), end of round 1, server
-    /// to client.
-    SharesDelivery = 4,
-    /// [`MaskedInput`](crate::protocol::messages::MaskedInput), round 2, client to server.
-    MaskedInput = 5,
-    /// [`ConsistencyRequest`](crate::protocol::messages::ConsistencyRequest), end of round 2
-    /// (malicious-server mode), server to client.
-    ConsistencyRequest = 6,
-    /// [`ConsistencySignature`](crate::protocol::messages::ConsistencySignature), round 3,
-    /// client to server.
-    ConsistencySignature = 7,
-    /// [`UnmaskingRequest`](crate::protocol::messages::UnmaskingRequest), end of round 2 or 3,
-    /// server to client.
-    UnmaskingRequest = 8,
-    /// [`UnmaskingResponse`](crate::protocol::messages::UnmaskingResponse), round 4, client
-    /// to server.
-    UnmaskingResponse = 9,
-}
+pub use crate::vocabulary::Kind;
 
-impl Kind {
-    /// Every kind, in byte order.
-    pub const ALL: [Self; 9] = [
-        Self::AdvertiseKeys,
-        Self::Roster,
-        Self::ShareKeys,
-        Self::SharesDelivery,
-        Self::MaskedInput,
-        Self::ConsistencyRequest,
-        Self::ConsistencySignature,
-        Self::UnmaskingRequest,
-        Self::UnmaskingResponse,
-    ];
 
-    /// The kind byte.
-    #[must_use]
-    pub fn byte(self) -> u8 {
-        self as u8
-    }
-
-    /// The kind with this byte, if any.
-    #[must_use]
-    pub fn from_byte(byte: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.byte() == byte)
-    }
-
-    /// Whether clients send this kind (to the server); otherwise the server sends it.
-    #[must_use]
-    pub fn is_from_client(self) -> bool {
-        self.byte() & 1 == 1
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::AdvertiseKeys => "advertise_keys",
-            Self::Roster => "roster",
-            Self::ShareKeys => "share_keys",
-            Self::SharesDelivery => "shares_delivery",
-            Self::MaskedInput => "masked_input",
-            Self::ConsistencyRequest => "consistency_request",
-            Self::ConsistencySignature => "consistency_signature",
-            Self::UnmaskingRequest => "unmasking_request",
-            Self::UnmaskingResponse => "unmasking_response",
-        })
-    }
-}
-
-/// Why bytes were not a valid version-2 message. Says what was malformed, never what a
-/// secret field held.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The input ended inside a field, or a count promises more items than the input holds.
-    TooShort {
-        /// Bytes the field or the counted items need.
-        needed: usize,
-        /// Bytes left in the input.
-        remaining: usize,
-    },
-    /// Bytes are left after a complete message.
-    TrailingBytes {
-        /// How many.
-        count: usize,
-    },
-    /// The version byte is not [`VERSION`].
-    UnknownVersion(u8),
-    /// The kind byte names no message kind.
-    UnknownKind(u8),
-    /// The message is of another kind than the one being decoded.
-    WrongKind {
-        /// The kind being decoded.
-        expected: Kind,
-        /// The kind on the wire.
-        got: Kind,
-    },
-    /// A server-to-client kind where a client message was expected, or the reverse.
-    WrongDirection(Kind),
-    /// A count or the message length exceeds the session's [`Limits`].
-    LengthOverLimit {
-        /// What was counted.
-        what: &'static str,
-        /// The value on the wire.
-        got: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A field is not in its canonical encoding (a scalar `>= l`, an X25519 key `>= 2^255 - 19`
-    /// or with its top bit set).
-    NonCanonical(&'static str),
-    /// An option byte other than 0 (absent) or 1 (present).
-    BadOptionByte(u8),
-    /// A masked-vector element is not below the modulus.
-    ElementOutOfRange {
-        /// Its position in the vector.
-        index: usize,
-    },
-    /// The padding bits after the last element of a packed vector are not all zero.
-    NonZeroPadding,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TooShort { needed, remaining } => write!(
-                f,
-                "message too short: {needed} bytes needed, {remaining} remain"
-            ),
-            Self::TrailingBytes { count } => {
-                write!(f, "{count} trailing bytes after the message")
-            }
-            Self::UnknownVersion(v) => {
-                write!(f, "unknown wire version {v}, expected {VERSION}")
-            }
-            Self::UnknownKind(k) => write!(f, "unknown message kind {k}"),
-            Self::WrongKind { expected, got } => {
-                write!(f, "message of kind {got}, expected {expected}")
-            }
-            Self::WrongDirection(kind) => {
-                write!(f, "message of kind {kind} sent in the wrong direction")
-            }
-            Self::LengthOverLimit { what, got, max } => {
-                write!(f, "{what}: {got} over the limit of {max}")
-            }
-            Self::NonCanonical(what) => write!(f, "non-canonical {what}"),
-            Self::BadOptionByte(b) => write!(f, "option byte {b}, expected 0 or 1"),
-            Self::ElementOutOfRange { index } => {
-                write!(f, "masked vector element {index} not below the modulus")
-            }
-            Self::NonZeroPadding => f.write_str("non-zero padding bits after the masked vector"),
-        }
-    }
-}
-
-impl core::error::Error for DecodeError {}
+pub use crate::error::DecodeError;
 
 /// What a decoder accepts: the shape of the session's vectors and upper bounds on every
 /// count, so that no peer can make it allocate more than the session needs.
