@@ -33,7 +33,7 @@
 
 use core::fmt;
 
-pub use crate::params::ThreatModel;
+pub use crate::vocabulary::ThreatModel;
 
 /// The graph [`find`] chose: the crate's [`Neighbourhood`](crate::Neighbourhood), ready for
 /// [`ParamsBuilder::neighbours`](crate::ParamsBuilder::neighbours).

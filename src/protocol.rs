@@ -6,9 +6,11 @@
 //! [`server`] modules hold one struct per round; each client transition consumes its state.
 
 pub mod client;
+mod derive;
 pub mod graph;
 pub mod messages;
 pub mod server;
 pub mod session;
+mod transcript;
 
 pub use crate::vocabulary::Round;

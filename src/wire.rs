@@ -42,8 +42,15 @@
 
 mod codec;
 mod messages;
+mod types;
 
 pub use codec::{
-    Decode, DecodeError, DecodeWith, Encode, Kind, Limits, Reader, VERSION, from_bytes, to_bytes,
+    Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader, VERSION,
+    from_bytes, to_bytes,
 };
 pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage};
+pub use types::{
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster,
+    SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
+    UnmaskingResponse,
+};

@@ -41,7 +41,7 @@ pub enum Suite {
 }
 use zeroize::Zeroizing;
 
-use crate::params::Modulus;
+use crate::arith::Modulus;
 
 /// Elements per independently seekable chunk of a mask.
 pub const CHUNK_ELEMENTS: usize = 4096;

@@ -1,5 +1,7 @@
 //! Ed25519 identity signatures (RFC 8032, through `ed25519-dalek`) for the malicious-server
-//! mode: each client signs its advertised keys and, in ConsistencyCheck, the survivor set.
+//! mode: each client signs its advertised keys, the roster it received and, in
+//! ConsistencyCheck, the survivor set. This module signs byte transcripts under a domain
+//! label; the protocol builds the transcripts (`crate::protocol::transcript`).
 //!
 //! The long-term identity keys come from the embedding application (its PKI); the protocol
 //! only signs and verifies. Every signed message starts with a label from this module and
@@ -12,8 +14,7 @@ use core::fmt;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 
-use crate::ids::{ClientId, SessionId};
-use crate::protocol::messages::AdvertiseKeys;
+use crate::ids::ClientId;
 
 /// Label of a client's signature over its advertised keys.
 pub const LABEL_ADVERTISE_SIGNATURE: &[u8] = b"secagg/v1/advertise-keys-signature";
@@ -72,26 +73,15 @@ impl IdentityKey {
         IdentityPublicKey(self.0.verifying_key())
     }
 
-    fn sign(&self, message: &[u8]) -> Signature {
-        Signature(self.0.sign(message).to_bytes())
-    }
-
-    /// Signs the advertised keys of `keys`.
+    /// Signs `transcript` in the signature domain `label` (one of this module's `LABEL_*`):
+    /// the signed message is `label ‖ transcript`, so a signature never verifies for another
+    /// purpose. The protocol builds the transcripts (`crate::protocol::transcript`).
     #[must_use]
-    pub fn sign_advertisement(&self, keys: &AdvertiseKeys) -> Signature {
-        self.sign(&advertisement_message(keys))
-    }
-
-    /// Signs the digest of the roster of `session` this client received.
-    #[must_use]
-    pub fn sign_roster(&self, session: &SessionId, digest: &[u8; 32]) -> Signature {
-        self.sign(&roster_message(session, digest))
-    }
-
-    /// Signs the survivor set of `session`.
-    #[must_use]
-    pub fn sign_survivors(&self, session: &SessionId, survivors: &[ClientId]) -> Signature {
-        self.sign(&survivors_message(session, survivors))
+    pub fn sign_labelled(&self, label: &[u8], transcript: &[u8]) -> Signature {
+        let mut message = Vec::with_capacity(label.len().saturating_add(transcript.len()));
+        message.extend_from_slice(label);
+        message.extend_from_slice(transcript);
+        Signature(self.0.sign(&message).to_bytes())
     }
 }
 
@@ -112,87 +102,25 @@ impl IdentityPublicKey {
         self.0.to_bytes()
     }
 
-    fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), BadSignature> {
+    /// Verifies a signature made by [`IdentityKey::sign_labelled`] over `label ‖ transcript`
+    /// (strict Ed25519 verification).
+    ///
+    /// # Errors
+    /// [`BadSignature`] if it does not verify.
+    pub fn verify_labelled(
+        &self,
+        label: &[u8],
+        transcript: &[u8],
+        signature: &Signature,
+    ) -> Result<(), BadSignature> {
+        let mut message = Vec::with_capacity(label.len().saturating_add(transcript.len()));
+        message.extend_from_slice(label);
+        message.extend_from_slice(transcript);
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         self.0
-            .verify_strict(message, &sig)
+            .verify_strict(&message, &sig)
             .map_err(|_| BadSignature)
     }
-
-    /// Verifies a signature over the advertised keys of `keys`.
-    ///
-    /// # Errors
-    /// [`BadSignature`] if it does not verify.
-    pub fn verify_advertisement(
-        &self,
-        keys: &AdvertiseKeys,
-        signature: &Signature,
-    ) -> Result<(), BadSignature> {
-        self.verify(&advertisement_message(keys), signature)
-    }
-
-    /// Verifies a signature over the roster digest of `session`.
-    ///
-    /// # Errors
-    /// [`BadSignature`] if it does not verify.
-    pub fn verify_roster(
-        &self,
-        session: &SessionId,
-        digest: &[u8; 32],
-        signature: &Signature,
-    ) -> Result<(), BadSignature> {
-        self.verify(&roster_message(session, digest), signature)
-    }
-
-    /// Verifies a signature over the survivor set of `session`.
-    ///
-    /// # Errors
-    /// [`BadSignature`] if it does not verify.
-    pub fn verify_survivors(
-        &self,
-        session: &SessionId,
-        survivors: &[ClientId],
-        signature: &Signature,
-    ) -> Result<(), BadSignature> {
-        self.verify(&survivors_message(session, survivors), signature)
-    }
-}
-
-/// `label || session || sender || share public key || mask public key || commitment`.
-fn advertisement_message(keys: &AdvertiseKeys) -> Vec<u8> {
-    let mut m = Vec::with_capacity(LABEL_ADVERTISE_SIGNATURE.len() + 32 + 4 + 96);
-    m.extend_from_slice(LABEL_ADVERTISE_SIGNATURE);
-    m.extend_from_slice(keys.session.as_bytes());
-    m.extend_from_slice(&keys.sender.to_be_bytes());
-    m.extend_from_slice(&keys.share_public_key.0);
-    m.extend_from_slice(&keys.mask_public_key.0);
-    m.extend_from_slice(&keys.self_mask_commitment);
-    m
-}
-
-/// `label || session || roster digest`.
-fn roster_message(session: &SessionId, digest: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(LABEL_ROSTER_SIGNATURE.len() + 64);
-    m.extend_from_slice(LABEL_ROSTER_SIGNATURE);
-    m.extend_from_slice(session.as_bytes());
-    m.extend_from_slice(digest);
-    m
-}
-
-/// `label || session || count (u32 BE) || ids (u32 BE each, ascending)`.
-fn survivors_message(session: &SessionId, survivors: &[ClientId]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(LABEL_CONSISTENCY_SIGNATURE.len() + 36 + 4 * survivors.len());
-    m.extend_from_slice(LABEL_CONSISTENCY_SIGNATURE);
-    m.extend_from_slice(session.as_bytes());
-    m.extend_from_slice(
-        &u32::try_from(survivors.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    for id in survivors {
-        m.extend_from_slice(&id.to_be_bytes());
-    }
-    m
 }
 
 /// The embedding application's PKI: each client's long-term verifying key, by id.

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::dp::{self, Privacy};
 use crate::params::{Modulus, Params};
-use crate::protocol::client::PlainInput;
+use crate::arith::PlainInput;
 
 use super::EncodingError;
 use super::config::EncoderConfig;

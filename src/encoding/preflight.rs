@@ -9,7 +9,7 @@
 //! the Skellam distribution, with a union bound over the coordinates.
 
 use crate::dp::{LocalNoise, NoiseKind};
-use crate::params::Modulus;
+use crate::arith::Modulus;
 
 use super::EncodingError;
 use super::codec::Encoding;

@@ -16,16 +16,20 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::crypto::aead::{self, ShareContext};
-use crate::crypto::kdf::{self, DerivedKey};
+use crate::crypto::kdf::DerivedKey;
 use crate::crypto::kx::{PublicKey, SecretKey};
 use crate::crypto::prg::{self, SeededMask, Sign};
 use crate::crypto::shamir::{self, SecretScalar};
 use crate::crypto::sign::{IdentityKey, Pki};
 use crate::error::{ApiMisuse, Error, Misbehavior, Party};
 use crate::ids::{ClientId, SessionId};
-use crate::params::{MaskSuite, Params, ThreatModel};
+use crate::params::{Params, ThreatModel};
 use crate::protocol::Round;
-use crate::protocol::graph::{Graph, roster_digest};
+use crate::protocol::derive::{
+    pairwise_prg_seed, pairwise_sign, roster_digest, self_mask_commitment, self_mask_prg_seed,
+    share_keys_with,
+};
+use crate::protocol::graph::Graph;
 use crate::protocol::messages as msg;
 
 pub use crate::arith::PlainInput;
@@ -439,77 +443,6 @@ struct CheckedRoster {
     peers: BTreeMap<ClientId, Peer>,
     members: Vec<ClientId>,
     digest: [u8; 32],
-}
-
-/// The commitment `HKDF(LABEL_SELF_MASK_COMMITMENT, session, u, u, b_u)`.
-pub(crate) fn self_mask_commitment(
-    session: &SessionId,
-    id: ClientId,
-    seed: &SecretScalar,
-) -> [u8; 32] {
-    *kdf::derive(
-        kdf::LABEL_SELF_MASK_COMMITMENT,
-        session,
-        id,
-        id,
-        seed.to_bytes().as_ref(),
-    )
-    .bytes()
-}
-
-/// The mask-expansion seed of client `id`'s self-mask, under the label of the session's suite.
-pub(crate) fn self_mask_prg_seed(
-    suite: MaskSuite,
-    session: &SessionId,
-    id: ClientId,
-    seed: &SecretScalar,
-) -> DerivedKey {
-    let label = match suite {
-        MaskSuite::ChaCha20 => kdf::LABEL_SELF_MASK,
-        MaskSuite::Aes128Ctr => kdf::LABEL_SELF_MASK_AES,
-    };
-    kdf::derive(label, session, id, id, seed.to_bytes().as_ref())
-}
-
-/// The mask-expansion seed of the pairwise mask of `a` and `b`, from `a`'s mask key and `b`'s
-/// public mask key (symmetric: ids are ordered before derivation), under the label of the
-/// session's suite.
-pub(crate) fn pairwise_prg_seed(
-    suite: MaskSuite,
-    mask_key: &SecretKey,
-    peer_public: &PublicKey,
-    session: &SessionId,
-    a: ClientId,
-    b: ClientId,
-) -> Result<DerivedKey, ()> {
-    let shared = mask_key.agree(peer_public).map_err(|_| ())?;
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    let label = match suite {
-        MaskSuite::ChaCha20 => kdf::LABEL_PAIRWISE_MASK,
-        MaskSuite::Aes128Ctr => kdf::LABEL_PAIRWISE_MASK_AES,
-    };
-    Ok(kdf::derive(label, session, lo, hi, shared.bytes()))
-}
-
-/// The sign with which `me` adds the pairwise mask it shares with `peer`: the smaller id
-/// adds, the larger subtracts, so the two cancel in the sum.
-pub(crate) fn pairwise_sign(me: ClientId, peer: ClientId) -> Sign {
-    if me < peer { Sign::Add } else { Sign::Sub }
-}
-
-/// The keys of the ciphertexts from `me` to `peer` and from `peer` to `me`, from one key
-/// agreement (each direction has its own key: the ordered pair is in the derivation).
-fn share_keys_with(
-    own: &SecretKey,
-    peer_public: &PublicKey,
-    session: &SessionId,
-    me: ClientId,
-    peer: ClientId,
-) -> Result<(DerivedKey, DerivedKey), ()> {
-    let shared = own.agree(peer_public).map_err(|_| ())?;
-    let seal = kdf::derive(kdf::LABEL_SHARE_KEY, session, me, peer, shared.bytes());
-    let open = kdf::derive(kdf::LABEL_SHARE_KEY, session, peer, me, shared.bytes());
-    Ok((seal, open))
 }
 
 /// Where a peer stands, as this client sees it. It only moves forward.

@@ -15,52 +15,13 @@ use alloc::vec::Vec;
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use sha2::{Digest, Sha256};
 
 use crate::crypto::kdf;
 use crate::ids::{ClientId, SessionId};
-use crate::protocol::messages::AdvertiseKeys;
 
 pub use crate::vocabulary::Neighbourhood;
 
-/// SHA-256 over the roster in id order: for each entry, `id (u32 BE) || share public key ||
-/// mask public key || self-mask commitment`, prefixed by the entry count (u32 BE).
-#[must_use]
-pub fn roster_digest(entries: &[AdvertiseKeys]) -> [u8; 32] {
-    let mut sorted: Vec<&AdvertiseKeys> = entries.iter().collect();
-    // Rosters come in id order; sorting is then only a check.
-    if !sorted.is_sorted_by_key(|e| e.sender) {
-        sorted.sort_by_key(|e| e.sender);
-    }
-    let mut h = Sha256::new();
-    h.update(
-        u32::try_from(sorted.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    // Entries are laid out in a buffer and hashed 64 at a time: one `update` per field
-    // costs more than the hashing itself.
-    const ENTRY: usize = 4 + 32 + 32 + 32;
-    let mut buf = [0u8; 64 * ENTRY];
-    for group in sorted.chunks(64) {
-        let mut at = 0;
-        for e in group {
-            for field in [
-                &e.sender.to_be_bytes()[..],
-                &e.share_public_key.0,
-                &e.mask_public_key.0,
-                &e.self_mask_commitment,
-            ] {
-                if let Some(dst) = buf.get_mut(at..at + field.len()) {
-                    dst.copy_from_slice(field);
-                }
-                at += field.len();
-            }
-        }
-        h.update(buf.get(..at).unwrap_or_default());
-    }
-    h.finalize().into()
-}
+pub use crate::protocol::derive::roster_digest;
 
 /// The neighbours of every member of a roster, computed once.
 #[derive(Clone, Debug, PartialEq, Eq)]

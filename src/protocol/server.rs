@@ -21,7 +21,7 @@ use crate::error::{AbortReason, ApiMisuse, Error, Misbehavior, Rejected};
 use crate::ids::{ClientId, ShareIndex};
 use crate::params::{Params, ThreatModel};
 use crate::protocol::Round;
-use crate::protocol::client::{
+use crate::protocol::derive::{
     pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
 };
 use crate::protocol::graph::{Graph, roster_digest};

@@ -243,7 +243,7 @@ pub(super) fn sum(parts: &[usize]) -> usize {
 }
 
 /// The header: `version ‖ kind ‖ session id`.
-pub(super) const HEADER_LEN: usize = 1 + 1 + BYTES32;
+pub const HEADER_LEN: usize = 1 + 1 + BYTES32;
 
 pub(super) fn put_header(kind: Kind, session: &SessionId, out: &mut Vec<u8>) {
     out.push(VERSION);

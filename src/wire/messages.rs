@@ -13,8 +13,8 @@ use super::codec::{
 use crate::crypto::shamir::SecretScalar;
 use crate::crypto::sign::Signature;
 use crate::ids::{ClientId, SessionId};
-use crate::params::Modulus;
-use crate::protocol::messages::{
+use crate::arith::Modulus;
+use super::types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster,
     SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
     UnmaskingResponse,
