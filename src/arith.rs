@@ -149,7 +149,6 @@ fn select(condition: bool, yes: u64, no: u64) -> u64 {
     (yes & mask) | (no & !mask)
 }
 
-
 /// A client's private input vector: elements of `Z_m`, zeroized on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct PlainInput(Vec<u64>);

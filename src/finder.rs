@@ -37,7 +37,7 @@ pub use crate::vocabulary::ThreatModel;
 
 /// The graph [`find`] chose: the crate's [`Neighbourhood`](crate::Neighbourhood), ready for
 /// [`ParamsBuilder::neighbours`](crate::ParamsBuilder::neighbours).
-pub type GraphKind = crate::Neighbourhood;
+pub type GraphKind = crate::vocabulary::Neighbourhood;
 
 /// The default statistical security parameter `σ`: security fails with probability at most
 /// `2^-40`.

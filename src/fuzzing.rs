@@ -174,7 +174,7 @@ pub fn decode_params(selector: u8) -> Params {
         Some(0) => Params::new(sid, 2, 2, p2(1), 17),
         Some(1) => Params::new(sid, 3, 2, modulus(3), 9),
         Some(2) => Params::new(sid, 16, 9, modulus((1 << 33) + 1), 6),
-        Some(_) => Params::new(sid, crate::MAX_CLIENTS, 32_769, p2(32), 1),
+        Some(_) => Params::new(sid, crate::params::MAX_CLIENTS, 32_769, p2(32), 1),
     };
     extra.expect("valid fixed parameters")
 }

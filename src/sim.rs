@@ -19,7 +19,7 @@ use std::time::Instant;
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
-use crate::PlainInput;
+use crate::arith::PlainInput;
 use crate::crypto::sign::{IdentityKey, Pki};
 use crate::error::{Error, Rejected};
 use crate::ids::ClientId;
@@ -655,7 +655,7 @@ impl Driver<'_, '_> {
                 Some(input) => timed(|| c.masked_input(delivery, input)),
                 // Not reached: clients without an input were filtered out above.
                 None => (
-                    Err(crate::ApiMisuse::InputLength {
+                    Err(crate::error::ApiMisuse::InputLength {
                         got: 0,
                         expected: sim.params.vector_len(),
                     }
@@ -787,7 +787,7 @@ impl Driver<'_, '_> {
 /// chunk size of a mask with 32-bit elements) into one buffer, with nothing added. The mask kernel's speed
 /// is judged against it: [`RoundReport`] gives the keystream each side read.
 #[must_use]
-pub fn keystream_rate(suite: crate::MaskSuite, bytes: usize) -> f64 {
+pub fn keystream_rate(suite: crate::params::MaskSuite, bytes: usize) -> f64 {
     let chunk = 4 * crate::crypto::prg::CHUNK_ELEMENTS;
     let mut buf = alloc::vec![0u8; chunk];
     let seed = [0x5a; 32];

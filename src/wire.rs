@@ -45,8 +45,8 @@ mod messages;
 mod types;
 
 pub use codec::{
-    Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader, VERSION,
-    from_bytes, to_bytes,
+    Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader, VERSION, from_bytes,
+    to_bytes,
 };
 pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage};
 pub use types::{

@@ -5,9 +5,9 @@ use alloc::vec::Vec;
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
+use crate::arith::PlainInput;
 use crate::dp::{self, Privacy};
 use crate::params::{Modulus, Params};
-use crate::arith::PlainInput;
 
 use super::EncodingError;
 use super::config::EncoderConfig;

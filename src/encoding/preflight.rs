@@ -8,8 +8,8 @@
 //! `σ²`-sub-Gaussian; Canonne, Kamath and Steinke, NeurIPS 2020) and the Chernoff bound of
 //! the Skellam distribution, with a union bound over the coordinates.
 
-use crate::dp::{LocalNoise, NoiseKind};
 use crate::arith::Modulus;
+use crate::dp::{LocalNoise, NoiseKind};
 
 use super::EncodingError;
 use super::codec::Encoding;

@@ -607,7 +607,7 @@ impl ShareKeys {
         check_threshold(&self.params, alive, round)?;
 
         let mut masked = Vec::with_capacity(d);
-        masked.extend_from_slice(&input.values());
+        masked.extend_from_slice(input.values());
         let suite = self.params.mask_suite();
         let self_seed = self_mask_prg_seed(suite, &session, self.id, &self.self_mask_seed);
         let mut masks = Zeroizing::new(Vec::with_capacity(1 + self.peers.len()));

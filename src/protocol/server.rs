@@ -52,7 +52,7 @@ fn enough(params: &Params, have: usize, round: Round) -> Result<(), Error> {
 fn check_envelope(
     params: &Params,
     from: ClientId,
-    session: &crate::SessionId,
+    session: &crate::ids::SessionId,
     sender: ClientId,
     round: Round,
 ) -> Result<(), Rejected> {
@@ -825,7 +825,7 @@ impl Unmasking {
     fn pairs_of_dropped(
         &self,
         mask_keys: &[Result<(ClientId, SecretKey), Error>],
-    ) -> Vec<(usize, ClientId, ClientId, crate::PublicKey)> {
+    ) -> Vec<(usize, ClientId, ClientId, crate::crypto::kx::PublicKey)> {
         let mut pairs = Vec::new();
         for (k, (u, _)) in mask_keys.iter().filter_map(|r| r.as_ref().ok()).enumerate() {
             let neighbours = self.graph.neighbours(*u);
@@ -844,21 +844,22 @@ impl Unmasking {
     fn pairwise_masks(
         &self,
         mask_keys: &[Result<(ClientId, SecretKey), Error>],
-        pairs: &[(usize, ClientId, ClientId, crate::PublicKey)],
+        pairs: &[(usize, ClientId, ClientId, crate::crypto::kx::PublicKey)],
     ) -> Vec<Result<SeededMask, Error>> {
         let session = *self.params.session();
         let suite = self.params.mask_suite();
-        let derive = |&(k, u, v, v_key): &(usize, ClientId, ClientId, crate::PublicKey)| {
-            let mismatch = || Error::from(AbortReason::ReconstructionMismatch { owner: u });
-            let (_, mask_key) = mask_keys
-                .get(k)
-                .and_then(|r| r.as_ref().ok())
-                .ok_or_else(mismatch)?;
-            let seed = pairwise_prg_seed(suite, mask_key, &v_key, &session, u, v)
-                .map_err(|()| mismatch())?;
-            // v added this mask with pairwise_sign(v, u); take it back out.
-            Ok(SeededMask::new(seed.bytes(), pairwise_sign(v, u).flip()))
-        };
+        let derive =
+            |&(k, u, v, v_key): &(usize, ClientId, ClientId, crate::crypto::kx::PublicKey)| {
+                let mismatch = || Error::from(AbortReason::ReconstructionMismatch { owner: u });
+                let (_, mask_key) = mask_keys
+                    .get(k)
+                    .and_then(|r| r.as_ref().ok())
+                    .ok_or_else(mismatch)?;
+                let seed = pairwise_prg_seed(suite, mask_key, &v_key, &session, u, v)
+                    .map_err(|()| mismatch())?;
+                // v added this mask with pairwise_sign(v, u); take it back out.
+                Ok(SeededMask::new(seed.bytes(), pairwise_sign(v, u).flip()))
+            };
         let mut masks = Vec::with_capacity(pairs.len());
         #[cfg(feature = "parallel")]
         {

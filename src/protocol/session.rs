@@ -11,13 +11,14 @@ use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
 
+use crate::arith::PlainInput;
+use crate::crypto::sign::Pki;
 use crate::error::{Error, Misbehavior, Party, Rejected};
 use crate::ids::ClientId;
 use crate::params::Params;
 use crate::protocol::server::Output;
 use crate::protocol::{Round, client, server};
 use crate::wire::{self, ClientMessage, Limits, PackedMaskedInput, ServerMessage};
-use crate::{Pki, PlainInput};
 
 /// A client's whole session, round by round.
 #[derive(Debug)]

@@ -24,7 +24,6 @@ pub(super) const SIGNATURE_LEN: usize = 64;
 
 pub use crate::vocabulary::Kind;
 
-
 pub use crate::error::DecodeError;
 
 /// What a decoder accepts: the shape of the session's vectors and upper bounds on every

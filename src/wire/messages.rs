@@ -10,15 +10,15 @@ use super::codec::{
     BYTES32, Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader,
     SIGNATURE_LEN, U32_LEN, pack, packed_len, put_count, put_header, read_header, read_kind, sum,
 };
-use crate::crypto::shamir::SecretScalar;
-use crate::crypto::sign::Signature;
-use crate::ids::{ClientId, SessionId};
-use crate::arith::Modulus;
 use super::types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster,
     SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
     UnmaskingResponse,
 };
+use crate::arith::Modulus;
+use crate::crypto::shamir::SecretScalar;
+use crate::crypto::sign::Signature;
+use crate::ids::{ClientId, SessionId};
 
 /// An advertisement without header: `sender ‖ c^PK ‖ s^PK ‖ commitment ‖ option ‖ [signature]`.
 const ADVERT_BODY_MIN: usize = U32_LEN + 3 * BYTES32 + 1;
