@@ -534,7 +534,7 @@ pub enum DecodeError {
     },
     /// A server-to-client kind where a client message was expected, or the reverse.
     WrongDirection(Kind),
-    /// A count or the message length exceeds the session's [`Limits`].
+    /// A count or the message length exceeds the session's [`Limits`](crate::wire::Limits).
     LengthOverLimit {
         /// What was counted.
         what: &'static str,
