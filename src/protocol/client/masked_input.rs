@@ -1,0 +1,176 @@
+//! Round 2 (MaskedInputCollection), client side: open the delivered shares, check the
+//! neighbours' roster signatures (malicious mode), mask the input (Bonawitz et al., CCS 2017,
+//! Fig. 4, Round 2; `docs/PROTOCOL.md` §7, §10).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl ShareKeys {
+    /// Implements Round 2 (MaskedInputCollection), client side: Bonawitz et al., CCS 2017,
+    /// Fig. 4.
+    ///
+    /// Opens the shares sealed to this client (their senders form `U_2`), then returns
+    /// `y_u = x_u + PRG(b_u) + sum_{v in U_2 \ u} ±PRG(s_uv) mod m`, the sign `+` when `u < v`.
+    /// The masks are added into the output as they are generated.
+    ///
+    /// # Errors
+    /// [`Error::ApiMisuse`] for an input of the wrong length or out of range;
+    /// [`Error::Misbehaved`] for a delivery of another session or recipient, from an unknown
+    /// or repeated sender, or one that does not open; [`Error::Abort`] if fewer than `t`
+    /// clients (this one included) remain.
+    #[must_use = "the masked input must be sent"]
+    pub fn masked_input(
+        mut self,
+        delivery: &msg::SharesDelivery,
+        input: &PlainInput,
+    ) -> Result<(MaskedInput, msg::MaskedInput), Error> {
+        let round = Round::MaskedInput;
+        let d = self.params.vector_len();
+        let modulus = self.params.modulus();
+        if input.values().len() != d {
+            return Err(ApiMisuse::InputLength {
+                got: input.values().len(),
+                expected: d,
+            }
+            .into());
+        }
+        if let Some(index) = input.values().iter().position(|x| !modulus.contains(*x)) {
+            return Err(ApiMisuse::InputOutOfRange { index }.into());
+        }
+        check_session(&self.params, &delivery.session, round)?;
+        if delivery.recipient != self.id {
+            return Err(server_fault(round, Misbehavior::WrongRecipient));
+        }
+        let session = *self.params.session();
+        for sealed in &delivery.sealed {
+            let sender = sealed.sender;
+            let peer = self
+                .peers
+                .get_mut(&sender)
+                .ok_or_else(|| server_fault(round, Misbehavior::UnknownPeer { peer: sender }))?;
+            if sealed.recipient != self.id {
+                return Err(server_fault(round, Misbehavior::WrongRecipient));
+            }
+            if peer.held.is_some() {
+                return Err(server_fault(
+                    round,
+                    Misbehavior::RepeatedId { peer: sender },
+                ));
+            }
+            let undecryptable = || Error::Misbehaved {
+                by: Party::Client(sender),
+                round,
+                what: Misbehavior::UndecryptableShare { peer: sender },
+            };
+            let key = peer.open_key.take().ok_or_else(undecryptable)?;
+            let ctx = ShareContext {
+                session: &session,
+                sender,
+                recipient: self.id,
+                round: Round::ShareKeys.number(),
+            };
+            let plaintext = Zeroizing::new(
+                aead::open(&key, &ctx, &sealed.ciphertext).map_err(|_| undecryptable())?,
+            );
+            peer.held = Some(HeldShares::from_plaintext(&plaintext).ok_or_else(undecryptable)?);
+        }
+        self.check_roster_signatures(delivery)?;
+        for peer in self.peers.values_mut() {
+            if peer.held.is_none() {
+                peer.drop_at(Round::ShareKeys);
+            }
+        }
+        let alive = 1 + self
+            .peers
+            .values()
+            .filter(|p| p.state == PeerState::Alive)
+            .count();
+        check_threshold(&self.params, alive, round)?;
+
+        let mut masked = Vec::with_capacity(d);
+        masked.extend_from_slice(input.values());
+        let suite = self.params.mask_suite();
+        let self_seed = self_mask_prg_seed(suite, &session, self.id, &self.self_mask_seed);
+        let mut masks = Zeroizing::new(Vec::with_capacity(1 + self.peers.len()));
+        masks.push(SeededMask::new(self_seed.bytes(), Sign::Add));
+        for (&v, peer) in self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.state == PeerState::Alive)
+        {
+            let seed = pairwise_prg_seed(
+                suite,
+                &self.mask_key,
+                &peer.mask_public_key,
+                &session,
+                self.id,
+                v,
+            )
+            .map_err(|()| server_fault(round, Misbehavior::NonContributoryKey { peer: v }))?;
+            masks.push(SeededMask::new(seed.bytes(), pairwise_sign(self.id, v)));
+        }
+        // All masks are added chunk by chunk into the one output vector (never one vector per
+        // mask), cache-blocked like the server's unmasking.
+        prg::apply_masks(&masks, suite, modulus, &mut masked);
+        modulus.reduce_lazy(&mut masked);
+        let out = msg::MaskedInput {
+            session,
+            sender: self.id,
+            roster_digest: self.roster_digest,
+            masked,
+        };
+        let next = MaskedInput {
+            params: self.params,
+            id: self.id,
+            own: self.own,
+            peers: core::mem::take(&mut self.peers),
+            identity: self.identity.take(),
+            members: core::mem::take(&mut self.members),
+        };
+        Ok((next, out))
+    }
+
+    /// Malicious mode: every neighbour whose shares were delivered must have signed the
+    /// digest of the very roster this client holds; no other signature may appear.
+    fn check_roster_signatures(&self, delivery: &msg::SharesDelivery) -> Result<(), Error> {
+        let round = Round::MaskedInput;
+        let fault = |what| server_fault(round, what);
+        let identity = match (self.params.threat_model(), &self.identity) {
+            (ThreatModel::Malicious, Some(identity)) => identity,
+            _ => {
+                // Honest-but-curious: nobody signs rosters.
+                if let Some((signer, _)) = delivery.roster_signatures.first() {
+                    return Err(fault(Misbehavior::BadSignature { peer: *signer }));
+                }
+                return Ok(());
+            }
+        };
+        let mut signers = BTreeSet::new();
+        for (signer, signature) in &delivery.roster_signatures {
+            let signer = *signer;
+            if self.peers.get(&signer).is_none_or(|p| p.held.is_none()) {
+                return Err(fault(Misbehavior::UnknownPeer { peer: signer }));
+            }
+            if !signers.insert(signer) {
+                return Err(fault(Misbehavior::RepeatedId { peer: signer }));
+            }
+            let valid = identity.pki.get(signer).is_some_and(|key| {
+                key.verify_roster(self.params.session(), &self.roster_digest, signature)
+                    .is_ok()
+            });
+            if !valid {
+                return Err(fault(Misbehavior::BadSignature { peer: signer }));
+            }
+        }
+        // SECURITY: this client masks only against neighbours that hold its roster: each
+        // neighbour it counts alive signed the digest of the roster this client derived its
+        // graph from (honest ones sign only the roster they received). Checked before the
+        // masked input exists.
+        for (&v, peer) in &self.peers {
+            if peer.held.is_some() && !signers.contains(&v) {
+                return Err(fault(Misbehavior::BadSignature { peer: v }));
+            }
+        }
+        Ok(())
+    }
+}

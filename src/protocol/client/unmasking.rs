@@ -1,0 +1,218 @@
+//! Round 4 (Unmasking), client side: check the request and reveal one share per neighbour,
+//! never both of one (Bonawitz et al., CCS 2017, Fig. 4, Round 4; `docs/PROTOCOL.md` §7, §12.2).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// Which share of a peer this client has revealed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Revealed {
+    SelfMask,
+    Key,
+}
+
+impl MaskedInput {
+    /// Implements Round 4 (Unmasking), client side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
+    /// Reveals the share of `b_v` of each survivor `v` and the share of `s_v^SK` of each
+    /// dropped `v`, after checking that the request is one an honest server could send.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server if the request is of another session, names this
+    /// client as dropped or omits it, repeats an id, lists a peer as both survivor and
+    /// dropped, names a peer that is unknown or had dropped at ShareKeys, or omits a live
+    /// peer; [`Error::Abort`] if it lists fewer than `t` survivors;
+    /// [`Error::ApiMisuse`] in the malicious-server mode, where ConsistencyCheck
+    /// ([`MaskedInput::consistency`]) must come first.
+    #[must_use = "the revealed shares must be sent"]
+    pub fn unmasking(
+        self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        // SECURITY: against a malicious server no share is revealed before the survivor set
+        // has been checked to be the same for enough neighbours (ConsistencyCheck).
+        if self.params.threat_model() != ThreatModel::HonestButCurious {
+            return Err(wrong_model(&self.params));
+        }
+        self.reveal(request)
+    }
+
+    /// The shared part of Round 4: checks the request and reveals the shares.
+    fn reveal(
+        mut self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        let round = Round::Unmasking;
+        check_session(&self.params, &request.session, round)?;
+        if request.recipient != self.id {
+            return Err(server_fault(round, Misbehavior::WrongRecipient));
+        }
+        check_threshold(&self.params, request.survivors.len(), round)?;
+        let fault = |what| server_fault(round, what);
+        let mut revealed: BTreeMap<ClientId, Revealed> = BTreeMap::new();
+        let mut self_mask_shares = Vec::with_capacity(request.survivors.len());
+        let mut key_shares = Vec::with_capacity(request.dropped.len());
+        let lists = [
+            (&request.survivors, Revealed::SelfMask),
+            (&request.dropped, Revealed::Key),
+        ];
+        for (list, kind) in lists {
+            for &v in list {
+                match revealed.get(&v) {
+                    None => {}
+                    // SECURITY: one id twice in a list is malformed; in both lists it would
+                    // make us reveal both shares of v, which unmasks v's input.
+                    Some(prior) if *prior == kind => {
+                        return Err(fault(Misbehavior::RepeatedId { peer: v }));
+                    }
+                    Some(_) => return Err(fault(Misbehavior::SurvivorAndDropped { peer: v })),
+                }
+                let share = if v == self.id {
+                    // SECURITY: we know we are alive; a server calling us dropped is lying,
+                    // and our key share together with our masked input would unmask us.
+                    if kind == Revealed::Key {
+                        return Err(fault(Misbehavior::SelfNamedDropped));
+                    }
+                    &self.own.self_mask_share
+                } else {
+                    let peer = self
+                        .peers
+                        .get(&v)
+                        .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+                    // SECURITY: a peer that dropped at ShareKeys is not in U_2; naming it
+                    // again means the server shows clients different views.
+                    if peer.state != PeerState::Alive {
+                        return Err(fault(Misbehavior::PeerReappeared { peer: v }));
+                    }
+                    let held = peer
+                        .held
+                        .as_ref()
+                        .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+                    match kind {
+                        Revealed::SelfMask => &held.self_mask_share,
+                        Revealed::Key => &held.key_share,
+                    }
+                };
+                revealed.insert(v, kind);
+                match kind {
+                    Revealed::SelfMask => self_mask_shares.push((v, share.duplicate())),
+                    Revealed::Key => key_shares.push((v, share.duplicate())),
+                }
+            }
+        }
+        if !revealed.contains_key(&self.id) {
+            return Err(fault(Misbehavior::SelfNotSurvivor));
+        }
+        for (&v, peer) in &mut self.peers {
+            if peer.state != PeerState::Alive {
+                continue;
+            }
+            match revealed.get(&v) {
+                None => return Err(fault(Misbehavior::PeerUnaccounted { peer: v })),
+                Some(Revealed::Key) => peer.drop_at(Round::MaskedInput),
+                Some(Revealed::SelfMask) => {}
+            }
+        }
+        let out = msg::UnmaskingResponse {
+            session: *self.params.session(),
+            sender: self.id,
+            self_mask_shares,
+            key_shares,
+        };
+        Ok((Done { id: self.id }, out))
+    }
+}
+
+impl Consistency {
+    /// Implements Round 4 (Unmasking) after ConsistencyCheck, client side: Bonawitz et al.,
+    /// CCS 2017, Fig. 4 (malicious-server mode).
+    ///
+    /// Before revealing anything, checks that at least `t` of this client's share-holder
+    /// neighbourhood (itself and its neighbours) signed the very survivor set it signed, and
+    /// that the request's survivors and dropped clients are exactly what that set implies.
+    ///
+    /// # Errors
+    /// [`Error::Misbehaved`] by the server for a signature that does not verify or comes
+    /// from outside the neighbourhood or twice, fewer than `t` valid signatures, lists that
+    /// differ from the signed set, and every refusal of [`MaskedInput::unmasking`].
+    #[must_use = "the revealed shares must be sent"]
+    pub fn unmasking(
+        self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        let round = Round::Unmasking;
+        let inner = &self.inner;
+        check_session(&inner.params, &request.session, round)?;
+        let fault = |what| server_fault(round, what);
+        let Some(identity) = inner.identity.as_ref() else {
+            return Err(wrong_model(&inner.params));
+        };
+        let ordered: Vec<ClientId> = self.survivors.iter().copied().collect();
+        let mut signers = BTreeSet::new();
+        for (signer, signature) in &request.signatures {
+            let signer = *signer;
+            if signer != inner.id && !inner.peers.contains_key(&signer) {
+                return Err(fault(Misbehavior::UnknownPeer { peer: signer }));
+            }
+            if !signers.insert(signer) {
+                return Err(fault(Misbehavior::RepeatedId { peer: signer }));
+            }
+            // SECURITY: each signature must be the signer's, over the very set we signed:
+            // a server showing different survivor sets cannot collect t of them for both.
+            let valid = identity.pki.get(signer).is_some_and(|key| {
+                key.verify_survivors(inner.params.session(), &ordered, signature)
+                    .is_ok()
+            });
+            if !valid {
+                return Err(fault(Misbehavior::BadSignature { peer: signer }));
+            }
+        }
+        if signers.len() < inner.params.threshold() {
+            return Err(fault(Misbehavior::TooFewSignatures {
+                have: signers.len(),
+                need: inner.params.threshold(),
+            }));
+        }
+        self.check_lists(request)?;
+        self.inner.reveal(request)
+    }
+
+    /// SECURITY: the survivors named must be exactly the signed `U_3` within the
+    /// neighbourhood, and the dropped exactly the live neighbours outside it.
+    fn check_lists(&self, request: &msg::UnmaskingRequest) -> Result<(), Error> {
+        let fault = |peer| {
+            server_fault(
+                Round::Unmasking,
+                Misbehavior::InconsistentSurvivors { peer },
+            )
+        };
+        let inner = &self.inner;
+        for &v in &request.survivors {
+            if !self.survivors.contains(&v) {
+                return Err(fault(v));
+            }
+        }
+        for &v in &request.dropped {
+            if self.survivors.contains(&v) {
+                return Err(fault(v));
+            }
+        }
+        let named: BTreeSet<ClientId> = request
+            .survivors
+            .iter()
+            .chain(&request.dropped)
+            .copied()
+            .collect();
+        let live = inner
+            .peers
+            .iter()
+            .filter(|(_, p)| p.state == PeerState::Alive)
+            .map(|(v, _)| *v);
+        for v in core::iter::once(inner.id).chain(live) {
+            if !named.contains(&v) {
+                return Err(fault(v));
+            }
+        }
+        Ok(())
+    }
+}
