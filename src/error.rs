@@ -14,8 +14,6 @@ use crate::vocabulary::{Kind, Round, WIRE_VERSION};
 pub enum Error {
     /// The session parameters are invalid or unsafe.
     Config(ConfigError),
-    /// Bytes that are not a valid version-2 message.
-    Decode(DecodeError),
     /// A party sent a well-formed message that breaks the protocol.
     Misbehaved {
         /// Who sent it.
@@ -29,9 +27,13 @@ pub enum Error {
     Abort(AbortReason),
     /// The caller used the API wrongly.
     ApiMisuse(ApiMisuse),
+    /// A branch the code shows cannot be taken was taken: a bug in this crate, never a
+    /// peer's fault. Names the invariant that failed; holds nothing secret.
+    Internal(&'static str),
 }
 
 /// Who misbehaved.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Party {
     /// The aggregation server.
@@ -277,12 +279,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Config(e) => write!(f, "invalid parameters: {e}"),
-            Self::Decode(e) => write!(f, "malformed message: {e}"),
             Self::Misbehaved { by, round, what } => {
                 write!(f, "{round}: {by} misbehaved: {what}")
             }
             Self::Abort(e) => write!(f, "session aborted: {e}"),
             Self::ApiMisuse(e) => write!(f, "api misuse: {e}"),
+            Self::Internal(what) => write!(f, "internal error (a bug in secagg): {what}"),
         }
     }
 }
@@ -457,12 +459,6 @@ impl core::error::Error for Error {}
 
 impl core::error::Error for ConfigError {}
 
-impl From<DecodeError> for Error {
-    fn from(e: DecodeError) -> Self {
-        Self::Decode(e)
-    }
-}
-
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Self::Config(e)
@@ -482,6 +478,7 @@ impl From<ApiMisuse> for Error {
 }
 
 /// A client message the server refused. The session goes on without that client.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     /// The client whose message was refused.
@@ -490,6 +487,18 @@ pub struct Rejected {
     pub round: Round,
     /// Why.
     pub reason: Misbehavior,
+}
+
+impl Rejected {
+    /// The refusal of `client`'s message of `round`, for `reason`.
+    #[must_use]
+    pub fn new(client: ClientId, round: Round, reason: Misbehavior) -> Self {
+        Self {
+            client,
+            round,
+            reason,
+        }
+    }
 }
 
 impl fmt::Display for Rejected {

@@ -84,11 +84,7 @@ fn too_few(round: Round, have: usize) -> Error {
 }
 
 fn rejected(client: ClientId, round: Round, reason: Misbehavior) -> Result<(), Rejected> {
-    Err(Rejected {
-        client,
-        round,
-        reason,
-    })
+    Err(Rejected::new(client, round, reason))
 }
 
 /// The error of a refused client step. If the client answered instead, it produced a message

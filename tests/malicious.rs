@@ -1049,11 +1049,11 @@ fn server_with_pki_rejects_forged_advertisement() {
         for m in forged {
             assert_eq!(
                 srv.receive(u, m),
-                Err(Rejected {
-                    client: u,
-                    round: Round::AdvertiseKeys,
-                    reason: Misbehavior::BadSignature { peer: u },
-                })
+                Err(Rejected::new(
+                    u,
+                    Round::AdvertiseKeys,
+                    Misbehavior::BadSignature { peer: u }
+                ))
             );
         }
         srv.receive(u, honest).unwrap();
@@ -1078,11 +1078,11 @@ fn clients_catch_forged_advertisement_that_a_server_without_pki_accepted() {
         unsigned.signature = None;
         assert_eq!(
             srv.receive(u, unsigned),
-            Err(Rejected {
-                client: u,
-                round: Round::AdvertiseKeys,
-                reason: Misbehavior::BadSignature { peer: u },
-            })
+            Err(Rejected::new(
+                u,
+                Round::AdvertiseKeys,
+                Misbehavior::BadSignature { peer: u }
+            ))
         );
         if u == id(4) {
             out.mask_public_key = made_up_keys(8).mask_public_key;
@@ -1750,11 +1750,11 @@ fn server_rejects_consistency_signature_that_does_not_verify() {
         for (request, (u, c)) in requests.iter().zip(masked.clients) {
             assert_eq!(request.recipient, u);
             let (c, out) = c.consistency(request).unwrap();
-            let rejected = Err(Rejected {
-                client: u,
-                round: Round::Consistency,
-                reason: Misbehavior::BadSignature { peer: u },
-            });
+            let rejected = Err(Rejected::new(
+                u,
+                Round::Consistency,
+                Misbehavior::BadSignature { peer: u },
+            ));
             let key = identity_key(u);
             let fake = |signature| msg::ConsistencySignature {
                 signature,

@@ -368,11 +368,11 @@ fn rejects_stale_masked_input_from_a_reused_session_id() {
     assert_ne!(stale.roster_digest, current[0].roster_digest);
     assert_eq!(
         srv.receive(ClientId(1), stale),
-        Err(Rejected {
-            client: ClientId(1),
-            round: Round::MaskedInput,
-            reason: Misbehavior::WrongRoster
-        })
+        Err(Rejected::new(
+            ClientId(1),
+            Round::MaskedInput,
+            Misbehavior::WrongRoster
+        ))
     );
     for m in &current[1..] {
         srv.receive(m.sender, m.clone()).unwrap();
@@ -434,11 +434,11 @@ fn typed_api_rejects_non_canonical_key_encodings() {
     srv.receive(ClientId(1), ads[0].clone()).unwrap();
     let mut mirror = ads[1].clone();
     mirror.mask_public_key = high_bit(ads[0].mask_public_key);
-    let refused = Err(Rejected {
-        client: ClientId(2),
-        round: Round::AdvertiseKeys,
-        reason: Misbehavior::NonCanonicalKey { peer: ClientId(2) },
-    });
+    let refused = Err(Rejected::new(
+        ClientId(2),
+        Round::AdvertiseKeys,
+        Misbehavior::NonCanonicalKey { peer: ClientId(2) },
+    ));
     assert_eq!(srv.receive(ClientId(2), mirror), refused);
     let mut own = ads[1].clone();
     own.share_public_key = high_bit(own.share_public_key);

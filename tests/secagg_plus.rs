@@ -354,11 +354,11 @@ fn server_with_another_degree_rejects_the_clients_shares() {
             assert_eq!(out.sealed.len(), client_k);
             assert_eq!(
                 srv.receive(u, out),
-                Err(Rejected {
-                    client: u,
-                    round: Round::ShareKeys,
-                    reason: Misbehavior::SharesMismatch { peer: u },
-                })
+                Err(Rejected::new(
+                    u,
+                    Round::ShareKeys,
+                    Misbehavior::SharesMismatch { peer: u }
+                ))
             );
         }
     }

@@ -1,40 +1,79 @@
 //! The roster checks of Round 1 (ShareKeys), client side (`docs/PROTOCOL.md` §12.2): what an
-//! honest client requires of the roster before it shares anything.
+//! honest client requires of the roster before it shares anything. The checks run in the
+//! order of that table; the first failure is the error.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+
+/// What a checked roster gives a client: its neighbours, every member (malicious mode only)
+/// and the roster's digest.
+pub(super) struct CheckedRoster {
+    pub(super) peers: BTreeMap<ClientId, Peer>,
+    pub(super) members: Vec<ClientId>,
+    pub(super) digest: [u8; 32],
+}
+
+fn fault(what: Misbehavior) -> Error {
+    server_fault(Round::ShareKeys, what)
+}
 
 impl AdvertiseKeys {
     /// Checks the roster; returns this client's neighbours, the roster's digest and, in the
     /// malicious-server mode (where ConsistencyCheck needs them), every member's id,
     /// ascending.
     pub(super) fn check_roster(&self, roster: &msg::Roster) -> Result<CheckedRoster, Error> {
-        let round = Round::ShareKeys;
-        check_session(&self.params, &roster.session, round)?;
-        let fault = |what| server_fault(round, what);
+        check_session(&self.params, &roster.session, Round::ShareKeys)?;
         let pki = match (self.params.threat_model(), &self.identity) {
             (ThreatModel::HonestButCurious, _) => None,
             (ThreatModel::Malicious, Some(identity)) => Some(&identity.pki),
             (ThreatModel::Malicious, None) => return Err(wrong_model(&self.params)),
         };
-        if roster.entries.len() > self.params.clients() {
+        self.check_size(roster.entries.len())?;
+        self.check_entries(roster, pki)?;
+        check_distinct_keys(roster)?;
+        let mut members = distinct_members(roster, self.id)?;
+        // SecAgg+: keep only the neighbours, from the graph this client derives itself from
+        // the roster and its own configured degree (never from what the server claims).
+        let digest = roster_digest(&roster.entries);
+        let peers = self.neighbours(roster, &digest, &members)?;
+        check_threshold(&self.params, peers.len() + 1, Round::ShareKeys)?;
+        if self.params.threat_model() == ThreatModel::HonestButCurious {
+            // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
+            members = Vec::new();
+        }
+        Ok(CheckedRoster {
+            peers,
+            members,
+            digest,
+        })
+    }
+
+    /// At most `n` entries, at least `t`, at least the session's minimum.
+    fn check_size(&self, len: usize) -> Result<(), Error> {
+        if len > self.params.clients() {
             return Err(fault(Misbehavior::UnexpectedMessage));
         }
-        check_threshold(&self.params, roster.entries.len(), round)?;
+        check_threshold(&self.params, len, Round::ShareKeys)?;
         // SECURITY: the roster is at least the session's minimum, which this client knows
         // from its own configuration. A malicious server that shrinks the roster to a victim
         // and its colluders would otherwise receive the victim's shares and, with its
         // pairwise masks all known to the colluders, its input. `Params` keeps the minimum
         // above `k + 1` on a sparse malicious session, so the graph never turns complete.
-        if roster.entries.len() < self.params.min_roster() {
+        if len < self.params.min_roster() {
             return Err(fault(Misbehavior::RosterTooSmall {
-                have: roster.entries.len(),
+                have: len,
                 need: self.params.min_roster(),
             }));
         }
+        Ok(())
+    }
+
+    /// Every entry: of this session, canonical keys, this client exactly once and as it
+    /// advertised, no other entry with one of its keys, and (malicious mode) signed.
+    fn check_entries(&self, roster: &msg::Roster, pki: Option<&Pki>) -> Result<(), Error> {
         let mut seen_self = false;
         for entry in &roster.entries {
-            check_session(&self.params, &entry.session, round)?;
+            check_session(&self.params, &entry.session, Round::ShareKeys)?;
             // SECURITY: one encoding per key, so that the byte comparisons below (own keys,
             // repeated keys) are key comparisons, as they are for decoded messages.
             if !entry.share_public_key.is_canonical() || !entry.mask_public_key.is_canonical() {
@@ -55,61 +94,29 @@ impl AdvertiseKeys {
             } else if own_key {
                 return Err(fault(Misbehavior::RosterSelfRepeated));
             }
-            // SECURITY: against a malicious server, every roster entry (not only the
-            // neighbours': the whole roster seeds the graph) must carry its owner's identity
-            // signature, so the server can neither inject keys it made up nor grind the
-            // graph with fake entries.
             if let Some(pki) = pki {
-                let verified = entry
-                    .signature
-                    .as_ref()
-                    .zip(pki.get(entry.sender))
-                    .is_some_and(|(signature, key)| {
-                        key.verify_advertisement(entry, signature).is_ok()
-                    });
-                if !verified {
-                    return Err(fault(Misbehavior::BadSignature { peer: entry.sender }));
-                }
+                check_signed(entry, pki)?;
             }
         }
         if !seen_self {
             return Err(fault(Misbehavior::RosterMissingSelf));
         }
-        // SECURITY: a repeated key would let one party hold two roster places (or a peer
-        // mirror our key); every key must be distinct. Sorted, so O(n log n) for any roster.
-        // Their 64-bit prefixes are sorted first; only if two prefixes are equal (a repeated
-        // key, or a chance collision) are the whole keys compared.
-        let keys = || {
-            roster
-                .entries
-                .iter()
-                .flat_map(|e| [&e.share_public_key.0, &e.mask_public_key.0])
-        };
-        let mut prefixes: Vec<u64> = keys()
-            .map(|k| u64::from_le_bytes(*k.first_chunk().unwrap_or(&[0; 8])))
-            .collect();
-        prefixes.sort_unstable();
-        if prefixes.windows(2).any(|w| w.first() == w.get(1)) {
-            let mut whole: Vec<&[u8; 32]> = keys().collect();
-            whole.sort_unstable();
-            if whole.windows(2).any(|w| w.first() == w.get(1)) {
-                return Err(fault(Misbehavior::RosterDuplicateKey));
-            }
-        }
-        let mut members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
-        members.sort_unstable();
-        if let Some(w) = members.windows(2).find(|w| w.first() == w.get(1)) {
-            let peer = w.first().copied().unwrap_or(self.id);
-            return Err(fault(Misbehavior::RosterDuplicateId { peer }));
-        }
-        // SecAgg+: keep only the neighbours, from the graph this client derives itself from
-        // the roster and its own configured degree (never from what the server claims).
-        let digest = roster_digest(&roster.entries);
+        Ok(())
+    }
+
+    /// This client's neighbours in the graph of `digest` over `members`, none with a
+    /// small-order key.
+    fn neighbours(
+        &self,
+        roster: &msg::Roster,
+        digest: &[u8; 32],
+        members: &[ClientId],
+    ) -> Result<BTreeMap<ClientId, Peer>, Error> {
         let neighbours = Graph::neighbours_of(
             self.params.neighbourhood(),
             self.params.session(),
-            &digest,
-            &members,
+            digest,
+            members,
             self.id,
         );
         let peers: BTreeMap<ClientId, Peer> = roster
@@ -134,23 +141,57 @@ impl AdvertiseKeys {
                 return Err(fault(Misbehavior::NonContributoryKey { peer }));
             }
         }
-        check_threshold(&self.params, peers.len() + 1, round)?;
-        if self.params.threat_model() == ThreatModel::HonestButCurious {
-            // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
-            members = Vec::new();
-        }
-        Ok(CheckedRoster {
-            peers,
-            members,
-            digest,
-        })
+        Ok(peers)
     }
 }
 
-/// What a checked roster gives a client: its neighbours, every member (malicious mode only)
-/// and the roster's digest.
-pub(super) struct CheckedRoster {
-    pub(super) peers: BTreeMap<ClientId, Peer>,
-    pub(super) members: Vec<ClientId>,
-    pub(super) digest: [u8; 32],
+/// SECURITY: against a malicious server, every roster entry (not only the neighbours': the
+/// whole roster seeds the graph) must carry its owner's identity signature, so the server can
+/// neither inject keys it made up nor grind the graph with fake entries.
+fn check_signed(entry: &msg::AdvertiseKeys, pki: &Pki) -> Result<(), Error> {
+    let verified = entry
+        .signature
+        .as_ref()
+        .zip(pki.get(entry.sender))
+        .is_some_and(|(signature, key)| key.verify_advertisement(entry, signature).is_ok());
+    if !verified {
+        return Err(fault(Misbehavior::BadSignature { peer: entry.sender }));
+    }
+    Ok(())
+}
+
+/// SECURITY: a repeated key would let one party hold two roster places (or a peer mirror our
+/// key); every key must be distinct. Sorted, so O(n log n) for any roster. Their 64-bit
+/// prefixes are sorted first; only if two prefixes are equal (a repeated key, or a chance
+/// collision) are the whole keys compared.
+fn check_distinct_keys(roster: &msg::Roster) -> Result<(), Error> {
+    let keys = || {
+        roster
+            .entries
+            .iter()
+            .flat_map(|e| [&e.share_public_key.0, &e.mask_public_key.0])
+    };
+    let mut prefixes: Vec<u64> = keys()
+        .map(|k| u64::from_le_bytes(*k.first_chunk().unwrap_or(&[0; 8])))
+        .collect();
+    prefixes.sort_unstable();
+    if prefixes.windows(2).any(|w| w.first() == w.get(1)) {
+        let mut whole: Vec<&[u8; 32]> = keys().collect();
+        whole.sort_unstable();
+        if whole.windows(2).any(|w| w.first() == w.get(1)) {
+            return Err(fault(Misbehavior::RosterDuplicateKey));
+        }
+    }
+    Ok(())
+}
+
+/// The members' ids, ascending, none repeated.
+fn distinct_members(roster: &msg::Roster, me: ClientId) -> Result<Vec<ClientId>, Error> {
+    let mut members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
+    members.sort_unstable();
+    if let Some(w) = members.windows(2).find(|w| w.first() == w.get(1)) {
+        let peer = w.first().copied().unwrap_or(me);
+        return Err(fault(Misbehavior::RosterDuplicateId { peer }));
+    }
+    Ok(members)
 }

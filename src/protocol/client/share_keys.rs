@@ -7,15 +7,18 @@ use super::roster::CheckedRoster;
 use super::*;
 
 impl AdvertiseKeys {
-    /// Implements Round 1 (ShareKeys), client side: Bonawitz et al., CCS 2017, Fig. 4.
+    /// Implements Round 1 (ShareKeys), client side: Bonawitz et al., CCS 2017, Fig. 4,
+    /// Round 1 ("ShareKeys", user side).
     ///
-    /// Checks the roster, Shamir-shares `s_u^SK` and `b_u` among all roster members with
-    /// threshold `t`, and seals each peer's pair of shares under a key derived from
-    /// `X25519(c_u^SK, c_v^PK)`.
+    /// Checks the roster ([`super::roster`]), Shamir-shares `s_u^SK` and `b_u` among this
+    /// client and its neighbours with threshold `t`, seals each neighbour's pair of shares
+    /// under a key derived from `X25519(c_u^SK, c_v^PK)`, and (malicious mode) signs the
+    /// roster's digest.
     ///
     /// # Errors
-    /// [`Error::Misbehaved`] by the server for a roster of another session, one that omits or
-    /// repeats this client or its keys, repeats an id or a key, or holds a small-order key;
+    /// [`Error::Misbehaved`] by the server for a roster of another session, one below the
+    /// session's minimum, that omits or repeats this client or its keys, repeats an id or a
+    /// key, holds a non-canonical or small-order key or (malicious mode) an unsigned entry;
     /// [`Error::Abort`] if it lists fewer than `t` clients.
     #[must_use = "the sealed shares must be sent"]
     pub fn share_keys<R: CryptoRng + ?Sized>(
@@ -23,96 +26,41 @@ impl AdvertiseKeys {
         roster: &msg::Roster,
         rng: &mut R,
     ) -> Result<(ShareKeys, msg::ShareKeys), Error> {
+        // Validate.
         let CheckedRoster {
             mut peers,
             members,
             digest,
         } = self.check_roster(roster)?;
-        // Share holders: this client and its neighbours, in id order.
-        let holders: Vec<_> = roster
+        // Share: holders are this client and its neighbours, in id order.
+        let holders: Vec<ClientId> = roster
             .entries
             .iter()
-            .filter(|e| e.sender == self.id || peers.contains_key(&e.sender))
+            .map(|e| e.sender)
+            .filter(|&v| v == self.id || peers.contains_key(&v))
             .collect();
-        let indices: Vec<_> = holders.iter().map(|e| e.sender.share_index()).collect();
-        let t = self.params.threshold();
-        // Cannot fail: `check_roster` guarantees at least t holders with distinct ids, and
-        // share indices are `id + 1`, never zero. A failure would mean a malformed roster.
-        let split_error = |_| {
-            server_fault(
-                Round::ShareKeys,
-                Misbehavior::RosterDuplicateId { peer: self.id },
-            )
-        };
-        let key_shares =
-            shamir::split(&self.mask_key_secret, t, &indices, rng).map_err(split_error)?;
-        let self_mask_shares =
-            shamir::split(&self.self_mask_seed, t, &indices, rng).map_err(split_error)?;
-        let session = *self.params.session();
+        let (mut shares, own) = self.split(&holders, rng)?;
+        // Seal one pair per neighbour.
         let mut sealed = Vec::with_capacity(peers.len());
-        let mut own = None;
-        for ((entry, key_share), self_share) in
-            holders.iter().zip(&key_shares).zip(&self_mask_shares)
-        {
-            let held = HeldShares {
-                key_share: key_share.value.duplicate(),
-                self_mask_share: self_share.value.duplicate(),
-            };
-            if entry.sender == self.id {
-                own = Some(held);
-                continue;
-            }
-            let (key, open_key) = share_keys_with(
-                &self.share_key,
-                &entry.share_public_key,
-                &session,
-                self.id,
-                entry.sender,
-            )
-            .map_err(|()| {
-                server_fault(
-                    Round::ShareKeys,
-                    Misbehavior::NonContributoryKey { peer: entry.sender },
-                )
-            })?;
-            if let Some(peer) = peers.get_mut(&entry.sender) {
-                peer.open_key = Some(open_key);
-            }
-            let ctx = ShareContext {
-                session: &session,
-                sender: self.id,
-                recipient: entry.sender,
-                round: Round::ShareKeys.number(),
-            };
-            // Cannot fail: the plaintext is 64 bytes.
-            let ciphertext =
-                aead::seal(&key, &ctx, held.to_plaintext().as_slice()).map_err(|_| {
-                    server_fault(
-                        Round::ShareKeys,
-                        Misbehavior::UndecryptableShare { peer: self.id },
-                    )
-                })?;
+        for (&v, peer) in &mut peers {
+            let held = shares
+                .remove(&v)
+                .ok_or(Error::Internal("a neighbour is a share holder"))?;
+            let (ciphertext, open_key) = self.seal_for(v, &peer.share_public_key, &held)?;
+            peer.open_key = Some(open_key);
             sealed.push(msg::SealedShares {
                 sender: self.id,
-                recipient: entry.sender,
+                recipient: v,
                 ciphertext,
             });
         }
-        let own =
-            own.ok_or_else(|| server_fault(Round::ShareKeys, Misbehavior::RosterMissingSelf))?;
-        // Malicious mode: our neighbours mask against us only once they hold our signature
-        // over the very roster they received (checked in `masked_input`).
-        let roster_signature = match (self.params.threat_model(), &self.identity) {
-            (ThreatModel::Malicious, Some(identity)) => {
-                Some(identity.key.sign_roster(&session, &digest))
-            }
-            _ => None,
-        };
+        // Emit.
+        let session = *self.params.session();
         let out = msg::ShareKeys {
             session,
             sender: self.id,
             sealed,
-            roster_signature,
+            roster_signature: self.roster_signature(&digest),
         };
         let next = ShareKeys {
             params: self.params,
@@ -126,5 +74,76 @@ impl AdvertiseKeys {
             peers,
         };
         Ok((next, out))
+    }
+
+    /// Shamir-shares `s_u^SK`, then `b_u` (the order in which the coefficients are drawn),
+    /// among `holders`; returns the neighbours' pairs by holder and this client's own.
+    fn split<R: CryptoRng + ?Sized>(
+        &self,
+        holders: &[ClientId],
+        rng: &mut R,
+    ) -> Result<(BTreeMap<ClientId, HeldShares>, HeldShares), Error> {
+        let indices: Vec<_> = holders.iter().map(|v| v.share_index()).collect();
+        let t = self.params.threshold();
+        // Cannot fail: `check_roster` guarantees at least t holders with distinct ids, and
+        // share indices are `id + 1`, never zero.
+        let internal = |_| Error::Internal("t distinct non-zero share indices");
+        let key_shares =
+            shamir::split(&self.mask_key_secret, t, &indices, rng).map_err(internal)?;
+        let self_mask_shares =
+            shamir::split(&self.self_mask_seed, t, &indices, rng).map_err(internal)?;
+        let mut by_holder = BTreeMap::new();
+        for ((&v, key_share), self_share) in holders.iter().zip(&key_shares).zip(&self_mask_shares)
+        {
+            let held = HeldShares {
+                key_share: key_share.value.duplicate(),
+                self_mask_share: self_share.value.duplicate(),
+            };
+            by_holder.insert(v, held);
+        }
+        let own = by_holder
+            .remove(&self.id)
+            .ok_or(Error::Internal("this client is a share holder"))?;
+        Ok((by_holder, own))
+    }
+
+    /// Seals `held` for neighbour `v` under the share key `u → v`; returns the ciphertext and
+    /// the key of the one `v` seals to this client.
+    fn seal_for(
+        &self,
+        v: ClientId,
+        share_public_key: &PublicKey,
+        held: &HeldShares,
+    ) -> Result<(Vec<u8>, DerivedKey), Error> {
+        let session = *self.params.session();
+        let (key, open_key) =
+            share_keys_with(&self.share_key, share_public_key, &session, self.id, v).map_err(
+                |()| {
+                    server_fault(
+                        Round::ShareKeys,
+                        Misbehavior::NonContributoryKey { peer: v },
+                    )
+                },
+            )?;
+        let ctx = ShareContext {
+            session: &session,
+            sender: self.id,
+            recipient: v,
+            round: Round::ShareKeys.number(),
+        };
+        let ciphertext = aead::seal(&key, &ctx, held.to_plaintext().as_slice())
+            .map_err(|_| Error::Internal("a 64-byte plaintext seals"))?;
+        Ok((ciphertext, open_key))
+    }
+
+    /// Malicious mode: our neighbours mask against us only once they hold our signature over
+    /// the very roster they received (checked in `masked_input`).
+    fn roster_signature(&self, digest: &[u8; 32]) -> Option<crate::crypto::sign::Signature> {
+        match (self.params.threat_model(), &self.identity) {
+            (ThreatModel::Malicious, Some(identity)) => {
+                Some(identity.key.sign_roster(self.params.session(), digest))
+            }
+            _ => None,
+        }
     }
 }
