@@ -158,7 +158,11 @@ impl EncoderConfig {
     ///
     /// # Errors
     /// As [`Self::check`].
-    pub fn budget(&self, modulus: Modulus, max_contributors: usize) -> Result<Budget, EncodingError> {
+    pub fn budget(
+        &self,
+        modulus: Modulus,
+        max_contributors: usize,
+    ) -> Result<Budget, EncodingError> {
         let requirement = self.requirement(max_contributors)?;
         let capacity = (modulus.value() - 1) / 2;
         let wrap_probability = match self.local_noise() {
