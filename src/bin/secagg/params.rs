@@ -6,91 +6,108 @@
 
 use std::process::ExitCode;
 
-use secagg::Neighbourhood;
-use secagg::ThreatModel;
-use secagg::finder::{self, FinderInput};
+use secagg::finder::{self, FinderInput, GraphParams, MAX_FINDER_CLIENTS};
+use secagg::{Neighbourhood, ThreatModel};
+use serde::Serialize;
 
-use crate::{JsonObject, UsageError, fraction, json_f64, json_string, number, once, usage_error};
+use crate::{at_least, rate};
 
-/// The help text.
-pub(crate) const USAGE: &str = "\
-usage: secagg params --clients N --dropout D --corrupt G [--malicious] [--sigma S] [--eta E] [--json]
+/// Exit codes, as the help prints them.
+const EXIT_CODES: &str = "\
+Exit codes: 0 found, 1 no (k, t) and not even the complete graph meets the bounds,
+2 bad flags or values.";
 
-Finds the smallest SecAgg+ degree k and a threshold t such that, with N clients of which a
-fraction D may drop and a fraction G may be corrupt, a random Harary neighbourhood fails
-security with probability at most 2^-S (default 40) and correctness at most 2^-E (default 20).
-Falls back to the complete graph where the sparse one does not pay or no (k, t) exists.
-";
+/// Finds the smallest SecAgg+ degree k and a threshold t such that, with N clients of which
+/// a fraction D may drop and a fraction G may be corrupt, a random Harary neighbourhood fails
+/// security with probability at most 2^-S and correctness at most 2^-E. Falls back to the
+/// complete graph where the sparse one does not pay or no (k, t) exists.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub(crate) struct Args {
+    /// Number of clients, 2 <= N <= 2^24
+    #[arg(long, value_name = "N", value_parser = clients)]
+    clients: usize,
+    /// Fraction of clients that may drop, 0 <= D < 1
+    #[arg(long, value_name = "D", value_parser = rate)]
+    dropout: f64,
+    /// Fraction of clients that may be corrupt (colluding with the server), 0 <= G < 1
+    #[arg(long, value_name = "G", value_parser = rate)]
+    corrupt: f64,
+    /// The server is malicious, not only honest-but-curious
+    #[arg(long)]
+    malicious: bool,
+    /// Security: failure probability at most 2^-S, S >= 1
+    #[arg(long, value_name = "S", default_value_t = finder::DEFAULT_SIGMA, value_parser = at_least(1u32))]
+    sigma: u32,
+    /// Correctness: failure probability at most 2^-E, E >= 1
+    #[arg(long, value_name = "E", default_value_t = finder::DEFAULT_ETA, value_parser = at_least(1u32))]
+    eta: u32,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+}
 
-/// Runs the command with its arguments.
-pub(crate) fn run(args: &[String]) -> ExitCode {
-    let mut it = args.iter();
-    let (mut clients, mut dropout, mut corrupt) = (None, None, None);
-    let (mut sigma, mut eta) = (None, None);
-    let (mut malicious, mut json) = (false, false);
-    while let Some(flag) = it.next() {
-        let result = match flag.as_str() {
-            "-h" | "--help" => {
-                crate::write_stdout(USAGE);
-                return ExitCode::SUCCESS;
-            }
-            "--malicious" => {
-                malicious = true;
-                Ok(())
-            }
-            "--json" => {
-                json = true;
-                Ok(())
-            }
-            _ => match it.next() {
-                None => Err(UsageError(format!("{flag} needs a value"))),
-                Some(value) => match flag.as_str() {
-                    "--clients" => {
-                        number(flag, value, "a count").and_then(|v| once(&mut clients, flag, v))
-                    }
-                    "--dropout" => fraction(flag, value).and_then(|v| once(&mut dropout, flag, v)),
-                    "--corrupt" => fraction(flag, value).and_then(|v| once(&mut corrupt, flag, v)),
-                    "--sigma" => {
-                        number(flag, value, "bits").and_then(|v| once(&mut sigma, flag, v))
-                    }
-                    "--eta" => number(flag, value, "bits").and_then(|v| once(&mut eta, flag, v)),
-                    _ => Err(UsageError(format!("unknown option '{flag}'"))),
-                },
-            },
-        };
-        if let Err(e) = result {
-            return usage_error(&e);
-        }
+/// `2 ..= MAX_FINDER_CLIENTS`.
+fn clients(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (2..=MAX_FINDER_CLIENTS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of clients from 2 to {MAX_FINDER_CLIENTS}"
+        )),
     }
-    let (Some(clients), Some(dropout), Some(corrupt)) = (clients, dropout, corrupt) else {
-        return usage_error(&UsageError(
-            "--clients, --dropout and --corrupt are required".into(),
-        ));
-    };
-    let threat = if malicious {
+}
+
+/// The JSON answer.
+#[derive(Debug, Serialize)]
+struct JsonAnswer {
+    clients: usize,
+    dropout: f64,
+    corrupt: f64,
+    threat_model: &'static str,
+    sigma: u32,
+    eta: u32,
+    graph: &'static str,
+    k: usize,
+    t: usize,
+    client_mask_expansions: f64,
+    server_mask_expansions: f64,
+}
+
+/// The JSON error.
+#[derive(Debug, Serialize)]
+struct JsonError {
+    error: String,
+}
+
+/// Runs the command.
+pub(crate) fn run(args: &Args) -> ExitCode {
+    let threat = if args.malicious {
         ThreatModel::Malicious
     } else {
         ThreatModel::HonestButCurious
     };
-    let mut input = FinderInput::new(clients, dropout, corrupt, threat);
-    input.sigma = sigma.unwrap_or(finder::DEFAULT_SIGMA);
-    input.eta = eta.unwrap_or(finder::DEFAULT_ETA);
-    report(&input, json)
-}
-
-/// Runs the finder and prints its answer.
-fn report(input: &FinderInput, json: bool) -> ExitCode {
-    let found = match finder::find(input) {
-        Ok(found) => found,
+    let mut input = FinderInput::new(args.clients, args.dropout, args.corrupt, threat);
+    input.sigma = args.sigma;
+    input.eta = args.eta;
+    match finder::find(&input) {
+        Ok(found) => {
+            report(&input, &found, args.json);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            if json {
-                let obj = JsonObject::default().field("error", json_string(&e.to_string()));
-                crate::write_stdout(&(obj.finish() + "\n"));
+            if args.json {
+                crate::write_json(&JsonError {
+                    error: e.to_string(),
+                });
             }
             crate::write_stderr(&format!("error: {e}\n"));
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
-    };
+    }
+}
+
+/// Prints the finder's answer.
+fn report(input: &FinderInput, found: &GraphParams, json: bool) {
     let graph = match found.graph {
         Neighbourhood::Complete => "complete",
         Neighbourhood::Harary { .. } => "harary",
@@ -100,25 +117,19 @@ fn report(input: &FinderInput, json: bool) -> ExitCode {
         ThreatModel::Malicious => "malicious",
     };
     if json {
-        let obj = JsonObject::default()
-            .field("clients", input.clients.to_string())
-            .field("dropout", json_f64(input.dropout))
-            .field("corrupt", json_f64(input.corrupt))
-            .field("threat_model", json_string(threat))
-            .field("sigma", input.sigma.to_string())
-            .field("eta", input.eta.to_string())
-            .field("graph", json_string(graph))
-            .field("k", found.k.to_string())
-            .field("t", found.t.to_string())
-            .field(
-                "client_mask_expansions",
-                json_f64(found.client_mask_expansions),
-            )
-            .field(
-                "server_mask_expansions",
-                json_f64(found.server_mask_expansions),
-            );
-        crate::write_stdout(&(obj.finish() + "\n"));
+        crate::write_json(&JsonAnswer {
+            clients: input.clients,
+            dropout: input.dropout,
+            corrupt: input.corrupt,
+            threat_model: threat,
+            sigma: input.sigma,
+            eta: input.eta,
+            graph,
+            k: found.k,
+            t: found.t,
+            client_mask_expansions: found.client_mask_expansions,
+            server_mask_expansions: found.server_mask_expansions,
+        });
     } else {
         crate::write_stdout(&format!(
             "clients {}, dropout {}, corrupt {}, {threat} server, sigma {}, eta {}\n\
@@ -138,5 +149,4 @@ fn report(input: &FinderInput, json: bool) -> ExitCode {
             found.server_mask_expansions,
         ));
     }
-    ExitCode::SUCCESS
 }
