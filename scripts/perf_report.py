@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Runs `secagg simulate --json` over a grid and writes docs/PERFORMANCE.md tables and SVG plots.
 
-Usage: cargo build --release && python3 scripts/perf_report.py [--quick]
+Usage: cargo build --release && python3 scripts/perf_report.py [--quick] > docs/PERFORMANCE.md
 Every figure in the output comes from this run; nothing is typed in by hand.
 """
+import argparse
 import json
 import os
 import platform
@@ -68,8 +69,20 @@ def svg_plot(title, xlabel, ylabel, series, path, logx=False):
         f.write("\n".join(parts))
 
 
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Runs `secagg simulate --json` over a grid of sessions (several minutes), "
+        "writes the SVG plots under docs/perf/ (overwriting the tracked ones) and prints "
+        "docs/PERFORMANCE.md on stdout.",
+        epilog="Build the binary first: cargo build --release.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="a smaller grid of client counts (100 and 300 only)")
+    return parser.parse_args(argv)
+
+
 def main():
-    quick = "--quick" in sys.argv
+    quick = parse_args().quick
     os.makedirs(OUT_DIR, exist_ok=True)
     d = 10_000
     ns = [100, 300, 1000] if not quick else [100, 300]

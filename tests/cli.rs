@@ -312,6 +312,362 @@ fn help_succeeds() {
     assert!(String::from_utf8(out.stdout).unwrap().contains("--dropout"));
 }
 
+/// Runs the binary under a 1 GiB address-space limit and a 60 s deadline: a binary that
+/// reads a stream without bound or allocates a vector of length d fails here, quickly.
+fn run_limited(args: &[&str]) -> (Output, core::time::Duration) {
+    let start = std::time::Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_secagg"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > core::time::Duration::from_secs(60) {
+            child.kill().expect("kill");
+            panic!("{args:?} still running after 60 s");
+        }
+        std::thread::sleep(core::time::Duration::from_millis(20));
+    }
+    (child.wait_with_output().expect("output"), start.elapsed())
+}
+
+#[test]
+fn top_level_help_lists_every_command_and_version_works() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for command in ["simulate", "params", "plan", "privacy"] {
+        assert!(help.contains(command), "{command} missing from:\n{help}");
+    }
+    let out = run(&["--version"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let version = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        version.trim(),
+        format!("secagg {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn each_command_help_gives_defaults_and_exit_codes() {
+    for command in ["simulate", "params", "plan", "privacy"] {
+        let out = run(&[command, "--help"]);
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Exit codes: 0"), "{command}:\n{help}");
+        assert!(help.contains("2 bad flags"), "{command}:\n{help}");
+        assert!(help.contains("[default: "), "{command}:\n{help}");
+    }
+    let simulate = String::from_utf8(run(&["simulate", "--help"]).stdout).unwrap();
+    assert!(simulate.contains("--min-roster"), "{simulate}");
+    assert!(simulate.contains("[default: 100;"), "{simulate}");
+}
+
+#[test]
+fn every_command_rejects_bad_values_with_exit_code_2_naming_the_flag() {
+    let params = [
+        "params",
+        "--clients",
+        "10",
+        "--dropout",
+        "0.1",
+        "--corrupt",
+        "0.1",
+    ];
+    let with = |flag: &str, value: &str| -> Vec<String> {
+        let mut args: Vec<String> = params.iter().map(|s| (*s).to_owned()).collect();
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = value.to_owned(),
+            None => args.extend([flag.to_owned(), value.to_owned()]),
+        }
+        args
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (with("--clients", "0"), "--clients"),
+        (with("--dropout", "1"), "--dropout"),
+        (with("--corrupt", "1"), "--corrupt"),
+        (with("--sigma", "0"), "--sigma"),
+        (with("--eta", "0"), "--eta"),
+        (
+            vec!["plan".into(), "--precision".into(), "0".into()],
+            "--precision",
+        ),
+        (
+            ["plan", "--noise", "ddg:1", "--min-clients", "0"]
+                .map(String::from)
+                .to_vec(),
+            "--min-clients",
+        ),
+        (
+            [
+                "plan",
+                "--noise",
+                "ddg:1",
+                "--clients",
+                "10",
+                "--min-clients",
+                "11",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "--min-clients",
+        ),
+        (
+            ["privacy", "--noise-multiplier", "1", "--clients", "0"]
+                .map(String::from)
+                .to_vec(),
+            "--clients",
+        ),
+        (
+            [
+                "privacy",
+                "--noise-multiplier",
+                "1",
+                "--clients",
+                "5",
+                "--rounds",
+                "0",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "--rounds",
+        ),
+        (
+            ["privacy", "--noise-multiplier", "0", "--clients", "5"]
+                .map(String::from)
+                .to_vec(),
+            "--noise-multiplier",
+        ),
+        (
+            ["simulate", "--threads", "5000"].map(String::from).to_vec(),
+            "--threads",
+        ),
+    ];
+    for (args, flag) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?} does not name {flag}: {err}");
+        assert!(!err.contains("rounds and contributors"), "{args:?}: {err}");
+        assert!(!err.contains("scale must"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unknown_flags_are_unknown_in_every_command() {
+    for command in ["simulate", "params", "plan", "privacy"] {
+        let out = run(&[command, "--bogus"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("'--bogus'"), "{command}: {err}");
+        assert!(!err.contains("needs a value"), "{command}: {err}");
+    }
+}
+
+#[test]
+fn inputs_are_read_with_a_bound_from_clients_and_dim() {
+    if std::path::Path::new("/dev/zero").exists() {
+        let (out, elapsed) = run_limited(&["simulate", "--inputs", "/dev/zero"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+        assert!(elapsed.as_secs() < 30, "{elapsed:?}");
+    }
+    // 21 bytes a value and a newline: with --dim 2, a line of 44 bytes is refused.
+    let path = inputs_file("padded", &format!("1{}2\n3 4\n5 6\n", " ".repeat(60)));
+    let path = path.to_str().unwrap();
+    let out = run(&["simulate", "--inputs", path, "--dim", "2", "--bits", "8"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("longer than the 43 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    // More lines than --clients are refused as soon as one more appears.
+    let path = inputs_file("extra-line", "1 2\n3 4\n5 6\n7 8\n");
+    let out = run(&[
+        "simulate",
+        "--inputs",
+        path.to_str().unwrap(),
+        "--clients",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--clients 3"), "{}", stderr(&out));
+    // Without --dim, line 1 sets the bound of the others.
+    let path = inputs_file("wide-line", "1 2\n3 4 5 6 7\n");
+    let out = run(&[
+        "simulate",
+        "--inputs",
+        path.to_str().unwrap(),
+        "--bits",
+        "8",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn neighbours_not_below_clients_are_refused_not_clamped() {
+    for k in ["10", "12"] {
+        let out = run(&[
+            "simulate",
+            "--clients",
+            "10",
+            "--dim",
+            "2",
+            "--neighbours",
+            k,
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{k}: {err}");
+        assert!(err.contains("--neighbours"), "{k}: {err}");
+    }
+}
+
+#[test]
+fn threads_are_bounded() {
+    let out = run(&[
+        "simulate",
+        "--clients",
+        "4",
+        "--dim",
+        "2",
+        "--threads",
+        "2000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1024"), "{}", stderr(&out));
+}
+
+#[test]
+fn complete_graph_on_many_clients_warns_of_its_quadratic_cost() {
+    // The bad threshold stops the run after the warning.
+    let out = run(&[
+        "simulate",
+        "--clients",
+        "6000",
+        "--dim",
+        "1",
+        "--threshold",
+        "1",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("warning: the complete graph on 6000 clients"),
+        "{err}"
+    );
+    assert!(err.contains("n^2"), "{err}");
+    let out = run(&[
+        "simulate",
+        "--clients",
+        "60",
+        "--dim",
+        "1",
+        "--threshold",
+        "1",
+    ]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn privacy_with_ten_million_clients_is_fast() {
+    let start = std::time::Instant::now();
+    let (out, json) = run_json(&[
+        "privacy",
+        "--noise-multiplier",
+        "1",
+        "--clients",
+        "10000000",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(json.get("epsilon").float() > 0.0);
+    assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
+}
+
+#[test]
+fn plan_rotate_with_a_huge_dim_allocates_nothing_of_length_d() {
+    let (out, _) = run_limited(&["plan", "--rotate", "--dim", "268435456", "--json"]);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{}",
+        stderr(&out)
+    );
+    let json = Json::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(json.get("vector_len").num(), 1 << 28);
+}
+
+#[test]
+fn json_of_every_command_parses() {
+    let (out, json) = run_json(&["plan", "--noise", "ddg:1", "--clients", "50"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("fits"), &Json::Bool(true));
+    assert_eq!(json.get("noise").str(), "DiscreteGaussian");
+    let (out, json) = run_json(&[
+        "privacy",
+        "--noise-multiplier",
+        "1",
+        "--clients",
+        "50",
+        "--mechanism",
+        "skellam",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("mechanism").str(), "skellam");
+    assert!(json.get("epsilon").float() > 0.0);
+    let (out, json) = run_json(&[
+        "params",
+        "--clients",
+        "2",
+        "--dropout",
+        "0.9",
+        "--corrupt",
+        "0.9",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!json.get("error").str().is_empty());
+}
+
+#[test]
+fn malicious_default_min_roster_is_the_roster_the_schedule_leaves() {
+    let args = [
+        "simulate",
+        "--clients",
+        "10",
+        "--dim",
+        "3",
+        "--malicious",
+        "--drop",
+        "0:2",
+    ];
+    let (out, json) = run_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("verified"), &Json::Bool(true));
+    // Asking for the full roster when one client drops before it is formed aborts.
+    let (out, _) = run_json(&[&args[..], &["--min-roster", "10"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn perf_report_help_prints_help_and_runs_nothing() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/perf_report.py");
+    let Ok(out) = Command::new("python3").args([script, "--help"]).output() else {
+        return; // no python3 here
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("usage:") && text.contains("--quick"),
+        "{text}"
+    );
+}
+
 /// Just enough JSON to read the binary's output, checking that it is well formed.
 
 #[test]

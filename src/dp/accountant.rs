@@ -82,6 +82,11 @@ fn positive(x: f64, what: &'static str) -> Result<f64, DpError> {
 /// Theorem 1).
 fn tau(local_variance: f64, contributors: usize) -> f64 {
     let c = 2.0 * PI * PI * local_variance;
+    // The terms fall from exp(-c/2) (k = 1) towards exp(-c): when the largest underflows to
+    // 0, every term is 0 and so is the sum, without a pass over the contributors.
+    if (-c / 2.0).exp() == 0.0 {
+        return 0.0;
+    }
     let sum: f64 = (1..contributors)
         .map(|k| {
             #[allow(clippy::cast_precision_loss)] // k <= n is far below 2^53
@@ -110,6 +115,31 @@ fn tau(local_variance: f64, contributors: usize) -> f64 {
 /// [`DpError::Count`] for zero contributors, [`DpError::LocalNoiseTooSmall`] when the
 /// distributed discrete Gaussian's local `σ` is below 1/2.
 pub fn rdp(mechanism: &Mechanism, sensitivity: &Sensitivity, alpha: f64) -> Result<f64, DpError> {
+    rdp_with_tau(mechanism, sensitivity, alpha, mechanism_tau(mechanism))
+}
+
+/// `τ` of a valid distributed discrete Gaussian (0 for anything else, which [`rdp_with_tau`]
+/// rejects or does not use). It does not depend on the Rényi order, so [`epsilon`] computes
+/// it once for all orders instead of once per order (an O(n) pass each time).
+fn mechanism_tau(mechanism: &Mechanism) -> f64 {
+    match *mechanism {
+        Mechanism::DistributedDiscreteGaussian {
+            local_variance,
+            contributors,
+        } if local_variance.is_finite() && local_variance >= 0.25 => {
+            tau(local_variance, contributors)
+        }
+        _ => 0.0,
+    }
+}
+
+/// [`rdp`] with `τ` from [`mechanism_tau`] already computed.
+fn rdp_with_tau(
+    mechanism: &Mechanism,
+    sensitivity: &Sensitivity,
+    alpha: f64,
+    tau_value: f64,
+) -> Result<f64, DpError> {
     let (l2, l1) = (sensitivity.l2, sensitivity.l1);
     if !(l2.is_finite() && l2 >= 0.0 && l1.is_finite() && l1 >= 0.0) {
         return Err(DpError::Parameter(
@@ -137,7 +167,7 @@ pub fn rdp(mechanism: &Mechanism, sensitivity: &Sensitivity, alpha: f64) -> Resu
             if v < 0.25 {
                 return Err(DpError::LocalNoiseTooSmall { local_variance: v });
             }
-            let t = tau(v, contributors);
+            let t = tau_value;
             #[allow(clippy::cast_precision_loss)]
             let s2 = v * contributors as f64;
             let s = s2.sqrt();
@@ -185,8 +215,9 @@ pub fn epsilon(
         order: f64::NAN,
         rounds,
     };
+    let tau_value = mechanism_tau(mechanism);
     for alpha in orders() {
-        let composed = r * rdp(mechanism, sensitivity, alpha)?;
+        let composed = r * rdp_with_tau(mechanism, sensitivity, alpha, tau_value)?;
         let eps =
             composed + ((alpha - 1.0) / alpha).ln() - (delta.ln() + alpha.ln()) / (alpha - 1.0);
         if eps < best.epsilon {

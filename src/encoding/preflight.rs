@@ -149,6 +149,20 @@ impl EncoderConfig {
         modulus: Modulus,
         max_contributors: usize,
     ) -> Result<Encoding, EncodingError> {
+        let budget = self.budget(modulus, max_contributors)?;
+        Ok(Encoding::new(self, budget))
+    }
+
+    /// The arithmetic of [`Self::check`] alone: the budget it would accept, without building
+    /// the [`Encoding`] (whose rotation signs are a vector of the padded length).
+    ///
+    /// # Errors
+    /// As [`Self::check`].
+    pub fn budget(
+        &self,
+        modulus: Modulus,
+        max_contributors: usize,
+    ) -> Result<Budget, EncodingError> {
         let requirement = self.requirement(max_contributors)?;
         let capacity = (modulus.value() - 1) / 2;
         let wrap_probability = match self.local_noise() {
@@ -178,12 +192,11 @@ impl EncoderConfig {
                 p
             }
         };
-        let budget = Budget {
+        Ok(Budget {
             requirement,
             modulus,
             capacity,
             wrap_probability,
-        };
-        Ok(Encoding::new(self, budget))
+        })
     }
 }
