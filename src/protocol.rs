@@ -9,6 +9,7 @@ pub mod client;
 mod derive;
 pub mod graph;
 pub mod messages;
+mod rules;
 pub mod server;
 pub mod session;
 mod transcript;

@@ -36,6 +36,7 @@ use crate::protocol::derive::{
 };
 use crate::protocol::graph::Graph;
 use crate::protocol::messages as msg;
+use crate::protocol::rules::{enough, wrong_model};
 
 pub use crate::arith::PlainInput;
 
@@ -63,19 +64,6 @@ fn check_session(params: &Params, session: &SessionId, round: Round) -> Result<(
     Ok(())
 }
 
-fn check_threshold(params: &Params, have: usize, round: Round) -> Result<(), Error> {
-    // SECURITY: with fewer than t live clients the server could learn an individual input
-    // (or the round cannot finish anyway); an honest client stops here.
-    if have < params.threshold() {
-        return Err(Error::Abort(crate::error::AbortReason::TooFewSurvivors {
-            round,
-            have,
-            need: params.threshold(),
-        }));
-    }
-    Ok(())
-}
-
 /// What a client needs against a malicious server: its own long-term signing key and the
 /// PKI that holds every client's verifying key.
 #[derive(Debug)]
@@ -90,13 +78,6 @@ impl Identity {
     pub fn new(key: IdentityKey, pki: Pki) -> Self {
         Self { key, pki }
     }
-}
-
-fn wrong_model(params: &Params) -> Error {
-    ApiMisuse::WrongThreatModel {
-        session: params.threat_model(),
-    }
-    .into()
 }
 
 /// Round 0 (AdvertiseKeys), client side: Bonawitz et al., CCS 2017, Fig. 4.

@@ -54,7 +54,7 @@ impl MaskedInput {
             return Err(fault(Misbehavior::SelfNotSurvivor));
         }
         let in_view = 1 + self.peers.keys().filter(|v| survivors.contains(v)).count();
-        check_threshold(&self.params, in_view, round)?;
+        enough(&self.params, in_view, round)?;
         let ordered: Vec<ClientId> = survivors.iter().copied().collect();
         let signature = identity.key.sign_survivors(self.params.session(), &ordered);
         let out = msg::ConsistencySignature {

@@ -85,7 +85,7 @@ impl ShareKeys {
             .values()
             .filter(|p| p.state == PeerState::Alive)
             .count();
-        check_threshold(&self.params, alive, round)?;
+        enough(&self.params, alive, round)?;
 
         let mut masked = Vec::with_capacity(d);
         masked.extend_from_slice(input.values());

@@ -36,7 +36,7 @@ impl AdvertiseKeys {
         // the roster and its own configured degree (never from what the server claims).
         let digest = roster_digest(&roster.entries);
         let peers = self.neighbours(roster, &digest, &members)?;
-        check_threshold(&self.params, peers.len() + 1, Round::ShareKeys)?;
+        enough(&self.params, peers.len() + 1, Round::ShareKeys)?;
         if self.params.threat_model() == ThreatModel::HonestButCurious {
             // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
             members = Vec::new();
@@ -53,7 +53,7 @@ impl AdvertiseKeys {
         if len > self.params.clients() {
             return Err(fault(Misbehavior::UnexpectedMessage));
         }
-        check_threshold(&self.params, len, Round::ShareKeys)?;
+        enough(&self.params, len, Round::ShareKeys)?;
         // SECURITY: the roster is at least the session's minimum, which this client knows
         // from its own configuration. A malicious server that shrinks the roster to a victim
         // and its colluders would otherwise receive the victim's shares and, with its

@@ -47,7 +47,7 @@ impl MaskedInput {
         if request.recipient != self.id {
             return Err(server_fault(round, Misbehavior::WrongRecipient));
         }
-        check_threshold(&self.params, request.survivors.len(), round)?;
+        enough(&self.params, request.survivors.len(), round)?;
         let fault = |what| server_fault(round, what);
         let mut revealed: BTreeMap<ClientId, Revealed> = BTreeMap::new();
         let mut self_mask_shares = Vec::with_capacity(request.survivors.len());

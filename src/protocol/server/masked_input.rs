@@ -1,0 +1,163 @@
+//! Round 2 (MaskedInputCollection), server side: sum the masked inputs, then ask the
+//! survivors for shares or, malicious mode, for their signatures (Bonawitz et al., CCS 2017,
+//! Fig. 4, Round 2, server side; `docs/PROTOCOL.md` §7, §12.1).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl MaskedInput {
+    /// Receives one masked input and adds it into the accumulator.
+    ///
+    /// # Errors
+    /// [`Rejected`] for another session or sender, a client not in `U_2`, a second message,
+    /// one bound to another roster, a vector of the wrong length or with an element not
+    /// below `m`.
+    pub fn receive(&mut self, from: ClientId, message: msg::MaskedInput) -> Result<(), Rejected> {
+        let round = Round::MaskedInput;
+        check_envelope(&self.params, from, &message.session, message.sender, round)?;
+        if !self.share_keys_senders.contains(&from) {
+            return Err(reject(from, round, Misbehavior::UnexpectedMessage));
+        }
+        if self.survivors.contains(&from) {
+            return Err(reject(from, round, Misbehavior::DuplicateMessage));
+        }
+        // A wrong sum is never reported as a right one: a masked input from an earlier
+        // session under the same id (or for another roster) is refused, not summed.
+        if message.roster_digest != self.roster_digest {
+            return Err(reject(from, round, Misbehavior::WrongRoster));
+        }
+        let expected = self.params.vector_len();
+        if message.masked.len() != expected {
+            let what = Misbehavior::VectorLength {
+                got: message.masked.len(),
+                expected,
+            };
+            return Err(reject(from, round, what));
+        }
+        let modulus = self.params.modulus();
+        if !message.masked.iter().all(|y| modulus.contains(*y)) {
+            return Err(reject(from, round, Misbehavior::ElementOutOfRange));
+        }
+        if modulus.power_of_two_bits().is_some() {
+            // Kept modulo 2^64 (a multiple of m), like the masks, and reduced once in
+            // `finish`.
+            for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
+                *acc = acc.wrapping_add(*y);
+            }
+        } else {
+            for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
+                *acc = modulus.add(*acc, *y);
+            }
+        }
+        self.survivors.insert(from);
+        Ok(())
+    }
+
+    /// Ends Round 2 against an honest-but-curious server: the senders form `U_3`
+    /// (survivors); `U_2 \ U_3` dropped. Each survivor gets the survivors and dropped clients
+    /// of its own neighbourhood.
+    ///
+    /// # Errors
+    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`] in
+    /// the malicious-server mode, where [`MaskedInput::close_for_consistency`] comes next.
+    #[must_use = "the unmasking requests must be sent"]
+    pub fn close(self) -> Result<(Unmasking, Vec<msg::UnmaskingRequest>), Error> {
+        if self.params.threat_model() != ThreatModel::HonestButCurious {
+            return Err(wrong_model(&self.params));
+        }
+        enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
+        self.check_connected()?;
+        let responders = self.survivors.clone();
+        Ok(self.into_unmasking(responders, &BTreeMap::new()))
+    }
+
+    /// Ends Round 2 in the malicious-server mode: every survivor gets the whole survivor
+    /// set `U_3` to sign (ConsistencyCheck).
+    ///
+    /// # Errors
+    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`]
+    /// against an honest-but-curious server.
+    #[must_use = "the consistency requests must be sent"]
+    pub fn close_for_consistency(
+        self,
+    ) -> Result<(Consistency, Vec<msg::ConsistencyRequest>), Error> {
+        if self.params.threat_model() != ThreatModel::Malicious {
+            return Err(wrong_model(&self.params));
+        }
+        enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
+        self.check_connected()?;
+        let session = *self.params.session();
+        let survivors: Vec<ClientId> = self.survivors.iter().copied().collect();
+        let requests = survivors
+            .iter()
+            .map(|&recipient| msg::ConsistencyRequest {
+                session,
+                recipient,
+                survivors: survivors.clone(),
+            })
+            .collect();
+        Ok((
+            Consistency {
+                masked: self,
+                signatures: BTreeMap::new(),
+            },
+            requests,
+        ))
+    }
+
+    /// SECURITY: the survivors must form one connected component of the graph. Two
+    /// survivors that are neighbours masked against each other, so the masks of the edges
+    /// leaving a group of survivors hide that group's sum; with no such edge (dropouts can cut
+    /// a sparse graph) unmasking would reveal each group's sum separately, and a small group
+    /// is a few inputs. Checked before any share is requested.
+    fn check_connected(&self) -> Result<(), Error> {
+        let components = self.graph.components(&self.survivors);
+        if components > 1 {
+            return Err(AbortReason::DisconnectedSurvivors { components }.into());
+        }
+        Ok(())
+    }
+
+    /// Builds the Unmasking state and one request per responder of the previous round.
+    pub(super) fn into_unmasking(
+        self,
+        responders: BTreeSet<ClientId>,
+        signatures: &BTreeMap<ClientId, Signature>,
+    ) -> (Unmasking, Vec<msg::UnmaskingRequest>) {
+        // SECURITY: survivors and dropped are disjoint by construction, so no client is
+        // ever asked for both shares of one peer.
+        let dropped: BTreeSet<ClientId> = self
+            .share_keys_senders
+            .difference(&self.survivors)
+            .copied()
+            .collect();
+        let session = *self.params.session();
+        let requests = responders
+            .iter()
+            .map(|&v| {
+                let view = self.graph.view(v);
+                msg::UnmaskingRequest {
+                    session,
+                    recipient: v,
+                    survivors: within(&view, &self.survivors).collect(),
+                    dropped: within(&view, &dropped).collect(),
+                    signatures: view
+                        .iter()
+                        .filter_map(|u| signatures.get(u).map(|sig| (*u, *sig)))
+                        .collect(),
+                }
+            })
+            .collect();
+        let next = Unmasking {
+            params: self.params,
+            roster: self.roster,
+            graph: self.graph,
+            survivors: self.survivors,
+            dropped,
+            responders,
+            accumulator: self.accumulator,
+            responses: BTreeMap::new(),
+        };
+        (next, requests)
+    }
+}
