@@ -24,19 +24,62 @@ impl ShareKeys {
         delivery: &msg::SharesDelivery,
         input: &PlainInput,
     ) -> Result<(MaskedInput, msg::MaskedInput), Error> {
-        let round = Round::MaskedInput;
+        // Validate the input, then the delivery; open it.
+        self.check_input(input.values())?;
+        self.open_delivery(delivery)?;
+        self.check_roster_signatures(delivery)?;
+        // Mark dropped: every neighbour that delivered nothing, for good.
+        for peer in self.peers.values_mut() {
+            if peer.held.is_none() {
+                peer.drop_at(Round::ShareKeys);
+            }
+        }
+        let alive = 1 + self
+            .peers
+            .values()
+            .filter(|p| p.state == PeerState::Alive)
+            .count();
+        enough(&self.params, alive, Round::MaskedInput)?;
+        // Mask, then emit.
+        let masked = self.mask(input.values())?;
+        let out = msg::MaskedInput {
+            session: *self.params.session(),
+            sender: self.id,
+            roster_digest: self.roster_digest,
+            masked,
+        };
+        let next = MaskedInput {
+            params: self.params,
+            id: self.id,
+            own: self.own,
+            peers: core::mem::take(&mut self.peers),
+            identity: self.identity.take(),
+            members: core::mem::take(&mut self.members),
+        };
+        Ok((next, out))
+    }
+
+    /// The input has `d` elements, each below `m` (the caller's error, checked first).
+    fn check_input(&self, input: &[u64]) -> Result<(), Error> {
         let d = self.params.vector_len();
-        let modulus = self.params.modulus();
-        if input.values().len() != d {
+        if input.len() != d {
             return Err(ApiMisuse::InputLength {
-                got: input.values().len(),
+                got: input.len(),
                 expected: d,
             }
             .into());
         }
-        if let Some(index) = input.values().iter().position(|x| !modulus.contains(*x)) {
+        let modulus = self.params.modulus();
+        if let Some(index) = input.iter().position(|x| !modulus.contains(*x)) {
             return Err(ApiMisuse::InputOutOfRange { index }.into());
         }
+        Ok(())
+    }
+
+    /// Checks the delivery and opens each ciphertext: from a neighbour, to this client, once
+    /// per sender, under the key `sender → self` (`docs/PROTOCOL.md` §4.3).
+    fn open_delivery(&mut self, delivery: &msg::SharesDelivery) -> Result<(), Error> {
+        let round = Round::MaskedInput;
         check_session(&self.params, &delivery.session, round)?;
         if delivery.recipient != self.id {
             return Err(server_fault(round, Misbehavior::WrongRecipient));
@@ -74,21 +117,14 @@ impl ShareKeys {
             );
             peer.held = Some(HeldShares::from_plaintext(&plaintext).ok_or_else(undecryptable)?);
         }
-        self.check_roster_signatures(delivery)?;
-        for peer in self.peers.values_mut() {
-            if peer.held.is_none() {
-                peer.drop_at(Round::ShareKeys);
-            }
-        }
-        let alive = 1 + self
-            .peers
-            .values()
-            .filter(|p| p.state == PeerState::Alive)
-            .count();
-        enough(&self.params, alive, round)?;
+        Ok(())
+    }
 
-        let mut masked = Vec::with_capacity(d);
-        masked.extend_from_slice(input.values());
+    /// `y_u = x_u + PRG(b_u) + sum_{v alive} ±PRG(s_uv) mod m` (`docs/PROTOCOL.md` §10). All
+    /// masks are added chunk by chunk into the one output vector (never one vector per mask),
+    /// cache-blocked like the server's unmasking.
+    fn mask(&self, input: &[u64]) -> Result<Vec<u64>, Error> {
+        let session = *self.params.session();
         let suite = self.params.mask_suite();
         let self_seed = self_mask_prg_seed(suite, &session, self.id, &self.self_mask_seed);
         let mut masks = Zeroizing::new(Vec::with_capacity(1 + self.peers.len()));
@@ -106,28 +142,20 @@ impl ShareKeys {
                 self.id,
                 v,
             )
-            .map_err(|()| server_fault(round, Misbehavior::NonContributoryKey { peer: v }))?;
+            .map_err(|()| {
+                server_fault(
+                    Round::MaskedInput,
+                    Misbehavior::NonContributoryKey { peer: v },
+                )
+            })?;
             masks.push(SeededMask::new(seed.bytes(), pairwise_sign(self.id, v)));
         }
-        // All masks are added chunk by chunk into the one output vector (never one vector per
-        // mask), cache-blocked like the server's unmasking.
+        let mut masked = Vec::with_capacity(input.len());
+        masked.extend_from_slice(input);
+        let modulus = self.params.modulus();
         prg::apply_masks(&masks, suite, modulus, &mut masked);
         modulus.reduce_lazy(&mut masked);
-        let out = msg::MaskedInput {
-            session,
-            sender: self.id,
-            roster_digest: self.roster_digest,
-            masked,
-        };
-        let next = MaskedInput {
-            params: self.params,
-            id: self.id,
-            own: self.own,
-            peers: core::mem::take(&mut self.peers),
-            identity: self.identity.take(),
-            members: core::mem::take(&mut self.members),
-        };
-        Ok((next, out))
+        Ok(masked)
     }
 
     /// Malicious mode: every neighbour whose shares were delivered must have signed the

@@ -42,13 +42,14 @@ impl MaskedInput {
         mut self,
         request: &msg::UnmaskingRequest,
     ) -> Result<(Done, msg::UnmaskingResponse), Error> {
+        // Validate.
         let round = Round::Unmasking;
         check_session(&self.params, &request.session, round)?;
         if request.recipient != self.id {
             return Err(server_fault(round, Misbehavior::WrongRecipient));
         }
         enough(&self.params, request.survivors.len(), round)?;
-        let fault = |what| server_fault(round, what);
+        // Choose, for each named client, the one share this client may reveal.
         let mut revealed: BTreeMap<ClientId, Revealed> = BTreeMap::new();
         let mut self_mask_shares = Vec::with_capacity(request.survivors.len());
         let mut key_shares = Vec::with_capacity(request.dropped.len());
@@ -58,48 +59,75 @@ impl MaskedInput {
         ];
         for (list, kind) in lists {
             for &v in list {
-                match revealed.get(&v) {
-                    None => {}
-                    // SECURITY: one id twice in a list is malformed; in both lists it would
-                    // make us reveal both shares of v, which unmasks v's input.
-                    Some(prior) if *prior == kind => {
-                        return Err(fault(Misbehavior::RepeatedId { peer: v }));
-                    }
-                    Some(_) => return Err(fault(Misbehavior::SurvivorAndDropped { peer: v })),
-                }
-                let share = if v == self.id {
-                    // SECURITY: we know we are alive; a server calling us dropped is lying,
-                    // and our key share together with our masked input would unmask us.
-                    if kind == Revealed::Key {
-                        return Err(fault(Misbehavior::SelfNamedDropped));
-                    }
-                    &self.own.self_mask_share
-                } else {
-                    let peer = self
-                        .peers
-                        .get(&v)
-                        .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
-                    // SECURITY: a peer that dropped at ShareKeys is not in U_2; naming it
-                    // again means the server shows clients different views.
-                    if peer.state != PeerState::Alive {
-                        return Err(fault(Misbehavior::PeerReappeared { peer: v }));
-                    }
-                    let held = peer
-                        .held
-                        .as_ref()
-                        .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
-                    match kind {
-                        Revealed::SelfMask => &held.self_mask_share,
-                        Revealed::Key => &held.key_share,
-                    }
-                };
+                let share = self.share_to_reveal(&revealed, v, kind)?;
                 revealed.insert(v, kind);
                 match kind {
-                    Revealed::SelfMask => self_mask_shares.push((v, share.duplicate())),
-                    Revealed::Key => key_shares.push((v, share.duplicate())),
+                    Revealed::SelfMask => self_mask_shares.push((v, share)),
+                    Revealed::Key => key_shares.push((v, share)),
                 }
             }
         }
+        // Account for every live neighbour; mark those named dropped.
+        self.account(&revealed)?;
+        // Emit.
+        let out = msg::UnmaskingResponse {
+            session: *self.params.session(),
+            sender: self.id,
+            self_mask_shares,
+            key_shares,
+        };
+        Ok((Done { id: self.id }, out))
+    }
+
+    /// The share of `v`'s secret of `kind` this client holds, if revealing it keeps the
+    /// invariant: never both shares of one client, never our own key share.
+    fn share_to_reveal(
+        &self,
+        revealed: &BTreeMap<ClientId, Revealed>,
+        v: ClientId,
+        kind: Revealed,
+    ) -> Result<SecretScalar, Error> {
+        let fault = |what| server_fault(Round::Unmasking, what);
+        match revealed.get(&v) {
+            None => {}
+            // SECURITY: one id twice in a list is malformed; in both lists it would make us
+            // reveal both shares of v, which unmasks v's input.
+            Some(prior) if *prior == kind => {
+                return Err(fault(Misbehavior::RepeatedId { peer: v }));
+            }
+            Some(_) => return Err(fault(Misbehavior::SurvivorAndDropped { peer: v })),
+        }
+        if v == self.id {
+            // SECURITY: we know we are alive; a server calling us dropped is lying, and our
+            // key share together with our masked input would unmask us.
+            if kind == Revealed::Key {
+                return Err(fault(Misbehavior::SelfNamedDropped));
+            }
+            return Ok(self.own.self_mask_share.duplicate());
+        }
+        let peer = self
+            .peers
+            .get(&v)
+            .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+        // SECURITY: a peer that dropped at ShareKeys is not in U_2; naming it again means the
+        // server shows clients different views.
+        if peer.state != PeerState::Alive {
+            return Err(fault(Misbehavior::PeerReappeared { peer: v }));
+        }
+        let held = peer
+            .held
+            .as_ref()
+            .ok_or_else(|| fault(Misbehavior::UnknownPeer { peer: v }))?;
+        Ok(match kind {
+            Revealed::SelfMask => held.self_mask_share.duplicate(),
+            Revealed::Key => held.key_share.duplicate(),
+        })
+    }
+
+    /// This client and every live neighbour must be named; a neighbour named dropped is
+    /// dropped from now on.
+    fn account(&mut self, revealed: &BTreeMap<ClientId, Revealed>) -> Result<(), Error> {
+        let fault = |what| server_fault(Round::Unmasking, what);
         if !revealed.contains_key(&self.id) {
             return Err(fault(Misbehavior::SelfNotSurvivor));
         }
@@ -113,13 +141,7 @@ impl MaskedInput {
                 Some(Revealed::SelfMask) => {}
             }
         }
-        let out = msg::UnmaskingResponse {
-            session: *self.params.session(),
-            sender: self.id,
-            self_mask_shares,
-            key_shares,
-        };
-        Ok((Done { id: self.id }, out))
+        Ok(())
     }
 }
 
