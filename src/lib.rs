@@ -42,7 +42,9 @@ pub mod hazmat {
 
 // Public interface
 pub use crate::crypto::kx::PublicKey;
-pub use crate::crypto::sign::{IdentityKey, IdentityPublicKey, Pki, Signature};
+pub use crate::crypto::sign::{
+    BadSignature, IdentityKey, IdentityPublicKey, InvalidIdentityKey, Pki, Signature,
+};
 pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
 pub use crate::ids::{ClientId, SessionId, ShareIndex};
 pub use crate::params::{

@@ -55,16 +55,44 @@ pub struct Signature(pub [u8; 64]);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadSignature;
 
+impl fmt::Display for BadSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("signature does not verify")
+    }
+}
+
+impl core::error::Error for BadSignature {}
+
+/// Bytes that are not an Ed25519 verifying key (not a valid point encoding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidIdentityKey;
+
+impl fmt::Display for InvalidIdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an Ed25519 verifying key")
+    }
+}
+
+impl core::error::Error for InvalidIdentityKey {}
+
 impl IdentityKey {
     /// A fresh random identity key.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         Self(SigningKey::generate(rng))
     }
 
-    /// The key from its 32-byte seed (RFC 8032 secret key).
+    /// The key from its 32-byte seed (RFC 8032 secret key), as [`IdentityKey::to_seed`]
+    /// exports it. The caller wipes its copy of the seed.
     #[must_use]
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         Self(SigningKey::from_bytes(seed))
+    }
+
+    /// The 32-byte seed (RFC 8032 secret key) this key is built from, to store it; wiped when
+    /// the returned buffer drops. Whoever holds it can sign as this client.
+    #[must_use]
+    pub fn to_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
     }
 
     /// The verifying key to publish in the PKI.
@@ -89,11 +117,11 @@ impl IdentityPublicKey {
     /// Parses a verifying key.
     ///
     /// # Errors
-    /// [`BadSignature`] if the bytes are not a valid point encoding.
-    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, BadSignature> {
+    /// [`InvalidIdentityKey`] if the bytes are not a valid point encoding.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, InvalidIdentityKey> {
         VerifyingKey::from_bytes(bytes)
             .map(Self)
-            .map_err(|_| BadSignature)
+            .map_err(|_| InvalidIdentityKey)
     }
 
     /// The key's bytes.
@@ -139,5 +167,41 @@ impl Pki {
     #[must_use]
     pub fn get(&self, id: ClientId) -> Option<&IdentityPublicKey> {
         self.0.get(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_round_trips_and_bad_keys_are_typed_errors() {
+        let key = IdentityKey::from_seed(&[7; 32]);
+        let seed = key.to_seed();
+        assert_eq!(*seed, [7; 32]);
+        let again = IdentityKey::from_seed(&seed);
+        assert_eq!(again.public_key(), key.public_key());
+        let signature = again.sign_labelled(b"label", b"transcript");
+        assert_eq!(
+            key.public_key()
+                .verify_labelled(b"label", b"transcript", &signature),
+            Ok(())
+        );
+        assert_eq!(
+            key.public_key()
+                .verify_labelled(b"other", b"transcript", &signature),
+            Err(BadSignature)
+        );
+        // y = 2 is not on the curve: no point decodes from it.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert_eq!(
+            IdentityPublicKey::from_bytes(&not_a_point),
+            Err(InvalidIdentityKey)
+        );
+        assert_eq!(
+            InvalidIdentityKey.to_string(),
+            "not an Ed25519 verifying key"
+        );
     }
 }

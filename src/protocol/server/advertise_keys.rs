@@ -30,6 +30,8 @@ impl AdvertiseKeys {
     /// Receives one client's advertisement. `from` is the sender as authenticated by the
     /// transport.
     ///
+    /// Implements Round 0, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
     /// # Errors
     /// [`Rejected`] for another session, a claimed sender other than `from`, a second
     /// message, a client beyond the session's size, a repeated or small-order key.
@@ -87,6 +89,8 @@ impl AdvertiseKeys {
     }
 
     /// Ends Round 0: the roster `U_1` goes to every client in it.
+    ///
+    /// Implements Round 0, server side: Bonawitz et al., CCS 2017, Fig. 4.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` clients, or fewer than the session's minimum

@@ -9,6 +9,8 @@ impl Consistency {
     /// Receives one survivor's signature over `U_3`, verified against the PKI if the server
     /// has one.
     ///
+    /// Implements Round 3, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not among the survivors, a
     /// second message or a signature that does not verify.
@@ -52,6 +54,8 @@ impl Consistency {
 
     /// Ends Round 3: the signers form `U_4`; each of them with at least `t` signers in its
     /// neighbourhood gets its neighbourhood's survivors, dropped clients and signatures.
+    ///
+    /// Implements Round 3, server side: Bonawitz et al., CCS 2017, Fig. 4.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` survivors signed.

@@ -8,6 +8,8 @@ use super::*;
 impl MaskedInput {
     /// Receives one masked input and adds it into the accumulator.
     ///
+    /// Implements Round 2, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not in `U_2`, a second message,
     /// one bound to another roster, a vector of the wrong length or with an element not
@@ -57,6 +59,8 @@ impl MaskedInput {
     /// (survivors); `U_2 \ U_3` dropped. Each survivor gets the survivors and dropped clients
     /// of its own neighbourhood.
     ///
+    /// Implements Round 2, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`] in
     /// the malicious-server mode, where [`MaskedInput::close_for_consistency`] comes next.
@@ -73,6 +77,8 @@ impl MaskedInput {
 
     /// Ends Round 2 in the malicious-server mode: every survivor gets the whole survivor
     /// set `U_3` to sign (ConsistencyCheck).
+    ///
+    /// Implements Round 2, server side: Bonawitz et al., CCS 2017, Fig. 4.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`]

@@ -8,6 +8,8 @@ use super::*;
 impl ShareKeys {
     /// Receives one client's sealed shares.
     ///
+    /// Implements Round 1, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not in the roster, a second
     /// message, sealed shares that are not exactly one per neighbour of the sender (every
@@ -64,6 +66,8 @@ impl ShareKeys {
     }
 
     /// Ends Round 1: the senders form `U_2`; each gets the shares the others sealed to it.
+    ///
+    /// Implements Round 1, server side: Bonawitz et al., CCS 2017, Fig. 4.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` clients sent shares.

@@ -64,6 +64,8 @@ impl Unmasking {
     /// mask key from `t` of its share holders' responses, removes their masks and returns
     /// the sum.
     ///
+    /// Implements Round 4, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` survivors responded, or fewer than `t` of one
     /// client's share holders, or if a rebuilt secret does not match its owner's public
