@@ -9,7 +9,7 @@ use secagg::protocol::client::Identity;
 use secagg::protocol::session::{ClientSession, Closed, ServerSession};
 use secagg::{
     ClientId, Error, IdentityKey, MaskSuite, Misbehavior, Modulus, Params, Party, Pki, PlainInput,
-    SessionId, ThreatModel,
+    Round, SessionId, ThreatModel,
 };
 
 fn params(malicious: bool) -> Params {
@@ -161,4 +161,47 @@ fn client_refuses_malformed_or_unexpected_bytes() {
         &mut rng,
     );
     assert!(c.handle(&params, &advertised, &mut rng).is_err());
+}
+
+/// `ClientSession::round` and `ServerSession::round` mean the same thing: after the server
+/// has sent a round's messages, both name that round, in both threat models (before, an
+/// honest-but-curious client waiting for its unmasking request said "consistency").
+#[test]
+fn client_and_server_name_the_same_round() {
+    let key = |id: ClientId| IdentityKey::from_seed(&[u8::try_from(id.0).unwrap(); 32]);
+    for malicious in [false, true] {
+        let params = params(malicious);
+        let ids: Vec<ClientId> = (1..=8).map(ClientId).collect();
+        let pki = Pki::new(ids.iter().map(|&id| (id, key(id).public_key())));
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut server = ServerSession::new(&params, malicious.then(|| pki.clone()));
+        let mut clients = BTreeMap::new();
+        for &id in &ids {
+            let identity = malicious.then(|| Identity::new(key(id), pki.clone()));
+            let input = PlainInput::new(vec![u64::from(id.0); 30]);
+            let (c, bytes) = ClientSession::start(&params, id, identity, input, &mut rng);
+            server.receive(&params, id, &bytes).unwrap();
+            clients.insert(id, c);
+        }
+        let mut rounds = Vec::new();
+        while let Closed::Next(next, envelopes) = server.close(&params).unwrap() {
+            server = *next;
+            rounds.push(server.round());
+            for envelope in envelopes {
+                for id in envelope.to {
+                    let c = clients.remove(&id).unwrap();
+                    assert_eq!(c.round(), server.round(), "malicious: {malicious}");
+                    let (c, reply) = c.handle(&params, &envelope.bytes, &mut rng).unwrap();
+                    server.receive(&params, id, &reply).unwrap();
+                    clients.insert(id, c);
+                }
+            }
+        }
+        let mut expected = vec![Round::ShareKeys, Round::MaskedInput];
+        if malicious {
+            expected.push(Round::Consistency);
+        }
+        expected.push(Round::Unmasking);
+        assert_eq!(rounds, expected, "malicious: {malicious}");
+    }
 }

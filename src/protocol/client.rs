@@ -198,6 +198,11 @@ impl fmt::Debug for MaskedInput {
 }
 
 impl MaskedInput {
+    /// The session's threat model.
+    pub(crate) fn threat_model(&self) -> ThreatModel {
+        self.params.threat_model()
+    }
+
     /// How many masks this client expanded for its masked input: its self-mask and one
     /// pairwise mask per live neighbour.
     #[must_use]

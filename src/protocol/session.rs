@@ -15,7 +15,7 @@ use crate::arith::PlainInput;
 use crate::crypto::sign::Pki;
 use crate::error::{Error, Misbehavior, Party, Rejected};
 use crate::ids::ClientId;
-use crate::params::Params;
+use crate::params::{Params, ThreatModel};
 use crate::protocol::server::Output;
 use crate::protocol::{Round, client, server};
 use crate::wire::{self, ClientMessage, Limits, PackedMaskedInput, ServerMessage};
@@ -106,14 +106,19 @@ impl ClientSession {
         })
     }
 
-    /// The round whose message this client waits for.
+    /// The round in progress for this client: the one whose server message it waits for
+    /// (the roster starts ShareKeys, the delivery MaskedInputCollection, and so on). It means
+    /// what [`ServerSession::round`] means: once the server has sent a round's messages, both
+    /// say that round. Errors while handling a message carry this round.
     #[must_use]
     pub fn round(&self) -> Round {
         match self {
             Self::AdvertiseKeys(..) => Round::ShareKeys,
             Self::ShareKeys(..) => Round::MaskedInput,
-            Self::MaskedInput(_) => Round::Consistency,
-            Self::Consistency(_) | Self::Done(_) => Round::Unmasking,
+            Self::MaskedInput(c) if c.threat_model() == ThreatModel::Malicious => {
+                Round::Consistency
+            }
+            Self::MaskedInput(_) | Self::Consistency(_) | Self::Done(_) => Round::Unmasking,
         }
     }
 }
@@ -161,7 +166,8 @@ impl ServerSession {
         })
     }
 
-    /// The round being collected.
+    /// The round in progress: the one whose client messages the server collects (it has sent
+    /// the messages that start it). The same meaning as [`ClientSession::round`].
     #[must_use]
     pub fn round(&self) -> Round {
         match self {
