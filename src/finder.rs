@@ -35,9 +35,9 @@ use core::fmt;
 
 pub use crate::vocabulary::ThreatModel;
 
-/// The graph [`find`] chose: the crate's [`Neighbourhood`](crate::Neighbourhood), ready for
-/// [`ParamsBuilder::neighbours`](crate::ParamsBuilder::neighbours).
-pub type GraphKind = crate::vocabulary::Neighbourhood;
+// The graph `find` chooses is the crate's `Neighbourhood`, ready for
+// `ParamsBuilder::neighbours`.
+use crate::vocabulary::Neighbourhood as GraphKind;
 
 /// The default statistical security parameter `σ`: security fails with probability at most
 /// `2^-40`.

@@ -24,7 +24,7 @@ pub mod fuzzing;
 mod ids;
 mod params;
 pub mod protocol;
-#[cfg(feature = "std")]
+#[cfg(feature = "sim")]
 pub mod sim;
 mod vocabulary;
 pub mod wire;

@@ -9,9 +9,9 @@
 //! a second request of the same round.
 //!
 //! This module holds the states (what a client keeps between rounds); each round's transition
-//! is in its own file: [`advertise_keys`] (round 0), [`share_keys`] (round 1, with the roster
-//! checks in [`roster`]), [`masked_input`] (round 2), [`consistency`] (round 3, malicious
-//! mode) and [`unmasking`] (round 4).
+//! is in its own file: `advertise_keys.rs` (round 0), `share_keys.rs` (round 1, with the roster
+//! checks in `roster.rs`), `masked_input.rs` (round 2), `consistency.rs` (round 3, malicious
+//! mode) and `unmasking.rs` (round 4).
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;

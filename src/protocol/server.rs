@@ -6,8 +6,8 @@
 //! deadline has passed, and aborts only when fewer than `t` clients remain.
 //!
 //! This module holds the states (what the server keeps between rounds); each round is in its
-//! own file: [`advertise_keys`] (round 0), [`share_keys`] (round 1), [`masked_input`]
-//! (round 2), [`consistency`] (round 3, malicious mode) and [`unmasking`] (round 4).
+//! own file: `advertise_keys.rs` (round 0), `share_keys.rs` (round 1), `masked_input.rs`
+//! (round 2), `consistency.rs` (round 3, malicious mode) and `unmasking.rs` (round 4).
 
 mod advertise_keys;
 mod consistency;

@@ -1,6 +1,6 @@
 //! Round 1 (ShareKeys), client side: Shamir-share the two secrets among the neighbourhood and
 //! seal each neighbour's pair (Bonawitz et al., CCS 2017, Fig. 4, Round 1; `docs/PROTOCOL.md`
-//! §7). The roster checks that come first are in [`super::roster`].
+//! §7). The roster checks that come first are in `roster.rs`.
 
 use super::roster::CheckedRoster;
 #[allow(clippy::wildcard_imports)]
@@ -10,7 +10,7 @@ impl AdvertiseKeys {
     /// Implements Round 1 (ShareKeys), client side: Bonawitz et al., CCS 2017, Fig. 4,
     /// Round 1 ("ShareKeys", user side).
     ///
-    /// Checks the roster ([`super::roster`]), Shamir-shares `s_u^SK` and `b_u` among this
+    /// Checks the roster (`roster.rs`), Shamir-shares `s_u^SK` and `b_u` among this
     /// client and its neighbours with threshold `t`, seals each neighbour's pair of shares
     /// under a key derived from `X25519(c_u^SK, c_v^PK)`, and (malicious mode) signs the
     /// roster's digest.
