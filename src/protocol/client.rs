@@ -64,6 +64,20 @@ fn check_session(params: &Params, session: &SessionId, round: Round) -> Result<(
     Ok(())
 }
 
+/// The session's threat model as a client holds it, decided in this one place: against a
+/// malicious server, the client's identity (an error if it was built without one); against an
+/// honest-but-curious server, nothing (an identity, if given, is not used).
+fn hardening<'a>(
+    params: &Params,
+    identity: &'a Option<Identity>,
+) -> Result<Option<&'a Identity>, Error> {
+    match (params.threat_model(), identity) {
+        (ThreatModel::HonestButCurious, _) => Ok(None),
+        (ThreatModel::Malicious, Some(identity)) => Ok(Some(identity)),
+        (ThreatModel::Malicious, None) => Err(wrong_model(params)),
+    }
+}
+
 /// What a client needs against a malicious server: its own long-term signing key and the
 /// PKI that holds every client's verifying key.
 #[derive(Debug)]

@@ -21,12 +21,9 @@ impl MaskedInput {
         request: &msg::ConsistencyRequest,
     ) -> Result<(Consistency, msg::ConsistencySignature), Error> {
         let round = Round::Consistency;
-        let Some(identity) = self.identity.as_ref() else {
+        let Some(identity) = hardening(&self.params, &self.identity)? else {
             return Err(wrong_model(&self.params));
         };
-        if self.params.threat_model() != ThreatModel::Malicious {
-            return Err(wrong_model(&self.params));
-        }
         check_session(&self.params, &request.session, round)?;
         let fault = |what| server_fault(round, what);
         if request.recipient != self.id {

@@ -163,15 +163,12 @@ impl ShareKeys {
     fn check_roster_signatures(&self, delivery: &msg::SharesDelivery) -> Result<(), Error> {
         let round = Round::MaskedInput;
         let fault = |what| server_fault(round, what);
-        let identity = match (self.params.threat_model(), &self.identity) {
-            (ThreatModel::Malicious, Some(identity)) => identity,
-            _ => {
-                // Honest-but-curious: nobody signs rosters.
-                if let Some((signer, _)) = delivery.roster_signatures.first() {
-                    return Err(fault(Misbehavior::BadSignature { peer: *signer }));
-                }
-                return Ok(());
+        let Some(identity) = hardening(&self.params, &self.identity)? else {
+            // Honest-but-curious: nobody signs rosters.
+            if let Some((signer, _)) = delivery.roster_signatures.first() {
+                return Err(fault(Misbehavior::BadSignature { peer: *signer }));
             }
+            return Ok(());
         };
         let mut signers = BTreeSet::new();
         for (signer, signature) in &delivery.roster_signatures {

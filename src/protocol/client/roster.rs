@@ -23,11 +23,7 @@ impl AdvertiseKeys {
     /// ascending.
     pub(super) fn check_roster(&self, roster: &msg::Roster) -> Result<CheckedRoster, Error> {
         check_session(&self.params, &roster.session, Round::ShareKeys)?;
-        let pki = match (self.params.threat_model(), &self.identity) {
-            (ThreatModel::HonestButCurious, _) => None,
-            (ThreatModel::Malicious, Some(identity)) => Some(&identity.pki),
-            (ThreatModel::Malicious, None) => return Err(wrong_model(&self.params)),
-        };
+        let pki = hardening(&self.params, &self.identity)?.map(|identity| &identity.pki);
         self.check_size(roster.entries.len())?;
         self.check_entries(roster, pki)?;
         check_distinct_keys(roster)?;
@@ -37,7 +33,7 @@ impl AdvertiseKeys {
         let digest = roster_digest(&roster.entries);
         let peers = self.neighbours(roster, &digest, &members)?;
         enough(&self.params, peers.len() + 1, Round::ShareKeys)?;
-        if self.params.threat_model() == ThreatModel::HonestButCurious {
+        if pki.is_none() {
             // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
             members = Vec::new();
         }

@@ -139,11 +139,8 @@ impl AdvertiseKeys {
     /// Malicious mode: our neighbours mask against us only once they hold our signature over
     /// the very roster they received (checked in `masked_input`).
     fn roster_signature(&self, digest: &[u8; 32]) -> Option<crate::crypto::sign::Signature> {
-        match (self.params.threat_model(), &self.identity) {
-            (ThreatModel::Malicious, Some(identity)) => {
-                Some(identity.key.sign_roster(self.params.session(), digest))
-            }
-            _ => None,
-        }
+        // The roster checks already required an identity in the malicious mode.
+        let identity = hardening(&self.params, &self.identity).ok().flatten()?;
+        Some(identity.key.sign_roster(self.params.session(), digest))
     }
 }

@@ -31,7 +31,7 @@ impl MaskedInput {
     ) -> Result<(Done, msg::UnmaskingResponse), Error> {
         // SECURITY: against a malicious server no share is revealed before the survivor set
         // has been checked to be the same for enough neighbours (ConsistencyCheck).
-        if self.params.threat_model() != ThreatModel::HonestButCurious {
+        if hardening(&self.params, &self.identity)?.is_some() {
             return Err(wrong_model(&self.params));
         }
         self.reveal(request)
@@ -166,7 +166,7 @@ impl Consistency {
         let inner = &self.inner;
         check_session(&inner.params, &request.session, round)?;
         let fault = |what| server_fault(round, what);
-        let Some(identity) = inner.identity.as_ref() else {
+        let Some(identity) = hardening(&inner.params, &inner.identity)? else {
             return Err(wrong_model(&inner.params));
         };
         let ordered: Vec<ClientId> = self.survivors.iter().copied().collect();
