@@ -11,6 +11,19 @@ use crate::error::ConfigError;
 /// The modulus `m` of the aggregation group `Z_m`, for `2 <= m <= 2^64`.
 ///
 /// Built only through [`Modulus::power_of_two`] or [`Modulus::new`], so every value is valid.
+///
+/// ```
+/// use secagg::Modulus;
+///
+/// # fn main() -> Result<(), secagg::ConfigError> {
+/// let m = Modulus::new(1_000_003)?;
+/// assert_eq!(m.bits(), 20); // elements travel in 20 bits
+/// assert_eq!(m.add(1_000_000, 10), 7); // sums wrap around m
+/// assert_eq!(Modulus::new(1 << 16)?, Modulus::power_of_two(16)?);
+/// assert!(Modulus::new(1).is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Modulus(Repr);
 

@@ -13,7 +13,33 @@ pub const MAX_VECTOR_LEN: usize = 1 << 28;
 
 /// The parameters of one session, shared by the server and every client.
 ///
-/// Built once by [`Params::new`], which checks every bound; nothing re-derives them later.
+/// Built once by [`Params::new`] or [`Params::builder`], which check every bound; nothing
+/// re-derives them later.
+///
+/// ```
+/// use secagg::{Modulus, Params, SessionId, ThreatModel};
+///
+/// # fn main() -> Result<(), secagg::ConfigError> {
+/// // SecAgg+ against a malicious server: 1,000 clients, degree 52 and threshold 37 (what
+/// // `secagg params --clients 1000 --dropout 0.05 --corrupt 0.05 --malicious` gives).
+/// let params = Params::builder(SessionId([1; 32]), 1000, Modulus::power_of_two(32)?, 10_000)
+///     .neighbours(52)
+///     .threshold(37)
+///     .threat_model(ThreatModel::Malicious)
+///     .build()?;
+/// assert_eq!(params.share_holders(), 53);
+/// // Against a malicious server a client accepts only a roster of every client by default.
+/// assert_eq!(params.min_roster(), 1000);
+/// // A threshold below two thirds of the holders is refused.
+/// assert!(Params::builder(SessionId([1; 32]), 1000, Modulus::power_of_two(32)?, 10)
+///     .neighbours(52)
+///     .threshold(30)
+///     .threat_model(ThreatModel::Malicious)
+///     .build()
+///     .is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Params {
     session: SessionId,

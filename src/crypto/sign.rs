@@ -154,6 +154,19 @@ impl IdentityPublicKey {
 /// The embedding application's PKI: each client's long-term verifying key, by id.
 ///
 /// Cheap to clone (shared), so every client state and the server can hold it.
+///
+/// ```
+/// use secagg::{ClientId, IdentityKey, Pki};
+///
+/// // Each client keeps its signing key (store it with `to_seed`); the PKI holds the
+/// // verifying keys, and every client and the server get a copy.
+/// let keys: Vec<(ClientId, IdentityKey)> = (1..=3u32)
+///     .map(|u| (ClientId(u), IdentityKey::from_seed(&[u as u8; 32])))
+///     .collect();
+/// let pki = Pki::new(keys.iter().map(|(id, key)| (*id, key.public_key())));
+/// assert_eq!(pki.get(ClientId(2)), Some(&keys[1].1.public_key()));
+/// assert!(pki.get(ClientId(4)).is_none());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Pki(alloc::sync::Arc<alloc::collections::BTreeMap<ClientId, IdentityPublicKey>>);
 

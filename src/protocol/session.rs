@@ -20,7 +20,8 @@ use crate::protocol::server::Output;
 use crate::protocol::{Round, client, server};
 use crate::wire::{self, ClientMessage, Limits, PackedMaskedInput, ServerMessage};
 
-/// A client's whole session, round by round.
+/// A client's whole session, round by round, over bytes: what a networked client holds. The
+/// README's second example runs a whole session with it and [`ServerSession`].
 #[derive(Debug)]
 pub enum ClientSession {
     /// Waiting for the roster.
