@@ -159,21 +159,34 @@ fn min_roster_is_the_clients_own_and_keeps_the_graph_sparse() {
     );
 }
 
-/// An honest malicious-mode session up to the deliveries: client 1's ShareKeys state, its
-/// delivery and the roster.
-fn up_to_delivery() -> (Params, client::ShareKeys, msg::SharesDelivery, msg::Roster) {
-    let n = 6u32;
-    let params = Params::builder(SessionId([0xa3; 32]), 6, m32(), 4)
-        .threat_model(ThreatModel::Malicious)
-        .build()
-        .unwrap();
+/// An honest session of `params` up to the deliveries: every client advertises (with its
+/// identity against a malicious server) and shares its keys, in id order, from one generator
+/// seeded with `seed`.
+struct Shared {
+    server: server::MaskedInput,
+    roster: msg::Roster,
+    deliveries: Vec<msg::SharesDelivery>,
+    clients: BTreeMap<ClientId, client::ShareKeys>,
+}
+
+fn share_all(params: &Params, seed: u64) -> Shared {
+    let n = u32::try_from(params.clients()).unwrap();
+    let malicious = params.threat_model() == ThreatModel::Malicious;
     let pki = pki((1..=n).map(ClientId));
-    let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let mut srv = server::AdvertiseKeys::with_pki(&params, pki.clone());
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut srv = if malicious {
+        server::AdvertiseKeys::with_pki(params, pki.clone())
+    } else {
+        server::AdvertiseKeys::new(params)
+    };
     let mut clients = BTreeMap::new();
     for u in (1..=n).map(ClientId) {
-        let identity = client::Identity::new(identity_key(u), pki.clone());
-        let (c, ad) = client::AdvertiseKeys::with_identity(&params, u, identity, &mut rng);
+        let (c, ad) = if malicious {
+            let identity = client::Identity::new(identity_key(u), pki.clone());
+            client::AdvertiseKeys::with_identity(params, u, identity, &mut rng)
+        } else {
+            client::AdvertiseKeys::new(params, u, &mut rng)
+        };
         srv.receive(u, ad).unwrap();
         clients.insert(u, c);
     }
@@ -181,16 +194,33 @@ fn up_to_delivery() -> (Params, client::ShareKeys, msg::SharesDelivery, msg::Ros
     let mut sharing = BTreeMap::new();
     for (u, c) in clients {
         let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
-        assert!(out.roster_signature.is_some());
+        // Malicious mode, and only it: the client signs the roster it received.
+        assert_eq!(out.roster_signature.is_some(), malicious);
         srv.receive(u, out).unwrap();
         sharing.insert(u, c);
     }
-    let (_, deliveries) = srv.close().unwrap();
-    let delivery = deliveries.into_iter().next().unwrap();
+    let (server, deliveries) = srv.close().unwrap();
+    Shared {
+        server,
+        roster,
+        deliveries,
+        clients: sharing,
+    }
+}
+
+/// An honest malicious-mode session up to the deliveries: client 1's ShareKeys state, its
+/// delivery and the roster.
+fn up_to_delivery() -> (Params, client::ShareKeys, msg::SharesDelivery, msg::Roster) {
+    let params = Params::builder(SessionId([0xa3; 32]), 6, m32(), 4)
+        .threat_model(ThreatModel::Malicious)
+        .build()
+        .unwrap();
+    let mut shared = share_all(&params, 3);
+    let delivery = shared.deliveries.swap_remove(0);
     assert_eq!(delivery.recipient, ClientId(1));
     assert_eq!(delivery.roster_signatures.len(), 5);
-    let state = sharing.remove(&ClientId(1)).unwrap();
-    (params, state, delivery, roster)
+    let state = shared.clients.remove(&ClientId(1)).unwrap();
+    (params, state, delivery, shared.roster)
 }
 
 /// A neighbour's shares delivered without its signature over the victim's roster digest, or
@@ -260,15 +290,12 @@ fn aborts_when_survivors_are_disconnected() {
         .build()
         .unwrap();
     let ids: Vec<ClientId> = (1..=10).map(ClientId).collect();
-    let mut rng = ChaCha20Rng::seed_from_u64(22);
-    let mut srv = server::AdvertiseKeys::new(&params);
-    let mut clients = BTreeMap::new();
-    for &u in &ids {
-        let (c, ad) = client::AdvertiseKeys::new(&params, u, &mut rng);
-        srv.receive(u, ad).unwrap();
-        clients.insert(u, c);
-    }
-    let (mut srv, roster) = srv.close().unwrap();
+    let Shared {
+        server: mut srv,
+        roster,
+        deliveries,
+        clients: mut sharing,
+    } = share_all(&params, 22);
     let graph = Graph::new(
         params.neighbourhood(),
         params.session(),
@@ -294,13 +321,6 @@ fn aborts_when_survivors_are_disconnected() {
                     .all(|&u| 1 + graph.neighbours(u).intersection(&survivors).count() >= 3)
         })
         .expect("a cut of the ring into two arcs of three");
-    let mut sharing = BTreeMap::new();
-    for (u, c) in clients {
-        let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
-        srv.receive(u, out).unwrap();
-        sharing.insert(u, c);
-    }
-    let (mut srv, deliveries) = srv.close().unwrap();
     for d in deliveries {
         let u = d.recipient;
         if dropped.contains(&u) {
@@ -324,36 +344,22 @@ fn aborts_when_survivors_are_disconnected() {
 // Finding 3 (MEDIUM): a reused session id and a stale masked input.
 // ---------------------------------------------------------------------------------------------
 
-/// Runs a complete-graph session of three clients under `session` and `seed` up to the
+/// Runs a complete-graph session of three clients with generator seed `seed` up to the
 /// masked inputs; returns the server and the masked inputs.
 fn masked_inputs(seed: u64) -> (server::MaskedInput, Vec<msg::MaskedInput>) {
     let params = Params::new(SessionId([0xb3; 32]), 3, 2, m32(), 4).unwrap();
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut srv = server::AdvertiseKeys::new(&params);
-    let mut clients = BTreeMap::new();
-    for u in (1..=3).map(ClientId) {
-        let (c, ad) = client::AdvertiseKeys::new(&params, u, &mut rng);
-        srv.receive(u, ad).unwrap();
-        clients.insert(u, c);
-    }
-    let (mut srv, roster) = srv.close().unwrap();
-    let mut sharing = BTreeMap::new();
-    for (u, c) in clients {
-        let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
-        srv.receive(u, out).unwrap();
-        sharing.insert(u, c);
-    }
-    let (srv, deliveries) = srv.close().unwrap();
-    let masked = deliveries
+    let mut shared = share_all(&params, seed);
+    let masked = shared
+        .deliveries
         .iter()
         .map(|d| {
             let u = d.recipient;
-            let c = sharing.remove(&u).unwrap();
+            let c = shared.clients.remove(&u).unwrap();
             let input = PlainInput::new(vec![u64::from(u.0) * 10; 4]);
             c.masked_input(d, &input).unwrap().1
         })
         .collect();
-    (srv, masked)
+    (shared.server, masked)
 }
 
 /// A masked input of an earlier session under the same id is refused, and the session

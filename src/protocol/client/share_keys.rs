@@ -39,13 +39,24 @@ impl AdvertiseKeys {
             .map(|e| e.sender)
             .filter(|&v| v == self.id || peers.contains_key(&v))
             .collect();
-        let (mut shares, own) = self.split(&holders, rng)?;
-        // Seal one pair per neighbour.
+        let (key_shares, self_mask_shares) = self.split(&holders, rng)?;
+        // Seal one pair per neighbour, keep our own. Each pair is built where it is used,
+        // from the shares (which wipe themselves on drop), never moved between containers.
         let mut sealed = Vec::with_capacity(peers.len());
-        for (&v, peer) in &mut peers {
-            let held = shares
-                .remove(&v)
-                .ok_or(Error::Internal("a neighbour is a share holder"))?;
+        let mut own = None;
+        for ((&v, key_share), self_share) in holders.iter().zip(&key_shares).zip(&self_mask_shares)
+        {
+            let held = HeldShares {
+                key_share: key_share.value.duplicate(),
+                self_mask_share: self_share.value.duplicate(),
+            };
+            if v == self.id {
+                own = Some(held);
+                continue;
+            }
+            let peer = peers.get_mut(&v).ok_or(Error::Internal(
+                "a share holder is this client or a neighbour",
+            ))?;
             let (ciphertext, open_key) = self.seal_for(v, &peer.share_public_key, &held)?;
             peer.open_key = Some(open_key);
             sealed.push(msg::SealedShares {
@@ -54,6 +65,7 @@ impl AdvertiseKeys {
                 ciphertext,
             });
         }
+        let own = own.ok_or(Error::Internal("this client is a share holder"))?;
         // Emit.
         let session = *self.params.session();
         let out = msg::ShareKeys {
@@ -77,12 +89,12 @@ impl AdvertiseKeys {
     }
 
     /// Shamir-shares `s_u^SK`, then `b_u` (the order in which the coefficients are drawn),
-    /// among `holders`; returns the neighbours' pairs by holder and this client's own.
+    /// among `holders`: one share of each per holder, in `holders` order.
     fn split<R: CryptoRng + ?Sized>(
         &self,
         holders: &[ClientId],
         rng: &mut R,
-    ) -> Result<(BTreeMap<ClientId, HeldShares>, HeldShares), Error> {
+    ) -> Result<(Vec<shamir::Share>, Vec<shamir::Share>), Error> {
         let indices: Vec<_> = holders.iter().map(|v| v.share_index()).collect();
         let t = self.params.threshold();
         // Cannot fail: `check_roster` guarantees at least t holders with distinct ids, and
@@ -92,19 +104,7 @@ impl AdvertiseKeys {
             shamir::split(&self.mask_key_secret, t, &indices, rng).map_err(internal)?;
         let self_mask_shares =
             shamir::split(&self.self_mask_seed, t, &indices, rng).map_err(internal)?;
-        let mut by_holder = BTreeMap::new();
-        for ((&v, key_share), self_share) in holders.iter().zip(&key_shares).zip(&self_mask_shares)
-        {
-            let held = HeldShares {
-                key_share: key_share.value.duplicate(),
-                self_mask_share: self_share.value.duplicate(),
-            };
-            by_holder.insert(v, held);
-        }
-        let own = by_holder
-            .remove(&self.id)
-            .ok_or(Error::Internal("this client is a share holder"))?;
-        Ok((by_holder, own))
+        Ok((key_shares, self_mask_shares))
     }
 
     /// Seals `held` for neighbour `v` under the share key `u → v`; returns the ciphertext and

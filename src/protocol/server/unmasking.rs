@@ -6,6 +6,9 @@
 use super::*;
 
 impl Unmasking {
+    /// Receives one survivor's shares.
+    ///
+    /// Implements Round 4, server side: Bonawitz et al., CCS 2017, Fig. 4.
     ///
     /// # Errors
     /// [`Rejected`] for another session or sender, a client not among the survivors, a
