@@ -94,6 +94,14 @@ pub enum ConfigError {
         /// The number of clients (the highest minimum).
         clients: usize,
     },
+    /// Encoded parameters do not decode (`docs/WIRE.md`, "Parameters").
+    Malformed(DecodeError),
+    /// Parameters handed to a client fall short of what the client itself requires
+    /// (`Expectations`): the named field.
+    Unexpected {
+        /// The field that differs or falls short.
+        what: &'static str,
+    },
 }
 
 /// A protocol violation by one party, found by the party checking it.
@@ -221,6 +229,9 @@ pub enum Misbehavior {
     /// A masked input is bound to another roster than this session's: a stale or
     /// cross-session message.
     WrongRoster,
+    /// A second unmasking request that differs from the one this client already answered:
+    /// answering it could reveal both shares of one peer.
+    ContradictingRequest,
 }
 
 /// Why a session cannot finish.
@@ -273,6 +284,11 @@ pub enum ApiMisuse {
         /// The session's threat model.
         session: crate::vocabulary::ThreatModel,
     },
+    /// The shares delivery arrived and the client's input is needed to answer it: the
+    /// byte-level session's `handle_with_input` takes it (`needs_input` says when).
+    InputNeeded,
+    /// An input was given for a message that does not take one.
+    InputNotNeeded,
 }
 
 impl fmt::Display for Error {
@@ -342,6 +358,10 @@ impl fmt::Display for ConfigError {
                  threshold, and against a malicious server on a sparse graph at least the \
                  degree plus two, so that a small roster never turns the graph complete"
             ),
+            Self::Malformed(e) => write!(f, "encoded parameters do not decode: {e}"),
+            Self::Unexpected { what } => {
+                write!(f, "parameters fall short of this client's expectations: {what}")
+            }
         }
     }
 }
@@ -411,6 +431,9 @@ impl fmt::Display for Misbehavior {
                 write!(f, "public key of {peer} is not canonically encoded")
             }
             Self::WrongRoster => f.write_str("masked input bound to another roster"),
+            Self::ContradictingRequest => {
+                f.write_str("a second unmasking request that differs from the one answered")
+            }
         }
     }
 }
@@ -451,6 +474,12 @@ impl fmt::Display for ApiMisuse {
                  use the consistency round exactly when the server is treated as malicious, \
                  and give clients an identity key then"
             ),
+            Self::InputNeeded => f.write_str(
+                "the shares delivery needs the client's input: use handle_with_input",
+            ),
+            Self::InputNotNeeded => {
+                f.write_str("an input was given for a message that does not take one")
+            }
         }
     }
 }
@@ -512,6 +541,85 @@ impl fmt::Display for Rejected {
 }
 
 impl core::error::Error for Rejected {}
+
+/// Why sealed state bytes were refused (`docs/WIRE.md`, "State format"). Opening never
+/// panics and never allocates more than the session's parameters bound; a refused blob leaves
+/// nothing behind.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateError {
+    /// The blob is longer than any state of this session can be.
+    TooLong {
+        /// Its length.
+        got: usize,
+        /// The largest state of this session.
+        max: usize,
+    },
+    /// The blob is shorter than its header and tag.
+    TooShort,
+    /// The format version byte is not the state format version this crate writes.
+    UnknownVersion(u8),
+    /// The blob holds another role's state (a server's where a client's is opened, or the
+    /// reverse), or a state kind this version does not define.
+    WrongKind {
+        /// The role and kind byte pair found.
+        got: (u8, u8),
+    },
+    /// The blob holds the state of another round than the type being opened.
+    WrongRound,
+    /// The blob belongs to another session.
+    WrongSession,
+    /// The blob belongs to another client.
+    WrongClient,
+    /// The tag does not verify: a wrong key, or bytes changed (deliberately without detail).
+    Unauthentic,
+    /// The state was saved under other session parameters than the ones given.
+    OtherParams,
+    /// The state was saved with another identity key or PKI than the ones given.
+    OtherIdentity,
+    /// The blob is older than the newest state the host recorded: restoring it could make the
+    /// client answer a request differently from what it already sent.
+    RolledBack {
+        /// The stage of the blob.
+        got: u8,
+        /// The stage the host recorded.
+        newest: u8,
+    },
+    /// The authenticated contents do not decode: a bug or a key shared with another writer.
+    Malformed(DecodeError),
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong { got, max } => {
+                write!(f, "state of {got} bytes, more than this session's {max}")
+            }
+            Self::TooShort => f.write_str("state shorter than its header and tag"),
+            Self::UnknownVersion(v) => write!(f, "unknown state format version {v}"),
+            Self::WrongKind { got } => write!(f, "state of another role or kind {got:?}"),
+            Self::WrongRound => f.write_str("state of another round"),
+            Self::WrongSession => f.write_str("state of another session"),
+            Self::WrongClient => f.write_str("state of another client"),
+            Self::Unauthentic => f.write_str("state does not authenticate under this key"),
+            Self::OtherParams => f.write_str("state saved under other parameters"),
+            Self::OtherIdentity => f.write_str("state saved with another identity or PKI"),
+            Self::RolledBack { got, newest } => write!(
+                f,
+                "state of stage {got} is older than the newest recorded stage {newest}"
+            ),
+            Self::Malformed(e) => write!(f, "authenticated state does not decode: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for StateError {}
+
+impl From<DecodeError> for StateError {
+    fn from(e: DecodeError) -> Self {
+        Self::Malformed(e)
+    }
+}
 
 /// Why bytes were not a valid version-2 message. Says what was malformed, never what a
 /// secret field held.

@@ -45,11 +45,13 @@ pub use crate::crypto::kx::PublicKey;
 pub use crate::crypto::sign::{
     BadSignature, IdentityKey, IdentityPublicKey, InvalidIdentityKey, Pki, Signature,
 };
-pub use crate::error::{AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected};
+pub use crate::error::{
+    AbortReason, ApiMisuse, ConfigError, Error, Misbehavior, Party, Rejected, StateError,
+};
 pub use crate::ids::{ClientId, SessionId, ShareIndex};
 pub use crate::params::{
-    MAX_CLIENTS, MAX_VECTOR_LEN, MaskSuite, Modulus, Neighbourhood, Params, ParamsBuilder,
-    ThreatModel,
+    Expectations, MAX_CLIENTS, MAX_VECTOR_LEN, MaskSuite, Modulus, Neighbourhood, PARAMS_LEN,
+    PARAMS_VERSION, Params, ParamsBuilder, ThreatModel,
 };
 pub use crate::protocol::Round;
 pub use crate::protocol::client::{PeerState, PlainInput};

@@ -2,7 +2,7 @@
 
 pub use crate::arith::Modulus;
 pub use crate::crypto::prg::Suite as MaskSuite;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, DecodeError};
 use crate::ids::SessionId;
 pub use crate::vocabulary::{Neighbourhood, ThreatModel};
 
@@ -323,6 +323,193 @@ impl ParamsBuilder {
             suite: self.suite,
             min_roster,
         })
+    }
+}
+
+/// The version byte of encoded [`Params`] (`docs/WIRE.md`, "Parameters").
+pub const PARAMS_VERSION: u8 = 1;
+
+/// Bytes of encoded [`Params`].
+pub const PARAMS_LEN: usize = 1 + 32 + 4 + 4 + 1 + 8 + 4 + 1 + 4 + 1 + 1 + 4;
+
+impl Params {
+    /// The canonical encoding (`docs/WIRE.md`, "Parameters"): what a server hands its
+    /// clients, and what a saved state is bound to.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; PARAMS_LEN] {
+        let mut out = [0u8; PARAMS_LEN];
+        let u32_of = |x: usize| u32::try_from(x).unwrap_or(u32::MAX).to_be_bytes();
+        let (modulus_tag, modulus_value) = match self.modulus.power_of_two_bits() {
+            Some(bits) => (0u8, u64::from(bits)),
+            None => (1u8, u64::try_from(self.modulus.value()).unwrap_or(u64::MAX)),
+        };
+        let (graph_tag, k) = match self.neighbourhood {
+            Neighbourhood::Complete => (0u8, 0),
+            Neighbourhood::Harary { k } => (1u8, k),
+        };
+        let fields: [&[u8]; 12] = [
+            &[PARAMS_VERSION],
+            self.session.as_bytes(),
+            &u32_of(self.clients),
+            &u32_of(self.threshold),
+            &[modulus_tag],
+            &modulus_value.to_be_bytes(),
+            &u32_of(self.vector_len),
+            &[graph_tag],
+            &u32_of(k),
+            &[match self.threat {
+                ThreatModel::HonestButCurious => 0,
+                ThreatModel::Malicious => 1,
+            }],
+            &[match self.suite {
+                MaskSuite::ChaCha20 => 0,
+                MaskSuite::Aes128Ctr => 1,
+            }],
+            &u32_of(self.min_roster),
+        ];
+        let mut at = 0;
+        for field in fields {
+            if let Some(dst) = out.get_mut(at..at + field.len()) {
+                dst.copy_from_slice(field);
+            }
+            at += field.len();
+        }
+        out
+    }
+
+    /// Decodes and validates parameters: exactly [`PARAMS_LEN`] bytes in the canonical
+    /// encoding, then every bound of [`ParamsBuilder::build`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Malformed`] for bytes that are not a canonical encoding, and every
+    /// error of [`ParamsBuilder::build`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let malformed = |e| ConfigError::Malformed(e);
+        let fixed: &[u8; PARAMS_LEN] = bytes.try_into().map_err(|_| {
+            malformed(if bytes.len() < PARAMS_LEN {
+                DecodeError::TooShort {
+                    needed: PARAMS_LEN,
+                    remaining: bytes.len(),
+                }
+            } else {
+                DecodeError::TrailingBytes {
+                    count: bytes.len() - PARAMS_LEN,
+                }
+            })
+        })?;
+        let mut rest: &[u8] = fixed;
+        let mut take = |n: usize| -> &[u8] {
+            let (head, tail) = rest.split_at(n.min(rest.len()));
+            rest = tail;
+            head
+        };
+        let u8_at = |b: &[u8]| b.first().copied().unwrap_or(0);
+        let u32_at = |b: &[u8]| {
+            let word: [u8; 4] = b.try_into().unwrap_or([0xff; 4]);
+            usize::try_from(u32::from_be_bytes(word)).unwrap_or(usize::MAX)
+        };
+        let version = u8_at(take(1));
+        if version != PARAMS_VERSION {
+            return Err(malformed(DecodeError::UnknownVersion(version)));
+        }
+        let session = SessionId(take(32).try_into().unwrap_or([0; 32]));
+        let clients = u32_at(take(4));
+        let threshold = u32_at(take(4));
+        let modulus_tag = u8_at(take(1));
+        let modulus_value = u64::from_be_bytes(take(8).try_into().unwrap_or([0; 8]));
+        let vector_len = u32_at(take(4));
+        let graph_tag = u8_at(take(1));
+        let k = u32_at(take(4));
+        let threat = u8_at(take(1));
+        let suite = u8_at(take(1));
+        let min_roster = u32_at(take(4));
+        let modulus = match modulus_tag {
+            0 => Modulus::power_of_two(u32::try_from(modulus_value).unwrap_or(u32::MAX))?,
+            1 => Modulus::new(modulus_value)?,
+            _ => return Err(malformed(DecodeError::NonCanonical("modulus tag"))),
+        };
+        let mut builder = Params::builder(session, clients, modulus, vector_len)
+            .threshold(threshold)
+            .min_roster(min_roster)
+            .threat_model(match threat {
+                0 => ThreatModel::HonestButCurious,
+                1 => ThreatModel::Malicious,
+                _ => return Err(malformed(DecodeError::NonCanonical("threat model"))),
+            })
+            .mask_suite(match suite {
+                0 => MaskSuite::ChaCha20,
+                1 => MaskSuite::Aes128Ctr,
+                _ => return Err(malformed(DecodeError::NonCanonical("mask suite"))),
+            });
+        builder = match graph_tag {
+            0 => builder,
+            1 => builder.neighbours(k),
+            _ => return Err(malformed(DecodeError::NonCanonical("graph"))),
+        };
+        let params = builder.build()?;
+        // Canonical: one encoding per parameter set (a complete graph's degree is 0; a
+        // power-of-two modulus is never written as a number).
+        if params.to_bytes() != *fixed {
+            return Err(malformed(DecodeError::NonCanonical("parameters")));
+        }
+        Ok(params)
+    }
+
+    /// Decodes parameters a server handed this client and checks them against what the
+    /// client itself requires: its own session id, threat model, and floors on the
+    /// threshold and degree. The client's floors, never the server's, decide.
+    ///
+    /// # Errors
+    /// Every error of [`Params::from_bytes`], and [`ConfigError::Unexpected`] naming the
+    /// first expectation that fails.
+    pub fn from_bytes_expecting(
+        bytes: &[u8],
+        expected: &Expectations,
+    ) -> Result<Self, ConfigError> {
+        let params = Self::from_bytes(bytes)?;
+        expected.check(&params)?;
+        Ok(params)
+    }
+}
+
+/// What a client requires of the parameters a server hands it ([`Params::from_bytes_expecting`]).
+/// The floors are the client's own: a server cannot lower the threshold or the degree it
+/// runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectations {
+    /// The session the client was told to join.
+    pub session: SessionId,
+    /// The threat model the client insists on.
+    pub threat_model: ThreatModel,
+    /// The smallest threshold `t` the client accepts.
+    pub min_threshold: usize,
+    /// The smallest degree `k` the client accepts (the complete graph counts as `n - 1`).
+    pub min_neighbours: usize,
+    /// The largest session (clients) the client joins.
+    pub max_clients: usize,
+    /// The largest vector length the client accepts.
+    pub max_vector_len: usize,
+}
+
+impl Expectations {
+    /// Checks `params` against these expectations.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unexpected`] naming the first one that fails.
+    pub fn check(&self, params: &Params) -> Result<(), ConfigError> {
+        let degree = params.share_holders().saturating_sub(1);
+        let failed = [
+            ("session", params.session != self.session),
+            ("threat model", params.threat != self.threat_model),
+            ("threshold", params.threshold < self.min_threshold),
+            ("neighbours", degree < self.min_neighbours),
+            ("clients", params.clients > self.max_clients),
+            ("vector length", params.vector_len > self.max_vector_len),
+        ];
+        match failed.iter().find(|(_, bad)| *bad) {
+            Some((what, _)) => Err(ConfigError::Unexpected { what }),
+            None => Ok(()),
+        }
     }
 }
 

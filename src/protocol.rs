@@ -12,6 +12,7 @@ pub mod messages;
 mod rules;
 pub mod server;
 pub mod session;
+pub mod state;
 mod transcript;
 
 pub use crate::vocabulary::Round;

@@ -48,6 +48,8 @@ pub use codec::{
     Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader, VERSION, from_bytes,
     to_bytes,
 };
+pub(crate) use codec::{pack, packed_len, unpack};
+pub(crate) use messages::longest_message;
 pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage};
 pub use types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster,

@@ -96,6 +96,117 @@ pub fn open(
         .map_err(|_| AeadError)
 }
 
+/// Bytes of the random XChaCha20-Poly1305 nonce of a sealed state.
+pub const STATE_NONCE_LEN: usize = 24;
+
+/// The 32-byte secret a host seals its saved states under. It never leaves the host: keep it
+/// in the platform's key store, apart from the states. Compared in constant time; never
+/// printed.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct StateKey([u8; 32]);
+
+impl StateKey {
+    /// A key from 32 secret bytes (for example from the platform's key store).
+    #[must_use]
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A fresh random key.
+    #[must_use]
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut key = Self([0; 32]);
+        rng.fill_bytes(&mut key.0);
+        key
+    }
+
+    /// The key of one party's states in one session: `HKDF(key, LABEL_STATE_KEY, session,
+    /// party, 0)`, so one host key serves every session and client without two of them ever
+    /// sharing an AEAD key.
+    fn derive(&self, session: &SessionId, party: ClientId) -> DerivedKey {
+        crate::crypto::kdf::derive(
+            crate::crypto::kdf::LABEL_STATE_KEY,
+            session,
+            party,
+            ClientId(0),
+            &self.0,
+        )
+    }
+}
+
+impl core::fmt::Debug for StateKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StateKey").finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for StateKey {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+    }
+}
+
+impl Eq for StateKey {}
+
+/// Seals a saved state: `nonce (24) || XChaCha20-Poly1305(derived key, nonce, plaintext,
+/// aad = header)` appended to `out`, with a random nonce (24 bytes, so random nonces never
+/// collide in practice however many states a key seals).
+///
+/// # Errors
+/// [`AeadError`] only if the plaintext exceeds the cipher's length limit.
+pub fn seal_state<R: rand_core::CryptoRng + ?Sized>(
+    key: &StateKey,
+    (session, party): (&SessionId, ClientId),
+    header: &[u8],
+    plaintext: &[u8],
+    rng: &mut R,
+    out: &mut Vec<u8>,
+) -> Result<(), AeadError> {
+    use chacha20poly1305::XChaCha20Poly1305;
+    let cipher = XChaCha20Poly1305::new(key.derive(session, party).bytes().into());
+    let mut nonce = [0u8; STATE_NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
+    let sealed = cipher
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad: header,
+            },
+        )
+        .map_err(|_| AeadError)?;
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(())
+}
+
+/// Opens what [`seal_state`] sealed: `sealed` is `nonce || ciphertext || tag`.
+///
+/// # Errors
+/// [`AeadError`] for a wrong key, party, session or header, or any changed byte.
+pub fn open_state(
+    key: &StateKey,
+    (session, party): (&SessionId, ClientId),
+    header: &[u8],
+    sealed: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, AeadError> {
+    use chacha20poly1305::XChaCha20Poly1305;
+    let (nonce, ciphertext) = sealed
+        .split_first_chunk::<STATE_NONCE_LEN>()
+        .ok_or(AeadError)?;
+    let cipher = XChaCha20Poly1305::new(key.derive(session, party).bytes().into());
+    cipher
+        .decrypt(
+            &(*nonce).into(),
+            Payload {
+                msg: ciphertext,
+                aad: header,
+            },
+        )
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| AeadError)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,10 @@ pub const LABEL_SELF_MASK_COMMITMENT: &[u8] = b"secagg/v1/self-mask-commitment";
 /// keying material is the roster digest).
 pub const LABEL_GRAPH: &[u8] = b"secagg/v1/neighbourhood-graph";
 
+/// Label of the key that seals a saved state (`id_a` = the client, or 0 for the server;
+/// `id_b = 0`; the input keying material is the host's 32-byte state key).
+pub const LABEL_STATE_KEY: &[u8] = b"secagg/v1/state-sealing-key";
+
 /// Label of the public seed of the randomized Hadamard rotation of the float encoding
 /// (`id_a = id_b = 0`, empty input keying material: the seed depends on the session id only).
 pub const LABEL_ROTATION: &[u8] = b"secagg/v1/hadamard-rotation-seed";
@@ -86,6 +90,7 @@ mod tests {
             LABEL_ROTATION,
             LABEL_SELF_MASK_AES,
             LABEL_PAIRWISE_MASK_AES,
+            LABEL_STATE_KEY,
         ];
         for (i, a) in labels.iter().enumerate() {
             assert!(a.starts_with(b"secagg/v1/"));

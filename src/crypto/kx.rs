@@ -145,6 +145,12 @@ impl SecretKey {
         key
     }
 
+    /// The key's 32 bytes as given (unclamped), to save it in a sealed state.
+    #[must_use]
+    pub(crate) fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
     /// The public key `X25519(sk, 9)`.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {

@@ -15,6 +15,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 
 use crate::ids::ClientId;
+use crate::error::DecodeError;
 
 /// Label of a client's signature over its advertised keys.
 pub const LABEL_ADVERTISE_SIGNATURE: &[u8] = b"secagg/v1/advertise-keys-signature";
@@ -180,6 +181,87 @@ impl Pki {
     #[must_use]
     pub fn get(&self, id: ClientId) -> Option<&IdentityPublicKey> {
         self.0.get(&id)
+    }
+
+    /// How many keys the PKI holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the PKI holds no key.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The canonical encoding (`docs/WIRE.md`, "Parameters"): a big-endian `u32` count, then
+    /// `id (u32 BE) || verifying key (32)` per client in ascending id order.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + 36 * self.0.len());
+        out.extend_from_slice(&u32::try_from(self.0.len()).unwrap_or(u32::MAX).to_be_bytes());
+        for (id, key) in self.0.iter() {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&key.to_bytes());
+        }
+        out
+    }
+
+    /// Decodes a PKI of at most `max_clients` keys: ids strictly ascending, every key a
+    /// valid Ed25519 point, no byte left over. The count is checked against `max_clients` and
+    /// the input length before anything is allocated.
+    ///
+    /// # Errors
+    /// [`DecodeError`] naming what is wrong.
+    pub fn from_bytes(bytes: &[u8], max_clients: usize) -> Result<Self, DecodeError> {
+        const ENTRY: usize = 4 + 32;
+        let (count, mut rest) = bytes.split_first_chunk::<4>().ok_or(DecodeError::TooShort {
+            needed: 4,
+            remaining: bytes.len(),
+        })?;
+        let count = usize::try_from(u32::from_be_bytes(*count)).unwrap_or(usize::MAX);
+        if count > max_clients {
+            return Err(DecodeError::LengthOverLimit {
+                what: "pki keys",
+                got: count,
+                max: max_clients,
+            });
+        }
+        let needed = count.saturating_mul(ENTRY);
+        if rest.len() != needed {
+            return Err(if rest.len() < needed {
+                DecodeError::TooShort {
+                    needed,
+                    remaining: rest.len(),
+                }
+            } else {
+                DecodeError::TrailingBytes {
+                    count: rest.len() - needed,
+                }
+            });
+        }
+        let mut keys = alloc::collections::BTreeMap::new();
+        let mut last: Option<ClientId> = None;
+        while let Some((entry, tail)) = rest.split_first_chunk::<ENTRY>() {
+            rest = tail;
+            let (id, key) = entry.split_first_chunk::<4>().ok_or(DecodeError::TooShort {
+                needed: ENTRY,
+                remaining: entry.len(),
+            })?;
+            let id = ClientId(u32::from_be_bytes(*id));
+            if last.is_some_and(|l| l >= id) {
+                return Err(DecodeError::NonCanonical("pki ids not strictly ascending"));
+            }
+            last = Some(id);
+            let key: &[u8; 32] = key
+                .try_into()
+                .map_err(|_| DecodeError::NonCanonical("identity key"))?;
+            let key = IdentityPublicKey::from_bytes(key)
+                .map_err(|_| DecodeError::NonCanonical("identity key"))?;
+            keys.insert(id, key);
+        }
+        Ok(Self(alloc::sync::Arc::new(keys)))
     }
 }
 

@@ -31,8 +31,8 @@ use crate::ids::{ClientId, SessionId};
 use crate::params::{Params, ThreatModel};
 use crate::protocol::Round;
 use crate::protocol::derive::{
-    pairwise_prg_seed, pairwise_sign, roster_digest, self_mask_commitment, self_mask_prg_seed,
-    share_keys_with,
+    pairwise_prg_seed, pairwise_sign, request_digest, roster_digest, self_mask_commitment,
+    self_mask_prg_seed, share_keys_with,
 };
 use crate::protocol::graph::Graph;
 use crate::protocol::messages as msg;
@@ -45,6 +45,7 @@ mod consistency;
 mod masked_input;
 mod roster;
 mod share_keys;
+mod state;
 mod unmasking;
 
 fn server_fault(round: Round, what: Misbehavior) -> Error {
@@ -250,10 +251,25 @@ impl fmt::Debug for Consistency {
     }
 }
 
-/// The client has finished its part of the session and holds no secrets.
-#[derive(Debug)]
+/// The client has finished its part of the session. It keeps only what it already sent:
+/// the digest of the unmasking request it answered and its response, so that it can send the
+/// same response again (after a restart, or to a server that lost it) and refuse any other
+/// request (`docs/PROTOCOL.md` §15).
 pub struct Done {
+    params: Params,
     id: ClientId,
+    /// The digest of the request answered ([`request_digest`]).
+    request: [u8; 32],
+    /// The response sent, in its wire encoding.
+    response: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("client::Done")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Done {
@@ -261,5 +277,35 @@ impl Done {
     #[must_use]
     pub fn id(&self) -> ClientId {
         self.id
+    }
+
+    /// Answers an unmasking request again: the very response already sent if `request` is
+    /// the request answered, a refusal otherwise.
+    ///
+    /// # Errors
+    /// [`Misbehavior::ContradictingRequest`] by the server for any other request.
+    pub fn answer_again(
+        &self,
+        request: &msg::UnmaskingRequest,
+    ) -> Result<msg::UnmaskingResponse, Error> {
+        let bytes = self.response_to(request)?;
+        crate::wire::from_bytes(bytes, &crate::wire::Limits::for_params(&self.params))
+            .map_err(|_| Error::Internal("a saved response decodes"))
+    }
+
+    /// The encoded response to `request`, if it is the request answered.
+    pub(crate) fn response_to(&self, request: &msg::UnmaskingRequest) -> Result<&[u8], Error> {
+        use subtle::ConstantTimeEq;
+        // SECURITY: a client answers one unmasking request per session. Any other request,
+        // even after a restart, is refused: answering two could reveal both the self-mask
+        // share and the key share of one peer.
+        if bool::from(request_digest(request).ct_eq(&self.request)) {
+            Ok(&self.response)
+        } else {
+            Err(server_fault(
+                Round::Unmasking,
+                Misbehavior::ContradictingRequest,
+            ))
+        }
     }
 }

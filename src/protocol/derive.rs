@@ -123,3 +123,14 @@ pub(crate) fn share_keys_with(
     let open = kdf::derive(kdf::LABEL_SHARE_KEY, session, peer, me, shared.bytes());
     Ok((seal, open))
 }
+
+/// SHA-256 of an unmasking request's wire encoding, under its own label: what a client
+/// records of the request it answered, so that it never answers a different one
+/// (`docs/PROTOCOL.md` §15).
+pub(crate) fn request_digest(request: &crate::wire::UnmaskingRequest) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"secagg/v1/unmasking-request")
+        .chain_update(crate::wire::to_bytes(request))
+        .finalize()
+        .into()
+}

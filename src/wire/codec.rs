@@ -400,7 +400,7 @@ impl Decode for SecretScalar {
 
 /// Bytes of `len` elements packed at `bits` bits each: `ceil(len * bits / 8)`, or
 /// `usize::MAX` if that does not fit.
-pub(super) fn packed_len(len: usize, bits: u32) -> usize {
+pub(crate) fn packed_len(len: usize, bits: u32) -> usize {
     u128::try_from(len)
         .ok()
         .and_then(|len| len.checked_mul(u128::from(bits)))
@@ -423,7 +423,7 @@ fn low_u64(acc: u128) -> u64 {
 /// `[i * bits, (i + 1) * bits)` of the stream, least significant bit first, and stream bit `j`
 /// is bit `j mod 8` of byte `j / 8`. The last byte is zero-padded. Only the low `bits` bits of
 /// each value are written; callers pass elements of `Z_m`, which fit.
-pub(super) fn pack(values: &[u64], bits: u32, out: &mut Vec<u8>) {
+pub(crate) fn pack(values: &[u64], bits: u32, out: &mut Vec<u8>) {
     let mask = low_mask(bits);
     // Invariant: `filled < 64` bits are pending in `acc` before each element, so at most
     // 63 + 64 = 127 after it: `acc` never overflows.
@@ -451,7 +451,7 @@ pub(super) fn pack(values: &[u64], bits: u32, out: &mut Vec<u8>) {
 /// # Errors
 /// [`DecodeError::TooShort`] if the input is shorter; [`DecodeError::ElementOutOfRange`] for
 /// an element `>= m`; [`DecodeError::NonZeroPadding`] if a padding bit is set.
-pub(super) fn unpack(
+pub(crate) fn unpack(
     r: &mut Reader<'_>,
     len: usize,
     modulus: Modulus,

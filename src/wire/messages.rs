@@ -37,7 +37,7 @@ fn times(n: usize, size: usize) -> usize {
 
 /// The longest message any party of a session with at most `clients` per list and masked
 /// vectors of `packed` bytes can send (counts at their limits, signatures present).
-pub(super) fn longest_message(clients: usize, packed: usize) -> usize {
+pub(crate) fn longest_message(clients: usize, packed: usize) -> usize {
     [
         sum(&[HEADER_LEN, ADVERT_BODY_MAX]),
         sum(&[HEADER_LEN, U32_LEN, times(clients, ADVERT_BODY_MAX)]),

@@ -76,7 +76,13 @@ impl MaskedInput {
             self_mask_shares,
             key_shares,
         };
-        Ok((Done { id: self.id }, out))
+        let done = Done {
+            request: request_digest(request),
+            response: Zeroizing::new(crate::wire::to_bytes(&out)),
+            params: self.params,
+            id: self.id,
+        };
+        Ok((done, out))
     }
 
     /// The share of `v`'s secret of `kind` this client holds, if revealing it keeps the
