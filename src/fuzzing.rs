@@ -27,7 +27,7 @@ use crate::crypto::sign::{IdentityKey, Pki, Signature};
 use crate::error::{Error, Misbehavior};
 use crate::ids::{ClientId, SessionId, ShareIndex};
 use crate::params::{Modulus, Params, ThreatModel};
-use crate::protocol::client::{self, PlainInput};
+use crate::protocol::client;
 use crate::protocol::messages::{self as msg, SEALED_SHARES_LEN};
 use crate::protocol::server::Output;
 use crate::protocol::session::{ClientSession, Closed, Envelope, ServerSession};

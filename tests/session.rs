@@ -8,8 +8,8 @@ use rand_core::SeedableRng;
 use secagg::protocol::client::Identity;
 use secagg::protocol::session::{ClientSession, Closed, ServerSession};
 use secagg::{
-    ClientId, Error, IdentityKey, MaskSuite, Misbehavior, Modulus, Params, Party, Pki, PlainInput,
-    Round, SessionId, ThreatModel,
+    ClientId, Error, IdentityKey, MaskSuite, Misbehavior, Modulus, Params, Party, Pki, Round,
+    SessionId, ThreatModel,
 };
 
 fn params(malicious: bool) -> Params {
@@ -38,8 +38,7 @@ fn run(params: &Params, silent: Option<u32>) -> (Vec<u64>, Vec<ClientId>, Vec<Ve
         let input: Vec<u64> = (0..30).map(|j| u64::from(id.0) * 1000 + j).collect();
         inputs.push(input.clone());
         let identity = malicious.then(|| Identity::new(key(id), pki.clone()));
-        let (c, bytes) =
-            ClientSession::start(params, id, identity, PlainInput::new(input), &mut rng);
+        let (c, bytes) = ClientSession::start(params, id, identity, &mut rng);
         server.receive(params, id, &bytes).unwrap();
         clients.insert(id, c);
     }
@@ -54,13 +53,29 @@ fn run(params: &Params, silent: Option<u32>) -> (Vec<u64>, Vec<ClientId>, Vec<Ve
                             continue;
                         }
                         let c = clients.remove(&id).unwrap();
-                        let (c, reply) = c.handle(params, &envelope.bytes, &mut rng).unwrap();
+                        let input = &inputs[(id.0 - 1) as usize];
+                        let (c, reply) = step(c, params, &envelope.bytes, input, &mut rng);
                         server.receive(params, id, &reply).unwrap();
                         clients.insert(id, c);
                     }
                 }
             }
         }
+    }
+}
+
+/// One client step: with the input exactly when the session asks for it.
+fn step(
+    c: ClientSession,
+    params: &Params,
+    bytes: &[u8],
+    input: &[u64],
+    rng: &mut ChaCha20Rng,
+) -> (ClientSession, Vec<u8>) {
+    if c.needs_input() {
+        c.handle_with_input(params, bytes, input, rng).unwrap()
+    } else {
+        c.handle(params, bytes, rng).unwrap()
     }
 }
 
@@ -113,13 +128,7 @@ fn server_rejects_malformed_bytes_and_goes_on() {
         .unwrap_err();
     assert!(matches!(rejected.reason, Misbehavior::Malformed(_)));
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let (_, bytes) = ClientSession::start(
-        &params,
-        ClientId(1),
-        None,
-        PlainInput::new(vec![0; 30]),
-        &mut rng,
-    );
+    let (_, bytes) = ClientSession::start(&params, ClientId(1), None, &mut rng);
     server.receive(&params, ClientId(1), &bytes).unwrap();
     let mut trailing = bytes.clone();
     trailing.push(0);
@@ -136,13 +145,7 @@ fn server_rejects_malformed_bytes_and_goes_on() {
 fn client_refuses_malformed_or_unexpected_bytes() {
     let params = params(false);
     let mut rng = ChaCha20Rng::seed_from_u64(2);
-    let (c, advertised) = ClientSession::start(
-        &params,
-        ClientId(1),
-        None,
-        PlainInput::new(vec![0; 30]),
-        &mut rng,
-    );
+    let (c, advertised) = ClientSession::start(&params, ClientId(1), None, &mut rng);
     let err = c.handle(&params, &[0xff; 40], &mut rng).unwrap_err();
     assert!(matches!(
         err,
@@ -153,13 +156,7 @@ fn client_refuses_malformed_or_unexpected_bytes() {
         }
     ));
     // A client message sent back to a client is of the wrong direction: malformed too.
-    let (c, _) = ClientSession::start(
-        &params,
-        ClientId(1),
-        None,
-        PlainInput::new(vec![0; 30]),
-        &mut rng,
-    );
+    let (c, _) = ClientSession::start(&params, ClientId(1), None, &mut rng);
     assert!(c.handle(&params, &advertised, &mut rng).is_err());
 }
 
@@ -178,8 +175,7 @@ fn client_and_server_name_the_same_round() {
         let mut clients = BTreeMap::new();
         for &id in &ids {
             let identity = malicious.then(|| Identity::new(key(id), pki.clone()));
-            let input = PlainInput::new(vec![u64::from(id.0); 30]);
-            let (c, bytes) = ClientSession::start(&params, id, identity, input, &mut rng);
+            let (c, bytes) = ClientSession::start(&params, id, identity, &mut rng);
             server.receive(&params, id, &bytes).unwrap();
             clients.insert(id, c);
         }
@@ -191,7 +187,8 @@ fn client_and_server_name_the_same_round() {
                 for id in envelope.to {
                     let c = clients.remove(&id).unwrap();
                     assert_eq!(c.round(), server.round(), "malicious: {malicious}");
-                    let (c, reply) = c.handle(&params, &envelope.bytes, &mut rng).unwrap();
+                    let input = vec![u64::from(id.0); 30];
+                    let (c, reply) = step(c, &params, &envelope.bytes, &input, &mut rng);
                     server.receive(&params, id, &reply).unwrap();
                     clients.insert(id, c);
                 }

@@ -28,8 +28,7 @@ impl Honest {
         let identity = (params.threat_model() == ThreatModel::Malicious)
             .then(|| client::Identity::new(identity_of(id), pki_of(params)));
         let input = input_of(params, id);
-        let plain = PlainInput::new(input.clone());
-        let (session, advert) = ClientSession::start(params, id, identity, plain, &mut rng);
+        let (session, advert) = ClientSession::start(params, id, identity, &mut rng);
         let limits = Limits::for_params(params);
         let Ok(ClientMessage::AdvertiseKeys(decoded)) = wire::from_bytes(&advert, &limits) else {
             panic!("a client's advertisement does not decode");
@@ -58,7 +57,12 @@ impl Honest {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        let (session, reply) = match session.handle(&self.params, bytes, &mut self.rng) {
+        let step = if session.needs_input() {
+            session.handle_with_input(&self.params, bytes, &self.input, &mut self.rng)
+        } else {
+            session.handle(&self.params, bytes, &mut self.rng)
+        };
+        let (session, reply) = match step {
             Ok(next) => next,
             Err(e) => {
                 let _ = e.to_string();

@@ -11,59 +11,109 @@ use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
 
-use crate::arith::PlainInput;
 use crate::crypto::sign::Pki;
-use crate::error::{Error, Misbehavior, Party, Rejected};
+use crate::error::{ApiMisuse, Error, Misbehavior, Party, Rejected, StateError};
 use crate::ids::ClientId;
 use crate::params::{Params, ThreatModel};
 use crate::protocol::server::Output;
+use crate::protocol::state::{self, StateKey};
 use crate::protocol::{Round, client, server};
 use crate::wire::{self, ClientMessage, Limits, PackedMaskedInput, ServerMessage};
 
 /// A client's whole session, round by round, over bytes: what a networked client holds. The
 /// README's second example runs a whole session with it and [`ServerSession`].
+///
+/// The input is given when it is needed, with the shares delivery that starts
+/// MaskedInputCollection ([`ClientSession::handle_with_input`]): in federated learning the
+/// update exists only after local training, between ShareKeys and MaskedInputCollection.
+///
+/// A session can be saved after every step ([`ClientSession::seal`]) and restored in another
+/// process ([`ClientSession::open`]); a restored session behaves exactly as the original.
 #[derive(Debug)]
 pub enum ClientSession {
     /// Waiting for the roster.
-    AdvertiseKeys(client::AdvertiseKeys, PlainInput),
-    /// Waiting for the sealed shares of its neighbours.
-    ShareKeys(client::ShareKeys, PlainInput),
+    AdvertiseKeys(client::AdvertiseKeys),
+    /// Waiting for the sealed shares of its neighbours (and then for its input).
+    ShareKeys(client::ShareKeys),
     /// Waiting for the consistency or unmasking request.
     MaskedInput(client::MaskedInput),
     /// Waiting for the unmasking request (malicious-server mode).
     Consistency(client::Consistency),
-    /// Finished.
+    /// Finished: it answers the request it answered again, identically, and refuses any
+    /// other.
     Done(client::Done),
 }
 
 impl ClientSession {
-    /// Starts a client with its input; returns the AdvertiseKeys bytes to send. Pass an
-    /// identity in the malicious-server mode.
+    /// Starts a client; returns the AdvertiseKeys bytes to send. Pass an identity in the
+    /// malicious-server mode.
     #[must_use = "the advertisement must be sent"]
     pub fn start<R: CryptoRng + ?Sized>(
         params: &Params,
         id: ClientId,
         identity: Option<client::Identity>,
-        input: PlainInput,
         rng: &mut R,
     ) -> (Self, Vec<u8>) {
         let (state, out) = match identity {
             Some(identity) => client::AdvertiseKeys::with_identity(params, id, identity, rng),
             None => client::AdvertiseKeys::new(params, id, rng),
         };
-        (Self::AdvertiseKeys(state, input), wire::to_bytes(&out))
+        (Self::AdvertiseKeys(state), wire::to_bytes(&out))
     }
 
-    /// Handles one message from the server; returns the next state and the bytes to send.
+    /// Whether the next server message (the shares delivery) must come with the client's
+    /// input, through [`ClientSession::handle_with_input`].
+    #[must_use]
+    pub fn needs_input(&self) -> bool {
+        matches!(self, Self::ShareKeys(_))
+    }
+
+    /// Handles one message from the server that needs no input; returns the next state and
+    /// the bytes to send.
     ///
     /// # Errors
     /// [`Error::Misbehaved`] by the server for bytes that do not decode
-    /// ([`Misbehavior::Malformed`]) or a message this round does not expect, and every error
-    /// of the round's own transition. The session is over after an error.
+    /// ([`Misbehavior::Malformed`]) or a message this round does not expect;
+    /// [`ApiMisuse::InputNeeded`] when the session [`needs_input`](Self::needs_input);
+    /// and every error of the round's own transition. The session is over after an error.
     pub fn handle<R: CryptoRng + ?Sized>(
         self,
         params: &Params,
         bytes: &[u8],
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        if self.needs_input() {
+            return Err(ApiMisuse::InputNeeded.into());
+        }
+        self.step(params, bytes, None, rng)
+    }
+
+    /// Handles the shares delivery with the client's input (`d` elements below the
+    /// modulus, borrowed: the caller's buffer is not copied); returns the next state and the
+    /// masked input's bytes.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::InputNotNeeded`] when the session does not
+    /// [`need input`](Self::needs_input), and every error of [`ClientSession::handle`] and
+    /// of [`client::ShareKeys::masked_input`].
+    pub fn handle_with_input<R: CryptoRng + ?Sized>(
+        self,
+        params: &Params,
+        bytes: &[u8],
+        input: &[u64],
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        if !self.needs_input() {
+            return Err(ApiMisuse::InputNotNeeded.into());
+        }
+        self.step(params, bytes, Some(input), rng)
+    }
+
+    fn step<R: CryptoRng + ?Sized>(
+        self,
+        params: &Params,
+        bytes: &[u8],
+        input: Option<&[u64]>,
         rng: &mut R,
     ) -> Result<(Self, Vec<u8>), Error> {
         let round = self.round();
@@ -75,27 +125,31 @@ impl ClientSession {
         let message: ServerMessage =
             wire::from_bytes(bytes, &Limits::for_params(params)).map_err(malformed)?;
         let modulus = params.modulus();
-        Ok(match (self, message) {
-            (Self::AdvertiseKeys(c, input), ServerMessage::Roster(m)) => {
+        Ok(match (self, message, input) {
+            (Self::AdvertiseKeys(c), ServerMessage::Roster(m), None) => {
                 let (c, out) = c.share_keys(&m, rng)?;
-                (Self::ShareKeys(c, input), wire::to_bytes(&out))
+                (Self::ShareKeys(c), wire::to_bytes(&out))
             }
-            (Self::ShareKeys(c, input), ServerMessage::SharesDelivery(m)) => {
-                let (c, out) = c.masked_input(&m, &input)?;
+            (Self::ShareKeys(c), ServerMessage::SharesDelivery(m), Some(input)) => {
+                let (c, out) = c.masked_input_from_slice(&m, input)?;
                 let bytes = wire::to_bytes(&PackedMaskedInput::new(&out, modulus));
                 (Self::MaskedInput(c), bytes)
             }
-            (Self::MaskedInput(c), ServerMessage::ConsistencyRequest(m)) => {
+            (Self::MaskedInput(c), ServerMessage::ConsistencyRequest(m), None) => {
                 let (c, out) = c.consistency(&m)?;
                 (Self::Consistency(c), wire::to_bytes(&out))
             }
-            (Self::MaskedInput(c), ServerMessage::UnmaskingRequest(m)) => {
+            (Self::MaskedInput(c), ServerMessage::UnmaskingRequest(m), None) => {
                 let (c, out) = c.unmasking(&m)?;
                 (Self::Done(c), wire::to_bytes(&out))
             }
-            (Self::Consistency(c), ServerMessage::UnmaskingRequest(m)) => {
+            (Self::Consistency(c), ServerMessage::UnmaskingRequest(m), None) => {
                 let (c, out) = c.unmasking(&m)?;
                 (Self::Done(c), wire::to_bytes(&out))
+            }
+            (Self::Done(c), ServerMessage::UnmaskingRequest(m), None) => {
+                let again = c.response_to(&m)?.to_vec();
+                (Self::Done(c), again)
             }
             _ => {
                 return Err(Error::Misbehaved {
@@ -121,6 +175,77 @@ impl ClientSession {
             }
             Self::MaskedInput(_) | Self::Consistency(_) | Self::Done(_) => Round::Unmasking,
         }
+    }
+
+    /// How far the client has gone: 0 after AdvertiseKeys, then one more for each state
+    /// (1 ShareKeys, 2 MaskedInputCollection, 3 ConsistencyCheck, 4 done). It only grows. A
+    /// host records the stage of the newest state it stored and passes it to
+    /// [`ClientSession::open`], which refuses older states (`docs/PROTOCOL.md` §15).
+    #[must_use]
+    pub fn stage(&self) -> u8 {
+        match self {
+            Self::AdvertiseKeys(_) => 0,
+            Self::ShareKeys(_) => 1,
+            Self::MaskedInput(_) => 2,
+            Self::Consistency(_) => 3,
+            Self::Done(_) => 4,
+        }
+    }
+
+    /// Saves the session: sealed bytes under `key` (`docs/WIRE.md`, "State format"). A host
+    /// stores them, and records [`stage`](Self::stage), *before* it sends the bytes the last
+    /// step returned: then a crash never loses a message that was sent.
+    #[must_use]
+    pub fn seal<R: CryptoRng + ?Sized>(&self, key: &StateKey, rng: &mut R) -> Vec<u8> {
+        match self {
+            Self::AdvertiseKeys(c) => c.seal(key, rng),
+            Self::ShareKeys(c) => c.seal(key, rng),
+            Self::MaskedInput(c) => c.seal(key, rng),
+            Self::Consistency(c) => c.seal(key, rng),
+            Self::Done(c) => c.seal(key, rng),
+        }
+    }
+
+    /// Restores a session saved by [`ClientSession::seal`], with what the client holds
+    /// anyway (the session's parameters, its id, its identity against a malicious server)
+    /// and the stage of the newest state the host recorded.
+    ///
+    /// # Errors
+    /// [`StateError::RolledBack`] for a state older than `newest_stage`: restoring it could
+    /// make the client answer a request differently from what it already sent; and every
+    /// error of the round states' `open`.
+    pub fn open(
+        bytes: &[u8],
+        key: &StateKey,
+        params: &Params,
+        id: ClientId,
+        identity: Option<client::Identity>,
+        newest_stage: u8,
+    ) -> Result<Self, StateError> {
+        let stage = state::peek(bytes, state::Role::Client)?;
+        // SECURITY: an older state than the newest the host stored is refused before it is
+        // even opened: from it the client could answer a second, different request of a
+        // round it already answered (in Unmasking: reveal both shares of one peer).
+        if stage < newest_stage {
+            return Err(StateError::RolledBack {
+                got: stage,
+                newest: newest_stage,
+            });
+        }
+        Ok(match stage {
+            0 => Self::AdvertiseKeys(client::AdvertiseKeys::open(
+                bytes, key, params, id, identity,
+            )?),
+            1 => Self::ShareKeys(client::ShareKeys::open(bytes, key, params, id, identity)?),
+            2 => Self::MaskedInput(client::MaskedInput::open(
+                bytes, key, params, id, identity,
+            )?),
+            3 => Self::Consistency(client::Consistency::open(
+                bytes, key, params, id, identity,
+            )?),
+            4 => Self::Done(client::Done::open(bytes, key, params, id, identity)?),
+            _ => return Err(StateError::WrongKind { got: (1, stage) }),
+        })
     }
 }
 
@@ -178,6 +303,41 @@ impl ServerSession {
             Self::Consistency(_) => Round::Consistency,
             Self::Unmasking(_) => Round::Unmasking,
         }
+    }
+
+    /// Saves the session: sealed bytes under `key` (`docs/WIRE.md`, "State format"). Save
+    /// after every accepted batch of messages and every round close.
+    #[must_use]
+    pub fn seal<R: CryptoRng + ?Sized>(&self, key: &StateKey, rng: &mut R) -> Vec<u8> {
+        match self {
+            Self::AdvertiseKeys(s) => s.seal(key, rng),
+            Self::ShareKeys(s) => s.seal(key, rng),
+            Self::MaskedInput(s) => s.seal(key, rng),
+            Self::Consistency(s) => s.seal(key, rng),
+            Self::Unmasking(s) => s.seal(key, rng),
+        }
+    }
+
+    /// Restores a session saved by [`ServerSession::seal`], with the session's parameters
+    /// and (in the malicious-server mode) its PKI.
+    ///
+    /// # Errors
+    /// Every error of the round states' `open`.
+    pub fn open(
+        bytes: &[u8],
+        key: &StateKey,
+        params: &Params,
+        pki: Option<Pki>,
+    ) -> Result<Self, StateError> {
+        let stage = state::peek(bytes, state::Role::Server)?;
+        Ok(match stage {
+            0 => Self::AdvertiseKeys(server::AdvertiseKeys::open(bytes, key, params, pki)?),
+            1 => Self::ShareKeys(server::ShareKeys::open(bytes, key, params, pki)?),
+            2 => Self::MaskedInput(server::MaskedInput::open(bytes, key, params, pki)?),
+            3 => Self::Consistency(server::Consistency::open(bytes, key, params, pki)?),
+            4 => Self::Unmasking(server::Unmasking::open(bytes, key, params, pki)?),
+            _ => return Err(StateError::WrongKind { got: (2, stage) }),
+        })
     }
 
     /// Receives one client's bytes. `from` is the sender as the transport authenticated it.

@@ -225,9 +225,8 @@ pub(crate) struct Expected<'a> {
     pub(crate) max_len: usize,
 }
 
-/// An opened state: its stage and its authenticated plaintext, past the binding.
+/// An opened state: its authenticated plaintext, past the binding.
 pub(crate) struct Opened {
-    pub(crate) stage: u8,
     plaintext: Zeroizing<Vec<u8>>,
 }
 
@@ -290,10 +289,7 @@ pub(crate) fn open(
     if *identity != binding.identity {
         return Err(StateError::OtherIdentity);
     }
-    Ok(Opened {
-        stage: header.stage,
-        plaintext,
-    })
+    Ok(Opened { plaintext })
 }
 
 /// The stage in the clear header of `bytes`, which must hold a state of `role`: for

@@ -20,12 +20,26 @@ impl ShareKeys {
     /// clients (this one included) remain.
     #[must_use = "the masked input must be sent"]
     pub fn masked_input(
-        mut self,
+        self,
         delivery: &msg::SharesDelivery,
         input: &PlainInput,
     ) -> Result<(MaskedInput, msg::MaskedInput), Error> {
+        self.masked_input_from_slice(delivery, input.values())
+    }
+
+    /// [`ShareKeys::masked_input`] over a borrowed input (a caller's own buffer: a numpy
+    /// array, a network frame), without copying it.
+    ///
+    /// # Errors
+    /// As [`ShareKeys::masked_input`].
+    #[must_use = "the masked input must be sent"]
+    pub fn masked_input_from_slice(
+        mut self,
+        delivery: &msg::SharesDelivery,
+        input: &[u64],
+    ) -> Result<(MaskedInput, msg::MaskedInput), Error> {
         // Validate the input, then the delivery; open it.
-        self.check_input(input.values())?;
+        self.check_input(input)?;
         self.open_delivery(delivery)?;
         self.check_roster_signatures(delivery)?;
         // Mark dropped: every neighbour that delivered nothing, for good.
@@ -41,7 +55,7 @@ impl ShareKeys {
             .count();
         enough(&self.params, alive, Round::MaskedInput)?;
         // Mask, then emit.
-        let masked = self.mask(input.values())?;
+        let masked = self.mask(input)?;
         let out = msg::MaskedInput {
             session: *self.params.session(),
             sender: self.id,

@@ -86,12 +86,6 @@ fn open<S: Saved>(
     Ok(s)
 }
 
-/// The stage of a client state's bytes, read from the clear header (nothing is trusted
-/// before [`state::open`] authenticates it).
-pub(crate) fn stage_of(bytes: &[u8]) -> Result<u8, StateError> {
-    state::peek(bytes, Role::Client)
-}
-
 fn secret_scalar(r: &mut Reader<'_>) -> Result<SecretScalar, DecodeError> {
     SecretScalar::decode(r)
 }
@@ -379,12 +373,3 @@ macro_rules! durable {
 }
 
 durable!(AdvertiseKeys, ShareKeys, MaskedInput, Consistency, Done);
-
-/// The stage of each client state, as written in its header.
-pub(crate) const STAGES: [u8; 5] = [
-    AdvertiseKeys::STAGE,
-    ShareKeys::STAGE,
-    MaskedInput::STAGE,
-    Consistency::STAGE,
-    Done::STAGE,
-];
