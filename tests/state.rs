@@ -55,6 +55,8 @@ fn input(id: ClientId) -> Vec<u64> {
 struct Transcript {
     messages: Vec<(ClientId, Vec<u8>)>,
     envelopes: Vec<Vec<u8>>,
+    /// Clients that stopped: only ever because too few clients remain.
+    client_errors: Vec<(ClientId, Error)>,
     outcome: Result<(Vec<u64>, Vec<ClientId>), Error>,
 }
 
@@ -73,6 +75,7 @@ fn run(params: &Params, drops: &BTreeMap<ClientId, u8>, restart: bool) -> Transc
     let mut t = Transcript {
         messages: Vec::new(),
         envelopes: Vec::new(),
+        client_errors: Vec::new(),
         outcome: Err(Error::Internal("not finished")),
     };
     let silent = |id: ClientId, round: u8| drops.get(&id).is_some_and(|r| *r <= round);
@@ -130,7 +133,11 @@ fn run(params: &Params, drops: &BTreeMap<ClientId, u8>, restart: bool) -> Transc
                 };
                 let (mut c, reply) = match step {
                     Ok(next) => next,
-                    Err(e) => panic!("client {id:?} refused an honest server: {e}"),
+                    Err(e) => {
+                        assert!(matches!(e, Error::Abort(_)), "{id:?} refused: {e}");
+                        t.client_errors.push((id, e));
+                        continue;
+                    }
                 };
                 let stage = c.stage();
                 if restart {
