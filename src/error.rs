@@ -360,7 +360,10 @@ impl fmt::Display for ConfigError {
             ),
             Self::Malformed(e) => write!(f, "encoded parameters do not decode: {e}"),
             Self::Unexpected { what } => {
-                write!(f, "parameters fall short of this client's expectations: {what}")
+                write!(
+                    f,
+                    "parameters fall short of this client's expectations: {what}"
+                )
             }
         }
     }
@@ -474,9 +477,9 @@ impl fmt::Display for ApiMisuse {
                  use the consistency round exactly when the server is treated as malicious, \
                  and give clients an identity key then"
             ),
-            Self::InputNeeded => f.write_str(
-                "the shares delivery needs the client's input: use handle_with_input",
-            ),
+            Self::InputNeeded => {
+                f.write_str("the shares delivery needs the client's input: use handle_with_input")
+            }
             Self::InputNotNeeded => {
                 f.write_str("an input was given for a message that does not take one")
             }

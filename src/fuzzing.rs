@@ -43,6 +43,7 @@ mod mutations;
 mod server;
 mod sessions;
 mod shamir_target;
+mod state_target;
 mod targets;
 
 pub use decode::*;
@@ -52,4 +53,5 @@ use mutations::*;
 use server::*;
 pub use sessions::*;
 pub use shamir_target::*;
+pub use state_target::*;
 pub use targets::*;

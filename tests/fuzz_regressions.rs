@@ -15,13 +15,14 @@ use secagg::wire::{self, ClientMessage, Limits, ServerMessage};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("decode_client_message", fuzzing::decode_client_message),
     ("decode_server_message", fuzzing::decode_server_message),
     ("client_session", fuzzing::client_session),
     ("server_session", fuzzing::server_session),
     ("shamir_reconstruct", fuzzing::shamir_reconstruct),
     ("unpack_vector", fuzzing::unpack_vector),
+    ("decode_state", fuzzing::decode_state),
 ];
 
 /// The committed seeds of `target`: the files git tracks under `fuzz/corpus/<target>/`. A
@@ -108,6 +109,36 @@ fn decoding_seeds_decode() {
         let limits = Limits::for_params(&fuzzing::decode_params(bytes[0]));
         let decoded = wire::from_bytes::<ServerMessage>(&bytes[1..], &limits);
         assert!(decoded.is_ok(), "{}: {decoded:?}", path.display());
+    }
+}
+
+/// The state-decoding seeds are the bodies of real states of every round of every fixed
+/// session: they open, and the committed corpus holds each of them. After a change of the
+/// state format, regenerate them with `SECAGG_REGENERATE_SEEDS=1`.
+#[test]
+fn state_seeds_are_real_states() {
+    let seeds = fuzzing::decode_state_seeds();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode_state");
+    if std::env::var_os("SECAGG_REGENERATE_SEEDS").is_some() {
+        fs::create_dir_all(&dir).unwrap();
+        for (i, seed) in seeds.iter().enumerate() {
+            fs::write(dir.join(format!("seed-{i:02}")), seed).unwrap();
+        }
+    }
+    let committed: Vec<Vec<u8>> = corpus("decode_state").into_iter().map(|(_, b)| b).collect();
+    // Every fixed session, every client stage it reaches, every server round.
+    assert!(seeds.len() >= 7 * 8, "{} seeds", seeds.len());
+    for seed in &seeds {
+        assert!(
+            fuzzing::decode_state_opens(seed),
+            "seed {:?} does not open",
+            &seed[..2]
+        );
+        assert!(
+            committed.contains(seed),
+            "seed {:?} is not committed",
+            &seed[..2]
+        );
     }
 }
 

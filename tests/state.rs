@@ -215,14 +215,17 @@ fn midway(key: &StateKey) -> Midway {
     let mut masked = Vec::new();
     for (c, delivery) in next.into_iter().zip(&deliveries) {
         let x = secagg::PlainInput::new(input(delivery.recipient));
-        let (c, m) = c.masked_input(&delivery, &x).unwrap();
+        let (c, m) = c.masked_input(delivery, &x).unwrap();
         server.receive(m.sender, m).unwrap();
         masked.push(c);
     }
     let first = masked.remove(0);
     sealed.push(first.seal(key, &mut rng));
     let (_, requests) = server.close().unwrap();
-    let request = requests.into_iter().find(|r| r.recipient == ClientId(1)).unwrap();
+    let request = requests
+        .into_iter()
+        .find(|r| r.recipient == ClientId(1))
+        .unwrap();
     // Requests an honest client would also answer, had it not answered `request`: each
     // names one more peer as dropped.
     let others = (2..=N)
@@ -352,8 +355,14 @@ fn wrong_or_tampered_blobs_are_typed_errors() {
         Err(StateError::OtherParams)
     );
     assert_eq!(
-        client::MaskedInput::open(blob, &key, &params, id, Some(Identity::new(identity_key(id), pki())))
-            .map(|_| ()),
+        client::MaskedInput::open(
+            blob,
+            &key,
+            &params,
+            id,
+            Some(Identity::new(identity_key(id), pki()))
+        )
+        .map(|_| ()),
         Err(StateError::OtherIdentity)
     );
     assert_eq!(
@@ -365,11 +374,17 @@ fn wrong_or_tampered_blobs_are_typed_errors() {
         Err(StateError::WrongKind { .. })
     ));
     for len in 0..blob.len() {
-        assert!(open(&blob[..len], &key, &params, id).is_err(), "truncated to {len}");
+        assert!(
+            open(&blob[..len], &key, &params, id).is_err(),
+            "truncated to {len}"
+        );
     }
     let mut extended = blob.clone();
     extended.push(0);
-    assert_eq!(open(&extended, &key, &params, id), Err(StateError::Unauthentic));
+    assert_eq!(
+        open(&extended, &key, &params, id),
+        Err(StateError::Unauthentic)
+    );
     let huge = vec![0u8; max_client_state_len(&params) + 1];
     assert!(matches!(
         open(&huge, &key, &params, id),
@@ -441,7 +456,10 @@ fn params_round_trip_and_clients_keep_their_own_floors() {
         max_clients: 100,
         max_vector_len: 1000,
     };
-    assert_eq!(Params::from_bytes_expecting(&p.to_bytes(), &own), Ok(p.clone()));
+    assert_eq!(
+        Params::from_bytes_expecting(&p.to_bytes(), &own),
+        Ok(p.clone())
+    );
     for (expectations, what) in [
         (
             Expectations {

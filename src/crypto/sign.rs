@@ -14,8 +14,8 @@ use core::fmt;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 
-use crate::ids::ClientId;
 use crate::error::DecodeError;
+use crate::ids::ClientId;
 
 /// Label of a client's signature over its advertised keys.
 pub const LABEL_ADVERTISE_SIGNATURE: &[u8] = b"secagg/v1/advertise-keys-signature";
@@ -200,7 +200,11 @@ impl Pki {
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4 + 36 * self.0.len());
-        out.extend_from_slice(&u32::try_from(self.0.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.0.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         for (id, key) in self.0.iter() {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&key.to_bytes());
@@ -216,10 +220,12 @@ impl Pki {
     /// [`DecodeError`] naming what is wrong.
     pub fn from_bytes(bytes: &[u8], max_clients: usize) -> Result<Self, DecodeError> {
         const ENTRY: usize = 4 + 32;
-        let (count, mut rest) = bytes.split_first_chunk::<4>().ok_or(DecodeError::TooShort {
-            needed: 4,
-            remaining: bytes.len(),
-        })?;
+        let (count, mut rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or(DecodeError::TooShort {
+                needed: 4,
+                remaining: bytes.len(),
+            })?;
         let count = usize::try_from(u32::from_be_bytes(*count)).unwrap_or(usize::MAX);
         if count > max_clients {
             return Err(DecodeError::LengthOverLimit {
@@ -245,10 +251,12 @@ impl Pki {
         let mut last: Option<ClientId> = None;
         while let Some((entry, tail)) = rest.split_first_chunk::<ENTRY>() {
             rest = tail;
-            let (id, key) = entry.split_first_chunk::<4>().ok_or(DecodeError::TooShort {
-                needed: ENTRY,
-                remaining: entry.len(),
-            })?;
+            let (id, key) = entry
+                .split_first_chunk::<4>()
+                .ok_or(DecodeError::TooShort {
+                    needed: ENTRY,
+                    remaining: entry.len(),
+                })?;
             let id = ClientId(u32::from_be_bytes(*id));
             if last.is_some_and(|l| l >= id) {
                 return Err(DecodeError::NonCanonical("pki ids not strictly ascending"));

@@ -45,7 +45,7 @@ mod consistency;
 mod masked_input;
 mod roster;
 mod share_keys;
-mod state;
+pub(crate) mod state;
 mod unmasking;
 
 fn server_fault(round: Round, what: Misbehavior) -> Error {

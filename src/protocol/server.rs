@@ -13,7 +13,7 @@ mod advertise_keys;
 mod consistency;
 mod masked_input;
 mod share_keys;
-mod state;
+pub(crate) mod state;
 mod unmasking;
 
 use alloc::collections::{BTreeMap, BTreeSet};

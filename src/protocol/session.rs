@@ -237,12 +237,8 @@ impl ClientSession {
                 bytes, key, params, id, identity,
             )?),
             1 => Self::ShareKeys(client::ShareKeys::open(bytes, key, params, id, identity)?),
-            2 => Self::MaskedInput(client::MaskedInput::open(
-                bytes, key, params, id, identity,
-            )?),
-            3 => Self::Consistency(client::Consistency::open(
-                bytes, key, params, id, identity,
-            )?),
+            2 => Self::MaskedInput(client::MaskedInput::open(bytes, key, params, id, identity)?),
+            3 => Self::Consistency(client::Consistency::open(bytes, key, params, id, identity)?),
             4 => Self::Done(client::Done::open(bytes, key, params, id, identity)?),
             _ => return Err(StateError::WrongKind { got: (1, stage) }),
         })

@@ -80,7 +80,9 @@ impl Header {
         let (header, sealed) = bytes
             .split_first_chunk::<STATE_HEADER_LEN>()
             .ok_or(StateError::TooShort)?;
-        let (fixed, rest) = header.split_first_chunk::<3>().ok_or(StateError::TooShort)?;
+        let (fixed, rest) = header
+            .split_first_chunk::<3>()
+            .ok_or(StateError::TooShort)?;
         let [version, role, stage] = *fixed;
         if version != STATE_VERSION {
             return Err(StateError::UnknownVersion(version));
@@ -231,9 +233,14 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
+    /// The state's fields, past the binding.
+    pub(crate) fn body(&self) -> &[u8] {
+        self.plaintext.get(64..).unwrap_or_default()
+    }
+
     /// A reader over the state's fields.
     pub(crate) fn reader(&self) -> Reader<'_> {
-        Reader::new(self.plaintext.get(64..).unwrap_or_default())
+        Reader::new(self.body())
     }
 }
 
@@ -277,12 +284,12 @@ pub(crate) fn open(
             needed: 64,
             remaining: plaintext.len(),
         }))?;
-    let (identity, _) = rest
-        .split_first_chunk::<32>()
-        .ok_or(StateError::Malformed(DecodeError::TooShort {
-            needed: 64,
-            remaining: plaintext.len(),
-        }))?;
+    let (identity, _) =
+        rest.split_first_chunk::<32>()
+            .ok_or(StateError::Malformed(DecodeError::TooShort {
+                needed: 64,
+                remaining: plaintext.len(),
+            }))?;
     if *params != binding.params {
         return Err(StateError::OtherParams);
     }

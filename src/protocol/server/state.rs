@@ -14,8 +14,8 @@ use rand_core::CryptoRng;
 
 use crate::error::{DecodeError, StateError};
 use crate::protocol::state::{
-    self, Binding, Expected, Role, StateKey, Writer, max_server_state_len, read_ids,
-    read_nested, read_packed,
+    self, Binding, Expected, Role, StateKey, Writer, max_server_state_len, read_ids, read_nested,
+    read_packed,
 };
 use crate::wire::{Decode, Limits, Reader};
 
@@ -72,6 +72,13 @@ fn open<S: Saved>(
     Ok(s)
 }
 
+/// The binding of server state `stage` (the fuzz harness seals its own bodies with it).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn binding_for(params: &Params, pki: Option<&Pki>, stage: u8) -> Binding {
+    let unmasking = stage == Round::Unmasking.number();
+    Binding::new(params, None, if unmasking { None } else { pki })
+}
+
 fn write_roster(w: &mut Writer, params: &Params, roster: &BTreeMap<ClientId, msg::AdvertiseKeys>) {
     let roster = msg::Roster {
         session: *params.session(),
@@ -98,8 +105,13 @@ fn read_roster_entries(
     }
     let mut entries = BTreeMap::new();
     for entry in roster.entries {
-        if entries.last_key_value().is_some_and(|(last, _)| *last >= entry.sender) {
-            return Err(DecodeError::NonCanonical("roster ids not strictly ascending"));
+        if entries
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= entry.sender)
+        {
+            return Err(DecodeError::NonCanonical(
+                "roster ids not strictly ascending",
+            ));
         }
         entries.insert(entry.sender, entry);
     }
@@ -140,8 +152,13 @@ fn read_scalars(
     let mut shares = BTreeMap::new();
     for _ in 0..count {
         let owner = ClientId::decode(r)?;
-        if shares.last_key_value().is_some_and(|(last, _)| *last >= owner) {
-            return Err(DecodeError::NonCanonical("share owners not strictly ascending"));
+        if shares
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= owner)
+        {
+            return Err(DecodeError::NonCanonical(
+                "share owners not strictly ascending",
+            ));
         }
         shares.insert(owner, SecretScalar::decode(r)?);
     }
@@ -215,7 +232,9 @@ impl Saved for ShareKeys {
         for _ in 0..count {
             let m: msg::ShareKeys = read_nested(r, &limits)?;
             if !roster.contains_key(&m.sender)
-                || inbox.last_key_value().is_some_and(|(last, _)| *last >= m.sender)
+                || inbox
+                    .last_key_value()
+                    .is_some_and(|(last, _)| *last >= m.sender)
             {
                 return Err(DecodeError::NonCanonical("share-keys senders"));
             }
@@ -291,7 +310,9 @@ impl Saved for Consistency {
         for _ in 0..count {
             let signer = ClientId::decode(r)?;
             if !masked.survivors.contains(&signer)
-                || signatures.last_key_value().is_some_and(|(last, _)| *last >= signer)
+                || signatures
+                    .last_key_value()
+                    .is_some_and(|(last, _)| *last >= signer)
             {
                 return Err(DecodeError::NonCanonical("signers"));
             }
@@ -388,4 +409,10 @@ macro_rules! durable {
     )*};
 }
 
-durable!(AdvertiseKeys, ShareKeys, MaskedInput, Consistency, Unmasking);
+durable!(
+    AdvertiseKeys,
+    ShareKeys,
+    MaskedInput,
+    Consistency,
+    Unmasking
+);
