@@ -142,6 +142,17 @@ fn state_seeds_are_real_states() {
     }
 }
 
+/// Found by `decode_state` in its first minute: a saved server ShareKeys state whose
+/// nested ShareKeys message carried another session id opened, and sealed back with this
+/// session's id (a non-canonical state). Now refused. The input is a committed seed.
+#[test]
+fn regression_state_with_foreign_session_in_nested_message() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/decode_state/regression-share-keys-foreign-session");
+    let input = fs::read(path).unwrap();
+    assert!(!fuzzing::decode_state_opens(&input));
+}
+
 /// Every session the session targets run completes when nobody deviates, for every client
 /// under test.
 #[test]

@@ -211,7 +211,10 @@ impl Saved for AdvertiseKeys {
         let mask_key_secret = secret_scalar(r)?;
         let self_mask_seed = secret_scalar(r)?;
         let advertised: msg::AdvertiseKeys = read_nested(r, &Limits::for_params(&c.params))?;
-        if advertised.sender != c.id || advertised.share_public_key != share_key.public_key() {
+        if advertised.session != *c.params.session()
+            || advertised.sender != c.id
+            || advertised.share_public_key != share_key.public_key()
+        {
             return Err(DecodeError::NonCanonical("advertisement of other keys"));
         }
         Ok(Self {
@@ -330,7 +333,7 @@ impl Saved for Done {
         let response = Zeroizing::new(r.bytes(len)?.to_vec());
         // The response must be one this client could have sent.
         let decoded: msg::UnmaskingResponse = crate::wire::from_bytes(&response, &limits)?;
-        if decoded.sender != c.id {
+        if decoded.session != *c.params.session() || decoded.sender != c.id {
             return Err(DecodeError::NonCanonical("response of another client"));
         }
         Ok(Self {

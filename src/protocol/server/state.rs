@@ -231,7 +231,8 @@ impl Saved for ShareKeys {
         let mut inbox = BTreeMap::new();
         for _ in 0..count {
             let m: msg::ShareKeys = read_nested(r, &limits)?;
-            if !roster.contains_key(&m.sender)
+            if m.session != *params.session()
+                || !roster.contains_key(&m.sender)
                 || inbox
                     .last_key_value()
                     .is_some_and(|(last, _)| *last >= m.sender)
