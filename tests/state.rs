@@ -1,4 +1,4 @@
-//! Durable states (`docs/WIRE.md`, "State format"; `docs/PROTOCOL.md` §15): every client and
+//! Durable states (`docs/WIRE.md`, "State format"; `docs/PROTOCOL.md` §13.6): every client and
 //! server state saved and restored between rounds behaves exactly as the original, a blob
 //! that is not the one saved is a typed error, and a client restored from an older blob never
 //! answers a request differently from what it already sent.
@@ -312,7 +312,7 @@ fn rollback_never_answers_a_contradicting_request() {
         response
     );
     // Without the host's record the old blob opens, and then (only then) the client could
-    // answer a contradicting request: what PROTOCOL.md §15 asks the host to prevent.
+    // answer a contradicting request: what PROTOCOL.md §13.6 asks the host to prevent.
     let rolled = ClientSession::open(&older, &key, &params, id, None, 0).unwrap();
     assert!(
         rolled

@@ -254,7 +254,7 @@ impl fmt::Debug for Consistency {
 /// The client has finished its part of the session. It keeps only what it already sent:
 /// the digest of the unmasking request it answered and its response, so that it can send the
 /// same response again (after a restart, or to a server that lost it) and refuse any other
-/// request (`docs/PROTOCOL.md` §15).
+/// request (`docs/PROTOCOL.md` §13.6).
 pub struct Done {
     params: Params,
     id: ClientId,

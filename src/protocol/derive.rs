@@ -126,7 +126,7 @@ pub(crate) fn share_keys_with(
 
 /// SHA-256 of an unmasking request's wire encoding, under its own label: what a client
 /// records of the request it answered, so that it never answers a different one
-/// (`docs/PROTOCOL.md` §15).
+/// (`docs/PROTOCOL.md` §13.6).
 pub(crate) fn request_digest(request: &crate::wire::UnmaskingRequest) -> [u8; 32] {
     Sha256::new()
         .chain_update(b"secagg/v1/unmasking-request")

@@ -180,7 +180,7 @@ impl ClientSession {
     /// How far the client has gone: 0 after AdvertiseKeys, then one more for each state
     /// (1 ShareKeys, 2 MaskedInputCollection, 3 ConsistencyCheck, 4 done). It only grows. A
     /// host records the stage of the newest state it stored and passes it to
-    /// [`ClientSession::open`], which refuses older states (`docs/PROTOCOL.md` §15).
+    /// [`ClientSession::open`], which refuses older states (`docs/PROTOCOL.md` §13.6).
     #[must_use]
     pub fn stage(&self) -> u8 {
         match self {
