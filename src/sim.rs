@@ -27,7 +27,9 @@ use crate::params::Params;
 use crate::params::ThreatModel;
 use crate::protocol::messages as msg;
 use crate::protocol::server::Output;
+use crate::protocol::state::StateKey;
 use crate::protocol::{Round, client, server};
+use zeroize::Zeroizing;
 
 /// The four rounds every client takes part in, in order, as numbered by `--drop R:..`
 /// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking). In the
@@ -63,6 +65,12 @@ pub struct RoundReport {
     /// Masks the server expanded in this round (Unmasking: one self-mask per survivor and
     /// one pairwise mask per surviving neighbour of each dropped client).
     pub server_mask_expansions: usize,
+    /// With [`Simulation::restart_every_round`]: the mean bytes of a client's sealed state
+    /// kept after this round (0 otherwise).
+    pub client_state_bytes: f64,
+    /// With [`Simulation::restart_every_round`]: the bytes of the server's sealed state once
+    /// it holds this round's messages (0 otherwise).
+    pub server_state_bytes: usize,
     /// Bytes of one expanded mask: `d` elements of `ceil(b / 8)` bytes. This is the keystream
     /// a mask reads for a power-of-two modulus; other moduli read more (rejection sampling
     /// skips `1 - m / 2^b` of the words).
@@ -86,6 +94,7 @@ pub struct Simulation {
     inputs: Inputs,
     drops: BTreeMap<ClientId, Round>,
     client_threads: usize,
+    restart: bool,
 }
 
 /// Where the clients' inputs come from.
@@ -177,7 +186,18 @@ impl Simulation {
             inputs,
             drops: BTreeMap::new(),
             client_threads: std::thread::available_parallelism().map_or(1, usize::from),
+            restart: false,
         }
+    }
+
+    /// Saves every party between rounds and restores it from its bytes alone, as a fresh
+    /// process would (`docs/PROTOCOL.md` §13.6): each client after each of its steps (on its
+    /// own core, in its step's time), the server once it holds each round's messages (in its
+    /// time). The report gives the sealed sizes.
+    #[must_use]
+    pub fn restart_every_round(mut self, restart: bool) -> Self {
+        self.restart = restart;
+        self
     }
 
     /// Runs at most `threads` clients at once (at least one; default: the number of cores).
@@ -264,6 +284,7 @@ impl Simulation {
             sim: self,
             rounds: Vec::new(),
             progress,
+            restarts: None,
         };
         let outcome = driver.run(seed);
         Report {
@@ -356,6 +377,7 @@ struct Driver<'a, 'p> {
     sim: &'a Simulation,
     rounds: Vec<RoundReport>,
     progress: &'p mut dyn FnMut(&str, usize, usize),
+    restarts: Option<Restarts>,
 }
 
 #[derive(Default)]
@@ -367,6 +389,10 @@ struct Tally {
     received: usize,
     rejected: Vec<Rejected>,
     client_mask_expansions: usize,
+    /// Bytes of the clients' sealed states (with restarts).
+    client_state_bytes: usize,
+    /// Bytes of the server's sealed state (with restarts).
+    server_state_bytes: usize,
     /// The first error an honest client met; it ends the session.
     error: Option<Error>,
 }
@@ -435,6 +461,8 @@ struct Step<C, M> {
     seconds: f64,
     received: usize,
     sent: usize,
+    /// Bytes of the client's sealed state, when it was saved and restored.
+    state: usize,
 }
 
 impl<C, M: crate::wire::Encode> Step<C, M> {
@@ -449,9 +477,161 @@ impl<C, M: crate::wire::Encode> Step<C, M> {
             seconds,
             received,
             sent,
+            state: 0,
         }
     }
 }
+
+/// The saving and restoring of parties between rounds ([`Simulation::restart_every_round`]):
+/// the host key, and what a client holds anyway to restore its state (its identity).
+struct Restarts {
+    key: StateKey,
+    identities: BTreeMap<ClientId, Zeroizing<[u8; 32]>>,
+    pki: Option<Pki>,
+}
+
+impl Restarts {
+    /// The identity client `id` restores its state with.
+    fn identity(&self, id: ClientId) -> Option<client::Identity> {
+        let seed = self.identities.get(&id)?;
+        let pki = self.pki.clone()?;
+        Some(client::Identity::new(IdentityKey::from_seed(seed), pki))
+    }
+
+    /// A fresh nonce source for client `id` at `stage` (the protocol's own generator is left
+    /// untouched, so the session's messages are those of a run without restarts).
+    fn nonces(id: ClientId, stage: u8) -> ChaCha20Rng {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x5e55_1011);
+        rng.set_stream((u64::from(id.0) << 8) | u64::from(stage));
+        rng
+    }
+
+    /// Seals client `id`'s state and opens it again from the bytes; returns the state and
+    /// the sealed length.
+    fn client<C: Durable>(&self, params: &Params, id: ClientId, c: C) -> Result<(C, usize), Error> {
+        let bytes = c.seal_state(&self.key, &mut Self::nonces(id, C::STAGE));
+        let c = C::open_state(&bytes, &self.key, params, id, self.identity(id))
+            .map_err(|_| Error::Internal("a client state saved by the simulator opens"))?;
+        Ok((c, bytes.len()))
+    }
+
+    /// Seals the server's state and opens it again; returns the state and the sealed length.
+    fn server<S: ServerDurable>(&self, params: &Params, s: S) -> Result<(S, usize), Error> {
+        let mut nonces = Self::nonces(ClientId(0), S::ROUND.number());
+        let bytes = s.seal(&self.key, &mut nonces);
+        let s = S::open(&bytes, &self.key, params, self.pki.clone())
+            .map_err(|_| Error::Internal("a server state saved by the simulator opens"))?;
+        Ok((s, bytes.len()))
+    }
+}
+
+/// A server state the simulator saves and restores.
+trait ServerDurable: Sized {
+    const ROUND: Round;
+
+    fn seal(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8>;
+
+    fn open(
+        bytes: &[u8],
+        key: &StateKey,
+        params: &Params,
+        pki: Option<Pki>,
+    ) -> Result<Self, crate::error::StateError>;
+}
+
+macro_rules! server_durable {
+    ($($state:ident = $round:ident),*) => {$(
+        impl ServerDurable for server::$state {
+            const ROUND: Round = Round::$round;
+
+            fn seal(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
+                server::$state::seal(self, key, rng)
+            }
+
+            fn open(
+                bytes: &[u8],
+                key: &StateKey,
+                params: &Params,
+                pki: Option<Pki>,
+            ) -> Result<Self, crate::error::StateError> {
+                server::$state::open(bytes, key, params, pki)
+            }
+        }
+    )*};
+}
+
+server_durable!(
+    AdvertiseKeys = AdvertiseKeys,
+    ShareKeys = ShareKeys,
+    MaskedInput = MaskedInput,
+    Consistency = Consistency,
+    Unmasking = Unmasking
+);
+
+impl<C, M> Step<C, M> {
+    /// With restarts, the client's new state saved and restored, in the step's time.
+    fn restarted(mut self, restarts: Option<&Restarts>, params: &Params) -> Self
+    where
+        C: Durable,
+    {
+        let Some(restarts) = restarts else {
+            return self;
+        };
+        if let Ok((c, m)) = self.out {
+            let (out, seconds) = timed(|| restarts.client(params, self.id, c));
+            self.seconds += seconds;
+            self.out = out.map(|(c, len)| {
+                self.state = len;
+                (c, m)
+            });
+        }
+        self
+    }
+}
+
+/// A client state the simulator saves and restores.
+trait Durable: Sized {
+    const STAGE: u8;
+
+    fn seal_state(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8>;
+
+    fn open_state(
+        bytes: &[u8],
+        key: &StateKey,
+        params: &Params,
+        id: ClientId,
+        identity: Option<client::Identity>,
+    ) -> Result<Self, crate::error::StateError>;
+}
+
+macro_rules! durable {
+    ($($state:ident = $stage:literal),*) => {$(
+        impl Durable for client::$state {
+            const STAGE: u8 = $stage;
+
+            fn seal_state(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
+                self.seal(key, rng)
+            }
+
+            fn open_state(
+                bytes: &[u8],
+                key: &StateKey,
+                params: &Params,
+                id: ClientId,
+                identity: Option<client::Identity>,
+            ) -> Result<Self, crate::error::StateError> {
+                Self::open(bytes, key, params, id, identity)
+            }
+        }
+    )*};
+}
+
+durable!(
+    AdvertiseKeys = 0,
+    ShareKeys = 1,
+    MaskedInput = 2,
+    Consistency = 3
+);
 
 impl Driver<'_, '_> {
     /// Runs `step` on every item (clients concurrently, [`for_each_client`]) and, on this
@@ -473,6 +653,7 @@ impl Driver<'_, '_> {
         for_each_client(threads, items, step, |s| {
             progress(round, t.clients, total);
             t.received += s.received;
+            t.client_state_bytes += s.state;
             if let Some((c, m)) = t.client(s.out, s.seconds) {
                 t.sent += s.sent;
                 t.deliver(|| receive(s.id, m));
@@ -499,8 +680,20 @@ impl Driver<'_, '_> {
             rejected: t.rejected,
             client_mask_expansions: per(t.client_mask_expansions as f64),
             server_mask_expansions: 0,
+            client_state_bytes: per(t.client_state_bytes as f64),
+            server_state_bytes: t.server_state_bytes,
             mask_bytes: self.mask_bytes(),
         });
+    }
+
+    /// With restarts, the server saved and restored once it holds a round's messages.
+    fn restart_server<S: ServerDurable>(&self, server: S, t: &mut Tally) -> Result<S, Error> {
+        let Some(restarts) = &self.restarts else {
+            return Ok(server);
+        };
+        let (server, len) = t.server(|| restarts.server(&self.sim.params, server))?;
+        t.server_state_bytes = len;
+        Ok(server)
     }
 
     fn mask_bytes(&self) -> u64 {
@@ -533,6 +726,17 @@ impl Driver<'_, '_> {
                 Some((keys, pki))
             }
         };
+        if self.sim.restart {
+            let mut key = [0u8; 32];
+            master.fill_bytes(&mut key);
+            self.restarts = Some(Restarts {
+                key: StateKey::new(key),
+                identities: identities.as_ref().map_or_else(BTreeMap::new, |(keys, _)| {
+                    keys.iter().map(|(id, k)| (*id, k.to_seed())).collect()
+                }),
+                pki: identities.as_ref().map(|(_, pki)| pki.clone()),
+            });
+        }
         let advertised = self.advertise_keys(rngs, identities)?;
         let (server, clients, deliveries) = self.share_keys(advertised)?;
         let (server, ready, mut t) = self.masked_input(server, clients, &deliveries)?;
@@ -572,16 +776,28 @@ impl Driver<'_, '_> {
             })
             .collect();
         let mut clients = Vec::with_capacity(items.len());
+        let restarts = self.restarts.take();
         let step = |(id, identity, mut rng): (ClientId, Option<client::Identity>, ChaCha20Rng)| {
-            Step::run(id, 0, || {
+            let mut state = 0;
+            let mut step = Step::run(id, 0, || {
                 let (c, out) = match identity {
                     Some(identity) => {
                         client::AdvertiseKeys::with_identity(&params, id, identity, &mut rng)
                     }
                     None => client::AdvertiseKeys::new(&params, id, &mut rng),
                 };
+                let c = match &restarts {
+                    Some(r) => {
+                        let (c, len) = r.client(&params, id, c)?;
+                        state = len;
+                        c
+                    }
+                    None => c,
+                };
                 Ok(((c, rng), out))
-            })
+            });
+            step.state = state;
+            step
         };
         self.drive(
             "advertise_keys",
@@ -592,6 +808,8 @@ impl Driver<'_, '_> {
             |id, out| server.receive(id, out),
             |id, (c, rng)| clients.push((id, c, rng)),
         );
+        self.restarts = restarts;
+        let server = self.restart_server(server, &mut t)?;
         let closed = t.server(|| server.close());
         self.record(Round::AdvertiseKeys, t);
         let (server, roster) = closed?;
@@ -608,8 +826,11 @@ impl Driver<'_, '_> {
             .into_iter()
             .filter(|(id, _, _)| self.sim.speaks(*id, Round::ShareKeys))
             .collect();
+        let restarts = self.restarts.take();
+        let params = &self.sim.params;
         let step = |(id, c, mut rng): (ClientId, client::AdvertiseKeys, ChaCha20Rng)| {
             Step::run(id, roster_len, || c.share_keys(&roster, &mut rng))
+                .restarted(restarts.as_ref(), params)
         };
         self.drive(
             "share_keys",
@@ -622,7 +843,9 @@ impl Driver<'_, '_> {
                 next.insert(id, c);
             },
         );
+        self.restarts = restarts;
         t.check()?;
+        let server = self.restart_server(server, &mut t)?;
         let closed = t.server(|| server.close());
         self.record(Round::ShareKeys, t);
         let (server, deliveries) = closed?;
@@ -647,6 +870,7 @@ impl Driver<'_, '_> {
             .filter_map(|delivery| Some((clients.remove(&delivery.recipient)?, delivery)))
             .collect();
         let modulus = sim.params.modulus();
+        let restarts = self.restarts.take();
         let step = |(c, delivery): (client::ShareKeys, &msg::SharesDelivery)| {
             let id = delivery.recipient;
             // Generated outside the timed step: the input is the client's, not protocol work.
@@ -674,7 +898,9 @@ impl Driver<'_, '_> {
                 seconds,
                 received: wire_len(delivery),
                 sent,
+                state: 0,
             }
+            .restarted(restarts.as_ref(), &sim.params)
         };
         self.drive(
             "masked_input",
@@ -687,6 +913,7 @@ impl Driver<'_, '_> {
                 ready.insert(id, Ready::Plain(c));
             },
         );
+        self.restarts = restarts;
         t.client_mask_expansions = ready
             .values()
             .map(|r| match r {
@@ -695,6 +922,7 @@ impl Driver<'_, '_> {
             })
             .sum();
         t.check()?;
+        let server = self.restart_server(server, &mut t)?;
         Ok((server, ready, t))
     }
 
@@ -720,8 +948,11 @@ impl Driver<'_, '_> {
                 _ => None,
             })
             .collect();
+        let restarts = self.restarts.take();
+        let params = &self.sim.params;
         let step = |(id, c, request): (ClientId, client::MaskedInput, &msg::ConsistencyRequest)| {
             Step::run(id, wire_len(request), || c.consistency(request))
+                .restarted(restarts.as_ref(), params)
         };
         self.drive(
             "consistency",
@@ -734,7 +965,9 @@ impl Driver<'_, '_> {
                 next.insert(id, Ready::Checked(c));
             },
         );
+        self.restarts = restarts;
         t.check()?;
+        let server = self.restart_server(server, &mut t)?;
         let closed = t.server(|| server.close());
         self.record(Round::Consistency, t);
         let (server, requests) = closed?;
@@ -770,6 +1003,7 @@ impl Driver<'_, '_> {
             |_, _done| {},
         );
         t.check()?;
+        let server = self.restart_server(server, &mut t)?;
         (self.progress)("unmasking: server removes masks", 0, 1);
         let output = t.server(|| server.finish());
         let expansions = output.as_ref().map_or(0, |o| o.mask_expansions);

@@ -34,10 +34,15 @@ fn sessions() -> Vec<(&'static str, Params)> {
         ),
         (
             "malicious_n4",
-            Params::builder(SessionId([0x62; 32]), 4, Modulus::power_of_two(10).unwrap(), 3)
-                .threat_model(ThreatModel::Malicious)
-                .build()
-                .unwrap(),
+            Params::builder(
+                SessionId([0x62; 32]),
+                4,
+                Modulus::power_of_two(10).unwrap(),
+                3,
+            )
+            .threat_model(ThreatModel::Malicious)
+            .build()
+            .unwrap(),
         ),
     ]
 }

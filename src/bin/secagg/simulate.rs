@@ -120,6 +120,10 @@ pub(crate) struct Args {
     /// 21 bytes a value and a newline a line [default: random inputs from the seed]
     #[arg(long, value_name = "FILE")]
     inputs: Option<PathBuf>,
+    /// Save every party between rounds and restore it from its sealed bytes alone, as a
+    /// fresh process would (docs/PROTOCOL.md §13.6); the report adds the state sizes
+    #[arg(long)]
+    restart_every_round: bool,
     /// Print one JSON object on stdout instead of the table (and no progress)
     #[arg(long)]
     json: bool,
@@ -229,7 +233,9 @@ impl Setup {
             ),
             None => Simulation::seeded(params.clone(), stream(args.seed, STREAM_INPUTS).next_u64()),
         };
-        let mut sim = sim.client_threads(threads);
+        let mut sim = sim
+            .client_threads(threads)
+            .restart_every_round(args.restart_every_round);
         for (id, round) in schedule {
             sim.drop_from(id, round);
         }

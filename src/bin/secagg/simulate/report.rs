@@ -341,6 +341,18 @@ fn human_rounds(rounds: &[RoundReport]) -> String {
             let _ = writeln!(s, "  {rejected}");
         }
     }
+    if rounds.iter().any(|r| r.server_state_bytes > 0) {
+        s.push_str("saved states (sealed bytes, --restart-every-round):\n");
+        for r in rounds {
+            let _ = writeln!(
+                s,
+                "  {:<16} client (mean) {:>12.0}   server {:>12}",
+                r.round.to_string(),
+                r.client_state_bytes,
+                r.server_state_bytes
+            );
+        }
+    }
     s
 }
 
@@ -404,6 +416,8 @@ struct JsonRound {
     client_ideal_seconds: f64,
     server_ideal_seconds: f64,
     bytes_received_per_client: f64,
+    client_state_bytes: f64,
+    server_state_bytes: usize,
     rejected: Vec<String>,
 }
 
@@ -424,6 +438,8 @@ impl JsonRound {
             client_ideal_seconds: speed.client_ideal(client_keystream),
             server_ideal_seconds: speed.server_ideal(server_keystream),
             bytes_received_per_client: r.bytes_received_per_client,
+            client_state_bytes: r.client_state_bytes,
+            server_state_bytes: r.server_state_bytes,
             rejected: r.rejected.iter().map(ToString::to_string).collect(),
         }
     }
