@@ -45,8 +45,8 @@ mod messages;
 mod types;
 
 pub use codec::{
-    Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader, VERSION, from_bytes,
-    to_bytes,
+    Decode, DecodeError, DecodeWith, Encode, EncodeWith, HEADER_LEN, Kind, Limits, Reader, VERSION,
+    from_bytes, to_bytes, to_bytes_with,
 };
 pub(crate) use codec::{pack, packed_len, unpack};
 pub(crate) use messages::longest_message;

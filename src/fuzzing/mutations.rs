@@ -141,7 +141,7 @@ pub(super) fn sealed(
     msg::SealedShares {
         sender,
         recipient,
-        ciphertext: inp.array::<SEALED_SHARES_LEN>().to_vec(),
+        ciphertext: inp.array::<SEALED_SHARES_LEN>(),
     }
 }
 
@@ -176,7 +176,7 @@ pub(super) fn mutate_sealed(
         }
         2 => {
             let j = inp.below(list.len());
-            let cj = list.get(j).map(|s| s.ciphertext.clone());
+            let cj = list.get(j).map(|s| s.ciphertext);
             if let (Some(c), Some(s)) = (cj, list.get_mut(i)) {
                 s.ciphertext = c;
             }

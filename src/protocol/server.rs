@@ -36,7 +36,7 @@ use crate::protocol::derive::{
     pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
 };
 use crate::protocol::graph::{Graph, roster_digest};
-use crate::protocol::messages::{self as msg, SEALED_SHARES_LEN};
+use crate::protocol::messages as msg;
 use crate::protocol::rules::{enough, wrong_model};
 
 fn reject(client: ClientId, round: Round, reason: Misbehavior) -> Rejected {

@@ -92,6 +92,36 @@ pub trait DecodeWith<P: ?Sized>: Sized {
     fn decode_with(r: &mut Reader<'_>, params: &P) -> Result<Self, DecodeError>;
 }
 
+/// Something whose encoding needs outside information `P`, the mirror of [`DecodeWith`]: a
+/// masked input is bit-packed at the session's modulus, which the message does not carry.
+/// Every [`Encode`] message encodes the same with any [`Limits`].
+pub trait EncodeWith<P: ?Sized> {
+    /// Appends the encoding to `out`.
+    fn encode_with(&self, params: &P, out: &mut Vec<u8>);
+
+    /// The exact number of bytes [`EncodeWith::encode_with`] appends.
+    fn encoded_len_with(&self, params: &P) -> usize;
+}
+
+impl<M: Encode> EncodeWith<Limits> for M {
+    fn encode_with(&self, _: &Limits, out: &mut Vec<u8>) {
+        self.encode(out);
+    }
+
+    fn encoded_len_with(&self, _: &Limits) -> usize {
+        self.encoded_len()
+    }
+}
+
+/// The encoding of `message` within the session of `limits` (which [`from_bytes`] reads
+/// back with the same limits), in a buffer allocated once at its final size.
+#[must_use]
+pub fn to_bytes_with<M: EncodeWith<Limits> + ?Sized>(message: &M, limits: &Limits) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.encoded_len_with(limits));
+    message.encode_with(limits, &mut out);
+    out
+}
+
 /// The encoding of `message`, in a buffer allocated once at its final size.
 #[must_use]
 pub fn to_bytes<M: Encode + ?Sized>(message: &M) -> Vec<u8> {

@@ -7,7 +7,7 @@
 use alloc::vec::Vec;
 
 use super::codec::{
-    BYTES32, Decode, DecodeError, DecodeWith, Encode, HEADER_LEN, Kind, Limits, Reader,
+    BYTES32, Decode, DecodeError, DecodeWith, Encode, EncodeWith, HEADER_LEN, Kind, Limits, Reader,
     SIGNATURE_LEN, U32_LEN, pack, packed_len, put_count, put_header, read_header, read_kind, sum,
 };
 use super::types::{
@@ -162,7 +162,7 @@ fn put_sealed(sealed: &[SealedShares], peer: Peer, out: &mut Vec<u8>) {
 fn sealed_len(sealed: &[SealedShares]) -> usize {
     sealed
         .iter()
-        .map(|s| U32_LEN.saturating_add(s.ciphertext.len()))
+        .map(|_| SEALED_ITEM)
         .fold(U32_LEN, usize::saturating_add)
 }
 
@@ -176,7 +176,7 @@ fn read_sealed(
     let mut sealed = Vec::with_capacity(count);
     for _ in 0..count {
         let other = ClientId::decode(r)?;
-        let ciphertext = r.bytes(SEALED_SHARES_LEN)?.to_vec();
+        let ciphertext = *r.array::<SEALED_SHARES_LEN>()?;
         let (sender, recipient) = match peer {
             Peer::Recipient => (known, other),
             Peer::Sender => (other, known),
@@ -290,6 +290,40 @@ impl Encode for PackedMaskedInput<'_> {
     fn encoded_len(&self) -> usize {
         let packed = packed_len(self.message.masked.len(), self.modulus.bits());
         sum(&[HEADER_LEN, U32_LEN, BYTES32, packed])
+    }
+}
+
+/// A masked input packed at the session's modulus.
+impl EncodeWith<Limits> for MaskedInput {
+    fn encode_with(&self, limits: &Limits, out: &mut Vec<u8>) {
+        PackedMaskedInput::new(self, limits.modulus).encode(out);
+    }
+
+    fn encoded_len_with(&self, limits: &Limits) -> usize {
+        PackedMaskedInput::new(self, limits.modulus).encoded_len()
+    }
+}
+
+/// Any client message, a masked input packed at the session's modulus.
+impl EncodeWith<Limits> for ClientMessage {
+    fn encode_with(&self, limits: &Limits, out: &mut Vec<u8>) {
+        match self {
+            Self::AdvertiseKeys(m) => m.encode(out),
+            Self::ShareKeys(m) => m.encode(out),
+            Self::MaskedInput(m) => m.encode_with(limits, out),
+            Self::ConsistencySignature(m) => m.encode(out),
+            Self::UnmaskingResponse(m) => m.encode(out),
+        }
+    }
+
+    fn encoded_len_with(&self, limits: &Limits) -> usize {
+        match self {
+            Self::AdvertiseKeys(m) => m.encoded_len(),
+            Self::ShareKeys(m) => m.encoded_len(),
+            Self::MaskedInput(m) => m.encoded_len_with(limits),
+            Self::ConsistencySignature(m) => m.encoded_len(),
+            Self::UnmaskingResponse(m) => m.encoded_len(),
+        }
     }
 }
 
@@ -696,7 +730,7 @@ mod tests {
         let sealed = |sender, recipient| SealedShares {
             sender: ClientId(sender),
             recipient: ClientId(recipient),
-            ciphertext: vec![sender as u8; SEALED_SHARES_LEN],
+            ciphertext: [sender as u8; SEALED_SHARES_LEN],
         };
         let share_keys = ShareKeys {
             session: SID,

@@ -48,7 +48,7 @@ pub struct SealedShares {
     /// Who can open it.
     pub recipient: ClientId,
     /// ChaCha20-Poly1305 ciphertext of `share(s_u^SK) || share(b_u)`.
-    pub ciphertext: Vec<u8>,
+    pub ciphertext: [u8; SEALED_SHARES_LEN],
 }
 
 /// Round 1, client to server: one sealed share pair per peer.

@@ -114,7 +114,7 @@ impl AdvertiseKeys {
         v: ClientId,
         share_public_key: &PublicKey,
         held: &HeldShares,
-    ) -> Result<(Vec<u8>, DerivedKey), Error> {
+    ) -> Result<([u8; msg::SEALED_SHARES_LEN], DerivedKey), Error> {
         let session = *self.params.session();
         let (key, open_key) =
             share_keys_with(&self.share_key, share_public_key, &session, self.id, v).map_err(
@@ -132,7 +132,9 @@ impl AdvertiseKeys {
             round: Round::ShareKeys.number(),
         };
         let ciphertext = aead::seal(&key, &ctx, held.to_plaintext().as_slice())
-            .map_err(|_| Error::Internal("a 64-byte plaintext seals"))?;
+            .ok()
+            .and_then(|c| c.try_into().ok())
+            .ok_or(Error::Internal("a 64-byte plaintext seals to 80 bytes"))?;
         Ok((ciphertext, open_key))
     }
 
