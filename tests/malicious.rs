@@ -1617,7 +1617,7 @@ fn rejects_tampered_share_ciphertext() {
         let report = Script::new(kind, 71)
             .on_delivery(|_, _, delivery| {
                 let first = delivery.sealed[0].sender;
-                delivery.sealed[0].ciphertext = delivery.sealed[1].ciphertext.clone();
+                delivery.sealed[0].ciphertext = delivery.sealed[1].ciphertext;
                 Some(from_peer(first))
             })
             .run();
