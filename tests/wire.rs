@@ -1016,7 +1016,7 @@ proptest! {
     ) {
         let modulus = Modulus::power_of_two(bits).unwrap();
         let params = Params::new(SessionId([3; 32]), 3, 2, modulus, d).unwrap();
-        let limits = secagg::wire::Limits::for_params(&params);
+        let limits = Limits::for_params(&params);
         let masked: Vec<u64> = (0..d as u64)
             .map(|j| seed.wrapping_mul(j + 1).wrapping_add(j) & modulus.max_element())
             .collect();
@@ -1026,12 +1026,12 @@ proptest! {
             roster_digest: [7; 32],
             masked,
         };
-        let bytes = secagg::wire::to_bytes_with(&m, &limits);
-        prop_assert_eq!(&bytes, &secagg::wire::to_bytes(&secagg::wire::PackedMaskedInput::new(&m, modulus)));
-        prop_assert_eq!(secagg::wire::EncodeWith::encoded_len_with(&m, &limits), bytes.len());
-        let back: msg::MaskedInput = secagg::wire::from_bytes(&bytes, &limits).unwrap();
+        let bytes = wire::to_bytes_with(&m, &limits);
+        prop_assert_eq!(&bytes, &wire::to_bytes(&PackedMaskedInput::new(&m, modulus)));
+        prop_assert_eq!(wire::EncodeWith::encoded_len_with(&m, &limits), bytes.len());
+        let back: msg::MaskedInput = wire::from_bytes(&bytes, &limits).unwrap();
         prop_assert_eq!(&back, &m);
-        let any = secagg::wire::ClientMessage::MaskedInput(m);
-        prop_assert_eq!(secagg::wire::to_bytes_with(&any, &limits), bytes);
+        let any = ClientMessage::MaskedInput(m);
+        prop_assert_eq!(wire::to_bytes_with(&any, &limits), bytes);
     }
 }
