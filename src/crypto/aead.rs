@@ -102,6 +102,29 @@ pub const STATE_NONCE_LEN: usize = 24;
 /// The 32-byte secret a host seals its saved states under. It never leaves the host: keep it
 /// in the platform's key store, apart from the states. Compared in constant time; never
 /// printed.
+///
+/// ```
+/// use chacha20::ChaCha20Rng;
+/// use rand_core::SeedableRng;
+/// use secagg::protocol::client;
+/// use secagg::protocol::state::StateKey;
+/// use secagg::{ClientId, Modulus, Params, SessionId, StateError};
+///
+/// let params = Params::new(SessionId([1; 32]), 3, 2, Modulus::power_of_two(16).unwrap(), 4).unwrap();
+/// let mut rng = ChaCha20Rng::seed_from_u64(1);
+/// let (state, _advert) = client::AdvertiseKeys::new(&params, ClientId(1), &mut rng);
+/// let key = StateKey::generate(&mut rng);
+/// let saved = state.seal(&key, &mut rng);
+/// // Another process restores it with what the client holds anyway.
+/// assert!(client::AdvertiseKeys::open(&saved, &key, &params, ClientId(1), None).is_ok());
+/// // Another key, another client, or a changed byte is a typed error.
+/// let other = StateKey::new([7; 32]);
+/// let refused = client::AdvertiseKeys::open(&saved, &other, &params, ClientId(1), None);
+/// assert_eq!(refused.unwrap_err(), StateError::Unauthentic);
+/// let refused = client::AdvertiseKeys::open(&saved, &key, &params, ClientId(2), None);
+/// assert_eq!(refused.unwrap_err(), StateError::WrongClient);
+/// assert!(!format!("{key:?}").contains(|c: char| c.is_ascii_digit()));
+/// ```
 #[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct StateKey([u8; 32]);
 

@@ -26,6 +26,18 @@ pub const LABEL_ROSTER_SIGNATURE: &[u8] = b"secagg/v1/roster-signature";
 pub const LABEL_CONSISTENCY_SIGNATURE: &[u8] = b"secagg/v1/consistency-signature";
 
 /// A client's long-term Ed25519 signing key. Zeroized on drop by `ed25519-dalek`.
+///
+/// ```
+/// use secagg::IdentityKey;
+///
+/// let key = IdentityKey::from_seed(&[3; 32]);
+/// // Store the seed in the platform's key store; it is wiped when `seed` drops.
+/// let seed = key.to_seed();
+/// assert_eq!(IdentityKey::from_seed(&seed).public_key(), key.public_key());
+/// // Publish the verifying key (32 bytes) in the PKI.
+/// let public = key.public_key().to_bytes();
+/// assert_eq!(secagg::IdentityPublicKey::from_bytes(&public).unwrap(), key.public_key());
+/// ```
 pub struct IdentityKey(SigningKey);
 
 impl fmt::Debug for IdentityKey {
