@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ids, vocabulary  <-  error  <-  arith  <-  crypto, dp  <-  params  <-  finder  <-  wire
-//!     <-  protocol, encoding  <-  protocol::session  <-  sim, fuzzing
+//!     <-  protocol, encoding  <-  protocol::session  <-  sim, fuzzing, harness
 //! ```
 //!
 //! This test reads every module under `src/` (the binary and `lib.rs`, which only re-exports,
@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("protocol::session", 8),
     ("sim", 9),
     ("fuzzing", 9),
+    ("harness", 9),
 ];
 
 /// The layer (prefix and rank) of a module path such as `protocol::client`.
