@@ -82,8 +82,8 @@ pub enum Fate {
     Drop,
 }
 
-type ToServer = Box<dyn FnMut(Round, ClientId, &mut ClientMessage) -> Fate>;
-type ToClient = Box<dyn FnMut(Round, ClientId, &mut ServerMessage) -> Fate>;
+type ToServer<'h> = Box<dyn FnMut(Round, ClientId, &mut ClientMessage) -> Fate + 'h>;
+type ToClient<'h> = Box<dyn FnMut(Round, ClientId, &mut ServerMessage) -> Fate + 'h>;
 
 /// What happened in one round: the messages the server refused and the clients that refused
 /// what they received (their session is over).
@@ -97,8 +97,9 @@ pub struct RoundLog {
     pub errors: Vec<(ClientId, Error)>,
 }
 
-/// One server and its clients in memory, stepped round by round (see the module docs).
-pub struct Harness {
+/// One server and its clients in memory, stepped round by round (see the module docs). The
+/// hooks may borrow from the test for `'h`.
+pub struct Harness<'h> {
     params: Params,
     rng: ChaCha20Rng,
     pki: Option<Pki>,
@@ -108,13 +109,13 @@ pub struct Harness {
     inbox: BTreeMap<ClientId, ServerMessage>,
     server: Option<ServerSession>,
     schedule: Schedule,
-    to_server: Option<ToServer>,
-    to_client: Option<ToClient>,
+    to_server: Option<ToServer<'h>>,
+    to_client: Option<ToClient<'h>>,
     log: Vec<RoundLog>,
     outcome: Option<Result<Output, Error>>,
 }
 
-impl Debug for Harness {
+impl Debug for Harness<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Harness")
             .field("round", &self.round())
@@ -124,7 +125,7 @@ impl Debug for Harness {
     }
 }
 
-impl Harness {
+impl<'h> Harness<'h> {
     /// A session of the clients `1 ..= inputs.len()`, client `i + 1` holding `inputs[i]`,
     /// every client drawing from one generator seeded with `seed`.
     #[must_use]
@@ -175,7 +176,7 @@ impl Harness {
     #[must_use]
     pub fn on_client_message(
         mut self,
-        hook: impl FnMut(Round, ClientId, &mut ClientMessage) -> Fate + 'static,
+        hook: impl FnMut(Round, ClientId, &mut ClientMessage) -> Fate + 'h,
     ) -> Self {
         self.to_server = Some(Box::new(hook));
         self
@@ -186,7 +187,7 @@ impl Harness {
     #[must_use]
     pub fn on_server_message(
         mut self,
-        hook: impl FnMut(Round, ClientId, &mut ServerMessage) -> Fate + 'static,
+        hook: impl FnMut(Round, ClientId, &mut ServerMessage) -> Fate + 'h,
     ) -> Self {
         self.to_client = Some(Box::new(hook));
         self
