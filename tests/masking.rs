@@ -18,8 +18,8 @@
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use secagg::hazmat::prg::{self, Sign};
 use secagg::harness::{Fate, Harness};
+use secagg::hazmat::prg::{self, Sign};
 use secagg::wire::ClientMessage;
 use secagg::{ClientId, MaskSuite, Modulus, Output, Params, PlainInput, SessionId};
 

@@ -138,20 +138,14 @@ pub(super) fn honest_next<'t>(c: &Honest, transcript: &'t [Sent]) -> Option<&'t 
     transcript.iter().find(|s| {
         s.to.contains(&c.id)
             && matches!(
-                (&c.session, &s.message),
-                (
-                    Some(ClientSession::AdvertiseKeys(..)),
-                    ServerMessage::Roster(_)
-                ) | (
-                    Some(ClientSession::ShareKeys(..)),
-                    ServerMessage::SharesDelivery(_)
-                ) | (
-                    Some(ClientSession::MaskedInput(_)),
-                    ServerMessage::ConsistencyRequest(_) | ServerMessage::UnmaskingRequest(_)
-                ) | (
-                    Some(ClientSession::Consistency(_)),
-                    ServerMessage::UnmaskingRequest(_)
-                )
+                (c.stage, &s.message),
+                (Some(Stage::AdvertiseKeys), ServerMessage::Roster(_))
+                    | (Some(Stage::ShareKeys), ServerMessage::SharesDelivery(_))
+                    | (
+                        Some(Stage::MaskedInput),
+                        ServerMessage::ConsistencyRequest(_) | ServerMessage::UnmaskingRequest(_)
+                    )
+                    | (Some(Stage::Consistency), ServerMessage::UnmaskingRequest(_))
             )
     })
 }
@@ -199,7 +193,7 @@ pub fn client_session(data: &[u8]) {
     let mut c = Honest::new(&params, me);
     let mut deviated = false;
     for _ in 0..48 {
-        if inp.is_empty() || c.session.is_none() {
+        if inp.is_empty() || c.stage.is_none() {
             break;
         }
         let op = inp.byte() % 6;
