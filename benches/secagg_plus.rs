@@ -36,7 +36,7 @@ use criterion::{
     criterion_main,
 };
 use rand_core::SeedableRng;
-use secagg::hazmat::shamir::SecretScalar;
+use secagg::harness::copy_response;
 use secagg::protocol::graph::{Graph, roster_digest};
 use secagg::protocol::{client, messages as msg, server};
 use secagg::{ClientId, IdentityKey, Modulus, Params, Pki, PlainInput, SessionId, ThreatModel};
@@ -293,20 +293,6 @@ fn dropping(params: &Params, graph: &Graph, percent: usize) -> BTreeSet<ClientId
     }
     assert_eq!(dropped.len(), want, "{percent}% of {n}");
     dropped
-}
-
-fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
-    let copy = |list: &Vec<(ClientId, SecretScalar)>| {
-        list.iter()
-            .map(|(owner, share)| (*owner, share.duplicate()))
-            .collect()
-    };
-    msg::UnmaskingResponse {
-        session: r.session,
-        sender: r.sender,
-        self_mask_shares: copy(&r.self_mask_shares),
-        key_shares: copy(&r.key_shares),
-    }
 }
 
 impl Transcript {

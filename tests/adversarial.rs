@@ -7,11 +7,11 @@
 //! before the honest one. The server must refuse the bad message without changing any
 //! state, so the session still finishes with the right sum.
 
-use core::fmt::Debug;
 use std::collections::BTreeMap;
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
+use secagg::harness::{copy_response, refused};
 use secagg::hazmat::shamir::SecretScalar;
 use secagg::protocol::{client, messages as msg, server};
 use secagg::{
@@ -85,16 +85,6 @@ fn too_few(round: Round, have: usize) -> Error {
 
 fn rejected(client: ClientId, round: Round, reason: Misbehavior) -> Result<(), Rejected> {
     Err(Rejected::new(client, round, reason))
-}
-
-/// The error of a refused client step. If the client answered instead, it produced a message
-/// it must not have produced, and the test fails with that message.
-#[track_caller]
-fn refused<T: Debug>(result: Result<T, Error>) -> Error {
-    match result {
-        Ok(answer) => panic!("the client answered a malicious message: {answer:?}"),
-        Err(e) => e,
-    }
 }
 
 /// Every client has advertised its keys, and the honest server has built the roster.
@@ -258,21 +248,6 @@ impl Masked {
             }
         }
         self.server.finish()
-    }
-}
-
-/// A copy of a response (responses hold secret shares and so are not `Clone`).
-fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
-    let copy = |list: &Vec<(ClientId, SecretScalar)>| {
-        list.iter()
-            .map(|(owner, share)| (*owner, share.duplicate()))
-            .collect()
-    };
-    msg::UnmaskingResponse {
-        session: r.session,
-        sender: r.sender,
-        self_mask_shares: copy(&r.self_mask_shares),
-        key_shares: copy(&r.key_shares),
     }
 }
 
