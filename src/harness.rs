@@ -250,6 +250,12 @@ impl<'h> Harness<'h> {
         Some((c, self.inbox.remove(&u)))
     }
 
+    /// Client `u`'s session, to inspect it.
+    #[must_use]
+    pub fn client(&self, u: ClientId) -> Option<&ClientSession> {
+        self.clients.get(&u)
+    }
+
     /// The clients still in the session, in id order.
     #[must_use]
     pub fn clients(&self) -> Vec<ClientId> {
