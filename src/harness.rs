@@ -101,6 +101,8 @@ pub struct RoundLog {
 /// hooks may borrow from the test for `'h`.
 pub struct Harness<'h> {
     params: Params,
+    /// The server's parameters: the clients' unless a test gives it others.
+    server_params: Params,
     rng: ChaCha20Rng,
     pki: Option<Pki>,
     identities: BTreeMap<ClientId, IdentityKey>,
@@ -134,6 +136,7 @@ impl<'h> Harness<'h> {
         Self {
             server: Some(ServerSession::new(params, None)),
             params: params.clone(),
+            server_params: params.clone(),
             rng: ChaCha20Rng::seed_from_u64(seed),
             pki: None,
             identities: BTreeMap::new(),
@@ -154,8 +157,17 @@ impl<'h> Harness<'h> {
     pub fn with_identities(mut self, identity: impl Fn(ClientId) -> IdentityKey) -> Self {
         self.identities = self.inputs.keys().map(|&u| (u, identity(u))).collect();
         let pki = Pki::new(self.identities.iter().map(|(u, k)| (*u, k.public_key())));
-        self.server = Some(ServerSession::new(&self.params, Some(pki.clone())));
+        self.server = Some(ServerSession::new(&self.server_params, Some(pki.clone())));
         self.pki = Some(pki);
+        self
+    }
+
+    /// The same session where the server runs on `params` instead of the clients' (a
+    /// misconfigured server). Call it before [`Harness::with_identities`].
+    #[must_use]
+    pub fn with_server_params(mut self, params: &Params) -> Self {
+        self.server_params = params.clone();
+        self.server = Some(ServerSession::new(params, self.pki.clone()));
         self
     }
 
@@ -378,7 +390,7 @@ impl<'h> Harness<'h> {
             return self.outcome.clone().transpose();
         };
         self.inbox.clear();
-        match server.close_messages(&self.params) {
+        match server.close_messages(&self.server_params) {
             Err(e) => {
                 self.outcome = Some(Err(e.clone()));
                 Err(e)

@@ -9,12 +9,10 @@
 use core::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use chacha20::ChaCha20Rng;
-use rand_core::SeedableRng;
 use secagg::harness::{Fate, Harness};
 use secagg::protocol::graph::{Graph, roster_digest};
+use secagg::protocol::messages as msg;
 use secagg::protocol::session::ClientSession;
-use secagg::protocol::{client, messages as msg, server};
 use secagg::sim::Simulation;
 use secagg::wire::{ClientMessage, ServerMessage};
 use secagg::{
@@ -379,28 +377,21 @@ fn server_with_another_degree_rejects_the_clients_shares() {
                 .unwrap()
         };
         let (server_params, client_params) = (build(server_k), build(client_k));
-        let mut rng = ChaCha20Rng::seed_from_u64(13);
-        let mut srv = server::AdvertiseKeys::new(&server_params);
-        let mut clients = Vec::new();
-        for u in ids(20) {
-            let (c, out) = client::AdvertiseKeys::new(&client_params, u, &mut rng);
-            srv.receive(u, out).unwrap();
-            clients.push(c);
-        }
-        let (mut srv, roster) = srv.close().unwrap();
-        for c in clients {
-            let u = c.id();
-            let (_, out) = c.share_keys(&roster, &mut rng).unwrap();
-            assert_eq!(out.sealed.len(), client_k);
-            assert_eq!(
-                srv.receive(u, out),
-                Err(Rejected::new(
-                    u,
-                    Round::ShareKeys,
-                    Misbehavior::SharesMismatch { peer: u }
-                ))
-            );
-        }
+        let mut session = Harness::new(&client_params, inputs(20, 4), 13)
+            .with_server_params(&server_params)
+            .on_client_message(|_, _, m| {
+                if let ClientMessage::ShareKeys(out) = m {
+                    assert_eq!(out.sealed.len(), client_k);
+                }
+                Fate::Deliver
+            });
+        session.step().unwrap();
+        session.send().unwrap();
+        let expected: Vec<Rejected> = ids(20)
+            .into_iter()
+            .map(|u| Rejected::new(u, Round::ShareKeys, Misbehavior::SharesMismatch { peer: u }))
+            .collect();
+        assert_eq!(session.log()[1].rejected, expected);
     }
 }
 
