@@ -229,6 +229,12 @@ impl<'h> Harness<'h> {
         self.server.as_mut()
     }
 
+    /// Takes the server out of the harness (the session is then over for the harness), so a
+    /// test can drive its rounds by hand.
+    pub fn take_server(&mut self) -> Option<ServerSession> {
+        self.server.take()
+    }
+
     /// Hands the server `message` as coming from `from`, outside the schedule and the hooks;
     /// the rejection is logged in the current round too.
     ///
