@@ -104,6 +104,9 @@ pub struct Harness<'h> {
     /// The server's parameters: the clients' unless a test gives it others.
     server_params: Params,
     rng: ChaCha20Rng,
+    /// Per-client generators, when the test gives them; otherwise every client draws from
+    /// `rng`.
+    rngs: BTreeMap<ClientId, ChaCha20Rng>,
     pki: Option<Pki>,
     identities: BTreeMap<ClientId, IdentityKey>,
     inputs: BTreeMap<ClientId, PlainInput>,
@@ -138,6 +141,7 @@ impl<'h> Harness<'h> {
             params: params.clone(),
             server_params: params.clone(),
             rng: ChaCha20Rng::seed_from_u64(seed),
+            rngs: BTreeMap::new(),
             pki: None,
             identities: BTreeMap::new(),
             inputs,
@@ -154,11 +158,19 @@ impl<'h> Harness<'h> {
     /// The same session where `identity(u)` is client `u`'s identity key: clients sign with
     /// it, and the server verifies against the PKI of them all (malicious-server mode).
     #[must_use]
-    pub fn with_identities(mut self, identity: impl Fn(ClientId) -> IdentityKey) -> Self {
+    pub fn with_identities(mut self, mut identity: impl FnMut(ClientId) -> IdentityKey) -> Self {
         self.identities = self.inputs.keys().map(|&u| (u, identity(u))).collect();
         let pki = Pki::new(self.identities.iter().map(|(u, k)| (*u, k.public_key())));
         self.server = Some(ServerSession::new(&self.server_params, Some(pki.clone())));
         self.pki = Some(pki);
+        self
+    }
+
+    /// The same session where client `u` draws from `rngs[u]` instead of the shared
+    /// generator (a client missing from `rngs` still draws from the shared one).
+    #[must_use]
+    pub fn with_client_rngs(mut self, rngs: BTreeMap<ClientId, ChaCha20Rng>) -> Self {
+        self.rngs = rngs;
         self
     }
 
@@ -359,8 +371,8 @@ impl<'h> Harness<'h> {
             (Some(key), Some(pki)) => Some(client::Identity::new(key, pki.clone())),
             _ => None,
         };
-        let (session, advert) =
-            ClientSession::begin(&self.params, u, identity, input, &mut self.rng);
+        let rng = self.rngs.get_mut(&u).unwrap_or(&mut self.rng);
+        let (session, advert) = ClientSession::begin(&self.params, u, identity, input, rng);
         self.clients.insert(u, session);
         Some(ClientMessage::AdvertiseKeys(advert))
     }
@@ -371,7 +383,8 @@ impl<'h> Harness<'h> {
         else {
             return Ok(None);
         };
-        let (session, reply) = session.handle_message(request, &mut self.rng)?;
+        let rng = self.rngs.get_mut(&u).unwrap_or(&mut self.rng);
+        let (session, reply) = session.handle_message(request, rng)?;
         self.clients.insert(u, session);
         Ok(Some(reply))
     }
