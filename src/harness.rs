@@ -82,7 +82,7 @@ pub enum Fate {
     Drop,
 }
 
-type ToServer<'h> = Box<dyn FnMut(Round, ClientId, &mut ClientMessage) -> Fate + 'h>;
+type ToServer<'h> = Box<dyn FnMut(&mut ServerSession, ClientId, &mut ClientMessage) -> Fate + 'h>;
 type ToClient<'h> = Box<dyn FnMut(Round, ClientId, &mut ServerMessage) -> Fate + 'h>;
 
 /// What happened in one round: the messages the server refused and the clients that refused
@@ -183,6 +183,29 @@ impl<'h> Harness<'h> {
         self
     }
 
+    /// The same session, state and schedule, without its hooks (to set others, which may
+    /// borrow for another lifetime).
+    #[must_use]
+    pub fn unhooked<'g>(self) -> Harness<'g> {
+        Harness {
+            params: self.params,
+            server_params: self.server_params,
+            rng: self.rng,
+            rngs: self.rngs,
+            pki: self.pki,
+            identities: self.identities,
+            inputs: self.inputs,
+            clients: self.clients,
+            inbox: self.inbox,
+            server: self.server,
+            schedule: self.schedule,
+            to_server: None,
+            to_client: None,
+            log: self.log,
+            outcome: self.outcome,
+        }
+    }
+
     /// Makes `client` go silent from `round` on (see [`Schedule::drop_from`]).
     #[must_use]
     pub fn drop_from(mut self, client: ClientId, round: Round) -> Self {
@@ -196,11 +219,12 @@ impl<'h> Harness<'h> {
     }
 
     /// Calls `hook` on every client message before the server receives it; it may change or
-    /// replace the message, or drop it.
+    /// replace the message, or drop it, and may hand the server (in the round it collects,
+    /// [`ServerSession::round`]) other messages first.
     #[must_use]
     pub fn on_client_message(
         mut self,
-        hook: impl FnMut(Round, ClientId, &mut ClientMessage) -> Fate + 'h,
+        hook: impl FnMut(&mut ServerSession, ClientId, &mut ClientMessage) -> Fate + 'h,
     ) -> Self {
         self.to_server = Some(Box::new(hook));
         self
@@ -353,7 +377,7 @@ impl<'h> Harness<'h> {
                 _ => self.answer(u),
             };
             match answer {
-                Ok(Some(message)) => self.deliver(round, u, message),
+                Ok(Some(message)) => self.deliver(u, message),
                 Ok(None) => {}
                 Err(e) => {
                     first.get_or_insert_with(|| e.clone());
@@ -390,9 +414,9 @@ impl<'h> Harness<'h> {
     }
 
     /// `message` from `u` through the client hook to the server.
-    fn deliver(&mut self, round: Round, u: ClientId, mut message: ClientMessage) {
-        if let Some(hook) = self.to_server.as_mut()
-            && hook(round, u, &mut message) == Fate::Drop
+    fn deliver(&mut self, u: ClientId, mut message: ClientMessage) {
+        if let (Some(hook), Some(server)) = (self.to_server.as_mut(), self.server.as_mut())
+            && hook(server, u, &mut message) == Fate::Drop
         {
             return;
         }
