@@ -25,9 +25,10 @@ impl Stage {
     }
 }
 
-/// What an honest client answered to the server messages it had received: its next stage
-/// and reply, or the error that ended its session.
-type Answer = Result<(Stage, Vec<u8>), Error>;
+/// What an honest client answered to the server messages it had received: its next stage,
+/// its reply (checked by [`Honest::check_reply`] when it was computed) and the masked input
+/// in it if any, or the error that ended its session.
+type Answer = Result<(Stage, Vec<u8>, Option<Vec<u64>>), Error>;
 
 /// `(session, client, every server message it handled, the last one included)`.
 type MemoKey = ([u8; 32], ClientId, Vec<Vec<u8>>);
@@ -61,11 +62,11 @@ fn remember(key: MemoKey, answer: &Answer) {
 /// The advertisement of client `id` of `params` (memoised with an empty history).
 fn advertisement(params: &Params, id: ClientId) -> Vec<u8> {
     let key = (params.session().0, id, Vec::new());
-    if let Some(Ok((_, advert))) = recall(&key) {
+    if let Some(Ok((_, advert, _))) = recall(&key) {
         return advert;
     }
     let (_, advert) = start(params, id, &mut rng_of(params, id));
-    remember(key, &Ok((Stage::AdvertiseKeys, advert.clone())));
+    remember(key, &Ok((Stage::AdvertiseKeys, advert.clone(), None)));
     advert
 }
 
@@ -163,7 +164,7 @@ impl Honest {
                 answer
             }
         };
-        let (stage, reply) = match answer {
+        let (stage, reply, masked) = match answer {
             Ok(next) => next,
             Err(e) => {
                 self.stage = None;
@@ -172,7 +173,9 @@ impl Honest {
             }
         };
         self.stage = Some(stage);
-        self.check_reply(bytes, &reply);
+        if masked.is_some() {
+            self.masked = masked;
+        }
         self.pending = Some(reply);
         Ok(())
     }
@@ -188,7 +191,8 @@ impl Honest {
             Ok((session, reply)) => {
                 let stage = Stage::of(&session);
                 self.live = Some((session, rng));
-                Ok((stage, reply))
+                let masked = self.check_reply(bytes, &reply);
+                Ok((stage, reply, masked))
             }
             Err(e) => {
                 let _ = e.to_string();
@@ -221,7 +225,8 @@ impl Honest {
 
     /// Properties of every reply, whatever the server sent: it decodes under the session's
     /// limits, it is from this client, and its lists keep their security properties.
-    pub(super) fn check_reply(&mut self, request: &[u8], reply: &[u8]) {
+    /// Returns the masked input the reply carries, if it is one.
+    pub(super) fn check_reply(&self, request: &[u8], reply: &[u8]) -> Option<Vec<u64>> {
         let id = self.id;
         let reply = wire::from_bytes::<ClientMessage>(reply, &self.limits);
         let Ok(reply) = reply else {
@@ -243,7 +248,7 @@ impl Honest {
             }
             (ClientMessage::MaskedInput(out), Ok(ServerMessage::SharesDelivery(_))) => {
                 assert_eq!(out.masked.len(), self.params.vector_len());
-                self.masked = Some(out.masked);
+                return Some(out.masked);
             }
             (ClientMessage::ConsistencySignature(_), Ok(ServerMessage::ConsistencyRequest(_))) => {}
             (ClientMessage::UnmaskingResponse(out), Ok(ServerMessage::UnmaskingRequest(r))) => {
@@ -251,6 +256,7 @@ impl Honest {
             }
             (reply, request) => panic!("reply {:?} to {request:?}", reply.kind()),
         }
+        None
     }
 }
 
