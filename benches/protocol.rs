@@ -12,7 +12,7 @@
 
 use core::hint::black_box;
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use chacha20::ChaCha20Rng;
@@ -21,9 +21,12 @@ use criterion::{
 };
 use rand_core::SeedableRng;
 
-use secagg::protocol::messages::{SharesDelivery, UnmaskingRequest};
+use secagg::harness::Harness;
+use secagg::protocol::messages::SharesDelivery;
+use secagg::protocol::session::{ClientSession, ServerSession};
 use secagg::protocol::{client, server};
 use secagg::sim::Simulation;
+use secagg::wire::ServerMessage;
 use secagg::{ClientId, Modulus, Params, PlainInput, Round, SessionId};
 
 /// 32-bit elements, as in most deployments of 16-bit inputs summed over many clients.
@@ -69,71 +72,51 @@ fn input(id: ClientId, d: usize) -> PlainInput {
 
 /// Every client that reaches MaskedInputCollection: its state, its delivery, its input.
 struct AtMaskedInput {
-    server: server::MaskedInput,
     clients: Vec<(client::ShareKeys, SharesDelivery, PlainInput)>,
+}
+
+/// The session of `n` clients on the harness, each holding [`input`].
+fn harness<'h>(n: usize, d: usize, seed: u64) -> Harness<'h> {
+    let inputs = ids(n).into_iter().map(|id| input(id, d)).collect();
+    Harness::new(&params(n, d), inputs, seed)
 }
 
 /// Runs AdvertiseKeys and ShareKeys for `n` clients, all of which take part.
 fn through_share_keys(n: usize, d: usize, seed: u64) -> AtMaskedInput {
-    let params = params(n, d);
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut srv = server::AdvertiseKeys::new(&params);
-    let mut advertised = Vec::with_capacity(n);
-    for id in ids(n) {
-        let (c, msg) = client::AdvertiseKeys::new(&params, id, &mut rng);
-        srv.receive(id, msg).unwrap();
-        advertised.push(c);
-    }
-    let (mut srv, roster) = srv.close().unwrap();
-    let mut sharing = Vec::with_capacity(n);
-    for c in advertised {
-        let id = c.id();
-        let (c, msg) = c.share_keys(&roster, &mut rng).unwrap();
-        srv.receive(id, msg).unwrap();
-        sharing.push((id, c));
-    }
-    let (srv, deliveries) = srv.close().unwrap();
-    let clients = sharing
+    let mut session = harness(n, d, seed);
+    session.step().unwrap();
+    session.step().unwrap();
+    assert!(session.rejected().is_empty());
+    let clients = ids(n)
         .into_iter()
-        .zip(deliveries)
-        .map(|((id, c), delivery)| {
-            assert_eq!(delivery.recipient, id);
-            (c, delivery, input(id, d))
+        .map(|id| match session.take_client(id) {
+            Some((ClientSession::ShareKeys(c), Some(ServerMessage::SharesDelivery(delivery)))) => {
+                assert_eq!(delivery.recipient, id);
+                (c, delivery, input(id, d))
+            }
+            _ => panic!("client {id} holds its delivery"),
         })
         .collect();
-    AtMaskedInput {
-        server: srv,
-        clients,
-    }
+    AtMaskedInput { clients }
 }
 
 /// Runs the session up to the server's `finish`: the clients in `dropped` go silent from
 /// MaskedInputCollection on (the costly case: their pairwise masks must be removed), and
 /// every survivor answers the unmasking request.
 fn through_unmasking(n: usize, d: usize, dropped: &BTreeSet<ClientId>) -> server::Unmasking {
-    let AtMaskedInput {
-        server: mut srv,
-        clients,
-    } = through_share_keys(n, d, 7);
-    let mut masked = Vec::with_capacity(n);
-    for (c, delivery, input) in clients {
-        let id = delivery.recipient;
-        if dropped.contains(&id) {
-            continue;
-        }
-        let (c, msg) = c.masked_input(&delivery, &input).unwrap();
-        srv.receive(id, msg).unwrap();
-        masked.push((id, c));
+    let mut session = harness(n, d, 7);
+    for &id in dropped {
+        session.schedule_mut().drop_from(id, Round::MaskedInput);
     }
-    let (mut srv, requests): (server::Unmasking, Vec<UnmaskingRequest>) = srv.close().unwrap();
-    // One request per survivor, each naming its recipient.
-    let requests: BTreeMap<ClientId, UnmaskingRequest> =
-        requests.into_iter().map(|r| (r.recipient, r)).collect();
-    for (id, c) in masked {
-        let (_done, msg) = c.unmasking(&requests[&id]).unwrap();
-        srv.receive(id, msg).unwrap();
+    for _ in 0..3 {
+        session.step().unwrap();
     }
-    srv
+    session.send().unwrap();
+    assert!(session.rejected().is_empty());
+    let Some(ServerSession::Unmasking(server)) = session.take_server() else {
+        panic!("the server collects unmasking responses");
+    };
+    server
 }
 
 /// Whole sessions through the in-memory driver: n clients, d = 10,000, 10% dropping out at

@@ -25,6 +25,7 @@
 // loudly (`unwrap`/`expect`), and `criterion_group!` generates undocumented public items.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use core::cell::RefCell;
 use core::hint::black_box;
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,10 +37,13 @@ use criterion::{
     criterion_main,
 };
 use rand_core::SeedableRng;
-use secagg::hazmat::shamir::SecretScalar;
+use secagg::harness::{Fate, Harness, copy_response};
 use secagg::protocol::graph::{Graph, roster_digest};
 use secagg::protocol::{client, messages as msg, server};
-use secagg::{ClientId, IdentityKey, Modulus, Params, Pki, PlainInput, SessionId, ThreatModel};
+use secagg::wire::{ClientMessage, ServerMessage};
+use secagg::{
+    ClientId, IdentityKey, Modulus, Params, Pki, PlainInput, Round, SessionId, ThreatModel,
+};
 
 /// The degree: each client has 20 neighbours, so 21 share holders and t = 11.
 const K: usize = 20;
@@ -295,79 +299,52 @@ fn dropping(params: &Params, graph: &Graph, percent: usize) -> BTreeSet<ClientId
     dropped
 }
 
-fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
-    let copy = |list: &Vec<(ClientId, SecretScalar)>| {
-        list.iter()
-            .map(|(owner, share)| (*owner, share.duplicate()))
-            .collect()
-    };
-    msg::UnmaskingResponse {
-        session: r.session,
-        sender: r.sender,
-        self_mask_shares: copy(&r.self_mask_shares),
-        key_shares: copy(&r.key_shares),
-    }
-}
-
 impl Transcript {
+    /// Runs the session on the harness (each client drawing from [`client_rng`]) and keeps
+    /// every message the server received.
     fn record(params: Params, percent: usize) -> Self {
         let n = params.clients();
         let d = params.vector_len();
-        let mut srv = server::AdvertiseKeys::new(&params);
-        let mut advertised = Vec::with_capacity(n);
-        let mut clients = Vec::with_capacity(n);
-        for u in ids(n) {
-            let (c, out) = client::AdvertiseKeys::new(&params, u, &mut client_rng(u));
-            srv.receive(u, out.clone()).unwrap();
-            advertised.push((u, out));
-            clients.push(c);
-        }
-        let (mut srv, roster) = srv.close().unwrap();
-        let dropped = dropping(&params, &graph_of(&params, &roster), percent);
-        let mut rng = ChaCha20Rng::seed_from_u64(11);
-        let mut shares = Vec::with_capacity(n);
-        let mut sharing = BTreeMap::new();
-        for c in clients {
-            let u = c.id();
-            let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
-            srv.receive(u, out.clone()).unwrap();
-            shares.push((u, out));
-            sharing.insert(u, c);
-        }
-        let (mut srv, deliveries) = srv.close().unwrap();
-        let mut masked = Vec::with_capacity(n);
-        let mut waiting = BTreeMap::new();
-        for delivery in &deliveries {
-            let u = delivery.recipient;
-            let c = sharing.remove(&u).unwrap();
-            if dropped.contains(&u) {
-                continue;
-            }
-            let (c, out) = c.masked_input(delivery, &input(u, d)).unwrap();
-            srv.receive(u, out.clone()).unwrap();
-            masked.push((u, out));
-            waiting.insert(u, c);
-        }
-        let (mut srv, requests) = srv.close().unwrap();
-        let mut responses = Vec::with_capacity(requests.len());
-        for request in &requests {
-            let u = request.recipient;
-            let c = waiting.remove(&u).unwrap();
-            let (_, out) = c.unmasking(request).unwrap();
-            srv.receive(u, copy_response(&out)).unwrap();
-            responses.push((u, out));
+        let sent = RefCell::new(Self {
+            params: params.clone(),
+            advertised: Vec::with_capacity(n),
+            shares: Vec::with_capacity(n),
+            masked: Vec::with_capacity(n),
+            responses: Vec::with_capacity(n),
+            dropped: 0,
+        });
+        let inputs = ids(n).into_iter().map(|u| input(u, d)).collect();
+        let rngs = ids(n).into_iter().map(|u| (u, client_rng(u))).collect();
+        let mut session = Harness::new(&params, inputs, 11)
+            .with_client_rngs(rngs)
+            .on_client_message(|_, u, m| {
+                let mut t = sent.borrow_mut();
+                match m {
+                    ClientMessage::AdvertiseKeys(m) => t.advertised.push((u, m.clone())),
+                    ClientMessage::ShareKeys(m) => t.shares.push((u, m.clone())),
+                    ClientMessage::MaskedInput(m) => t.masked.push((u, m.clone())),
+                    ClientMessage::UnmaskingResponse(m) => t.responses.push((u, copy_response(m))),
+                    ClientMessage::ConsistencySignature(_) => {}
+                }
+                Fate::Deliver
+            });
+        session.step().unwrap();
+        let Some(ServerMessage::Roster(roster)) = session.inbox(ClientId(1)) else {
+            panic!("client 1 has the roster");
+        };
+        let dropped = dropping(&params, &graph_of(&params, roster), percent);
+        for &u in &dropped {
+            // Silent after ShareKeys.
+            session.schedule_mut().drop_from(u, Round::MaskedInput);
         }
         // The recorded session finishes, with every survivor's input.
-        let out = srv.finish().unwrap();
+        let out = session.run().unwrap();
+        assert!(session.rejected().is_empty());
         assert_eq!(out.included.len(), n - dropped.len());
-        Self {
-            params,
-            advertised,
-            shares,
-            masked,
-            responses,
-            dropped: dropped.len(),
-        }
+        drop(session);
+        let mut t = sent.into_inner();
+        t.dropped = dropped.len();
+        t
     }
 
     /// A fresh server that has received every recorded message, ready to `finish`.

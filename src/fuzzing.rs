@@ -25,12 +25,14 @@ use crate::crypto::kx::PublicKey;
 use crate::crypto::shamir::{self, Lagrange, SecretScalar, ShamirError, Share};
 use crate::crypto::sign::{IdentityKey, Pki, Signature};
 use crate::error::{Error, Misbehavior};
+use crate::harness::{Fate, Harness};
 use crate::ids::{ClientId, SessionId, ShareIndex};
 use crate::params::{Modulus, Params, ThreatModel};
-use crate::protocol::client;
+use crate::protocol::client::{self, PlainInput};
 use crate::protocol::messages::{self as msg, SEALED_SHARES_LEN};
 use crate::protocol::server::Output;
-use crate::protocol::session::{ClientSession, Closed, Envelope, ServerSession};
+use crate::protocol::session::{ClientSession, Closed, Envelope, ServerSession, recipients};
+use crate::vocabulary::Round;
 use crate::wire::{
     self, ClientMessage, DecodeError, DecodeWith, Encode, Kind, Limits, PackedMaskedInput, Reader,
     ServerMessage,

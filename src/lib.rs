@@ -21,6 +21,8 @@ pub mod finder;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "test-util")]
+pub mod harness;
 mod ids;
 mod params;
 pub mod protocol;

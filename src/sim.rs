@@ -9,6 +9,11 @@
 //! [`Simulation::seeded`] each client's input is generated when the client needs it and
 //! dropped after, so the driver never holds `n` vectors: its memory is that of the server
 //! plus a few clients in flight.
+//!
+//! It does not step through [`crate::harness`]: the harness runs clients one at a time on
+//! the calling thread, and this driver's clients run concurrently and are timed one by one.
+//! It shares the harness's dropout [`Schedule`], and the rounds follow the same rules (who
+//! speaks in which round, what each client is sent).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -22,6 +27,7 @@ use rand_core::{Rng, SeedableRng};
 use crate::arith::PlainInput;
 use crate::crypto::sign::{IdentityKey, Pki};
 use crate::error::{Error, Rejected};
+use crate::harness::Schedule;
 use crate::ids::ClientId;
 use crate::params::Params;
 use crate::params::ThreatModel;
@@ -92,7 +98,7 @@ pub struct Report {
 pub struct Simulation {
     params: Params,
     inputs: Inputs,
-    drops: BTreeMap<ClientId, Round>,
+    drops: Schedule,
     client_threads: usize,
     restart: bool,
 }
@@ -184,7 +190,7 @@ impl Simulation {
         Self {
             params,
             inputs,
-            drops: BTreeMap::new(),
+            drops: Schedule::new(),
             client_threads: std::thread::available_parallelism().map_or(1, usize::from),
             restart: false,
         }
@@ -210,18 +216,17 @@ impl Simulation {
     /// Makes `client` go silent from `round` on (it sends nothing in that round or later).
     /// A client dropped twice keeps the earlier round.
     pub fn drop_from(&mut self, client: ClientId, round: Round) {
-        let r = self.drops.entry(client).or_insert(round);
-        *r = (*r).min(round);
+        self.drops.drop_from(client, round);
     }
 
     /// The dropout schedule.
     #[must_use]
     pub fn drops(&self) -> &BTreeMap<ClientId, Round> {
-        &self.drops
+        self.drops.drops()
     }
 
     fn speaks(&self, id: ClientId, round: Round) -> bool {
-        self.drops.get(&id).is_none_or(|r| *r > round)
+        self.drops.speaks(id, round)
     }
 
     /// Whether client `id` has an input.

@@ -1,19 +1,19 @@
 //! A scripted malicious server (and a few malicious clients) against honest parties.
 //!
-//! Honest clients run through the per-round API. The server's messages come from the honest
+//! Honest clients run on `secagg::harness`, round by round. The server's messages come from the honest
 //! server and are then tampered with by hand. Each `rejects_*` client test checks the exact
 //! typed error, and checks that the client produced no message: the call returned `Err`, so
 //! the client revealed nothing. The `server_rejects_*` tests send the server a bad message
 //! before the honest one. The server must refuse the bad message without changing any
 //! state, so the session still finishes with the right sum.
 
-use core::fmt::Debug;
-use std::collections::BTreeMap;
-
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
+use secagg::harness::{Fate, Harness, copy_response, refused};
 use secagg::hazmat::shamir::SecretScalar;
+use secagg::protocol::session::{ClientSession, ServerSession};
 use secagg::protocol::{client, messages as msg, server};
+use secagg::wire::{ClientMessage, ServerMessage};
 use secagg::{
     AbortReason, ClientId, Error, Misbehavior, Modulus, Output, Params, Party, PlainInput,
     PublicKey, Rejected, Round, SessionId,
@@ -87,22 +87,42 @@ fn rejected(client: ClientId, round: Round, reason: Misbehavior) -> Result<(), R
     Err(Rejected::new(client, round, reason))
 }
 
-/// The error of a refused client step. If the client answered instead, it produced a message
-/// it must not have produced, and the test fails with that message.
-#[track_caller]
-fn refused<T: Debug>(result: Result<T, Error>) -> Error {
-    match result {
-        Ok(answer) => panic!("the client answered a malicious message: {answer:?}"),
-        Err(e) => e,
+/// Runs the current round of `session`: every client that speaks answers, `hook` sees each
+/// answer with the server's state of this round (it may send the server other messages
+/// first), and the honest answer is delivered afterwards only if `hook` returns `true`; every
+/// honest answer delivered must be accepted. The round is left open (`close` is the
+/// caller's). Returns the session without the hook.
+fn round_hooked<S, M>(
+    session: Harness<'static>,
+    server: impl Fn(&mut ServerSession) -> Option<&mut S>,
+    message: impl Fn(&ClientMessage) -> Option<&M>,
+    mut hook: impl FnMut(&mut S, &M) -> bool,
+) -> Harness<'static> {
+    let mut session = session.unhooked().on_client_message(|srv, _, m| {
+        let deliver = match (server(srv), message(m)) {
+            (Some(s), Some(m)) => hook(s, m),
+            _ => true,
+        };
+        if deliver { Fate::Deliver } else { Fate::Drop }
+    });
+    session.send().unwrap();
+    assert!(session.rejected().is_empty(), "{:?}", session.rejected());
+    session.unhooked()
+}
+
+/// Every client of `session` that `waits` (in the state of the round about to run) has
+/// received its message from the server.
+fn assert_addressed(session: &Harness<'_>, waits: impl Fn(&ClientSession) -> bool) {
+    for u in session.clients() {
+        if session.client(u).is_some_and(&waits) {
+            assert!(session.inbox(u).is_some(), "no message for client {u}");
+        }
     }
 }
 
 /// Every client has advertised its keys, and the honest server has built the roster.
 struct Advertised {
-    params: Params,
-    rng: ChaCha20Rng,
-    clients: BTreeMap<ClientId, client::AdvertiseKeys>,
-    server: server::ShareKeys,
+    session: Harness<'static>,
     roster: msg::Roster,
 }
 
@@ -111,28 +131,34 @@ struct Advertised {
 fn advertise_hooked(
     params: &Params,
     seed: u64,
-    mut hook: impl FnMut(&mut server::AdvertiseKeys, &msg::AdvertiseKeys) -> bool,
+    hook: impl FnMut(&mut server::AdvertiseKeys, &msg::AdvertiseKeys) -> bool,
 ) -> Advertised {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut server = server::AdvertiseKeys::new(params);
-    let mut clients = BTreeMap::new();
-    for u in all_ids() {
-        let (c, out) = client::AdvertiseKeys::new(params, u, &mut rng);
-        if hook(&mut server, &out) {
-            server.receive(u, out).unwrap();
-        }
-        clients.insert(u, c);
-    }
-    let (server, roster) = server.close().unwrap();
-    // Clients whose advertisement the server refused are not in the session.
-    clients.retain(|u, _| roster.entries.iter().any(|e| e.sender == *u));
-    Advertised {
-        params: params.clone(),
-        rng,
-        clients,
-        server,
-        roster,
-    }
+    let inputs = all_ids()
+        .into_iter()
+        .map(|u| PlainInput::new(input_of(u, params.modulus())))
+        .collect();
+    let session = round_hooked(
+        Harness::new(params, inputs, seed),
+        |s| match s {
+            ServerSession::AdvertiseKeys(s) => Some(s),
+            _ => None,
+        },
+        |m| match m {
+            ClientMessage::AdvertiseKeys(m) => Some(m),
+            _ => None,
+        },
+        hook,
+    );
+    let mut session = session;
+    session.close().unwrap();
+    // Clients whose advertisement the server refused are not in the session: they have no
+    // roster.
+    let Some(ServerMessage::Roster(roster)) = all_ids().iter().find_map(|&u| session.inbox(u))
+    else {
+        panic!("no roster");
+    };
+    let roster = roster.clone();
+    Advertised { session, roster }
 }
 
 fn advertise(params: &Params, seed: u64) -> Advertised {
@@ -141,10 +167,7 @@ fn advertise(params: &Params, seed: u64) -> Advertised {
 
 /// ShareKeys is done: each client that sent shares holds its delivery.
 struct Shared {
-    params: Params,
-    clients: BTreeMap<ClientId, client::ShareKeys>,
-    server: server::MaskedInput,
-    deliveries: BTreeMap<ClientId, msg::SharesDelivery>,
+    session: Harness<'static>,
 }
 
 impl Advertised {
@@ -153,7 +176,21 @@ impl Advertised {
     }
 
     fn take(&mut self, u: ClientId) -> client::AdvertiseKeys {
-        self.clients.remove(&u).unwrap()
+        match self.session.take_client(u) {
+            Some((ClientSession::AdvertiseKeys(c), _)) => c,
+            _ => panic!("no client {u}"),
+        }
+    }
+
+    fn rng(&mut self) -> &mut ChaCha20Rng {
+        self.session.rng()
+    }
+
+    fn client(&self, u: ClientId) -> &client::AdvertiseKeys {
+        match self.session.client(u) {
+            Some(ClientSession::AdvertiseKeys(c)) => c,
+            _ => panic!("no client {u}"),
+        }
     }
 
     /// Runs ShareKeys; the clients in `silent` send nothing.
@@ -164,42 +201,59 @@ impl Advertised {
     fn share_hooked(
         mut self,
         silent: &[u32],
-        mut hook: impl FnMut(&mut server::ShareKeys, &msg::ShareKeys) -> bool,
+        hook: impl FnMut(&mut server::ShareKeys, &msg::ShareKeys) -> bool,
     ) -> Shared {
-        let mut clients = BTreeMap::new();
-        for (u, c) in core::mem::take(&mut self.clients) {
-            if silent.contains(&u.0) {
-                continue;
-            }
-            let (c, out) = c.share_keys(&self.roster, &mut self.rng).unwrap();
-            if hook(&mut self.server, &out) {
-                self.server.receive(u, out).unwrap();
-            }
-            clients.insert(u, c);
+        for &u in silent {
+            self.session
+                .schedule_mut()
+                .drop_from(id(u), Round::ShareKeys);
         }
-        let (server, deliveries) = self.server.close().unwrap();
-        Shared {
-            params: self.params,
-            clients,
-            server,
-            deliveries: deliveries.into_iter().map(|d| (d.recipient, d)).collect(),
-        }
+        let mut session = round_hooked(
+            self.session,
+            |s| match s {
+                ServerSession::ShareKeys(s) => Some(s),
+                _ => None,
+            },
+            |m| match m {
+                ClientMessage::ShareKeys(m) => Some(m),
+                _ => None,
+            },
+            hook,
+        );
+        session.close().unwrap();
+        Shared { session }
     }
 }
 
 /// MaskedInputCollection is done: each survivor holds its unmasking request.
 struct Masked {
-    clients: BTreeMap<ClientId, client::MaskedInput>,
-    server: server::Unmasking,
-    requests: BTreeMap<ClientId, msg::UnmaskingRequest>,
+    session: Harness<'static>,
 }
 
 impl Shared {
     fn take(&mut self, u: ClientId) -> (client::ShareKeys, msg::SharesDelivery, PlainInput) {
-        let c = self.clients.remove(&u).unwrap();
-        let delivery = self.deliveries.remove(&u).unwrap();
-        let input = PlainInput::new(input_of(u, self.params.modulus()));
-        (c, delivery, input)
+        let input = self.session.take_input(u);
+        match (self.session.take_client(u), input) {
+            (
+                Some((ClientSession::ShareKeys(c), Some(ServerMessage::SharesDelivery(delivery)))),
+                Some(input),
+            ) => (c, delivery, input),
+            _ => panic!("no client {u} with a delivery"),
+        }
+    }
+
+    fn client(&self, u: ClientId) -> &client::ShareKeys {
+        match self.session.client(u) {
+            Some(ClientSession::ShareKeys(c)) => c,
+            _ => panic!("no client {u}"),
+        }
+    }
+
+    fn server(&mut self) -> &mut server::MaskedInput {
+        match self.session.server_mut() {
+            Some(ServerSession::MaskedInput(s)) => s,
+            _ => panic!("the server collects masked inputs"),
+        }
     }
 
     /// Runs MaskedInputCollection; the clients in `silent` send nothing.
@@ -210,35 +264,47 @@ impl Shared {
     fn mask_hooked(
         mut self,
         silent: &[u32],
-        mut hook: impl FnMut(&mut server::MaskedInput, &msg::MaskedInput) -> bool,
+        hook: impl FnMut(&mut server::MaskedInput, &msg::MaskedInput) -> bool,
     ) -> Masked {
-        let mut clients = BTreeMap::new();
-        for u in self.clients.keys().copied().collect::<Vec<_>>() {
-            let (c, delivery, input) = self.take(u);
-            if silent.contains(&u.0) {
-                continue;
-            }
-            let (c, out) = c.masked_input(&delivery, &input).unwrap();
-            if hook(&mut self.server, &out) {
-                self.server.receive(u, out).unwrap();
-            }
-            clients.insert(u, c);
+        assert_addressed(&self.session, |c| matches!(c, ClientSession::ShareKeys(..)));
+        for &u in silent {
+            self.session
+                .schedule_mut()
+                .drop_from(id(u), Round::MaskedInput);
         }
-        let (server, requests) = self.server.close().unwrap();
-        Masked {
-            clients,
-            server,
-            requests: requests.into_iter().map(|r| (r.recipient, r)).collect(),
-        }
+        let mut session = round_hooked(
+            self.session,
+            |s| match s {
+                ServerSession::MaskedInput(s) => Some(s),
+                _ => None,
+            },
+            |m| match m {
+                ClientMessage::MaskedInput(m) => Some(m),
+                _ => None,
+            },
+            hook,
+        );
+        session.close().unwrap();
+        Masked { session }
     }
 }
 
 impl Masked {
     fn take(&mut self, u: ClientId) -> (client::MaskedInput, msg::UnmaskingRequest) {
-        (
-            self.clients.remove(&u).unwrap(),
-            self.requests.remove(&u).unwrap(),
-        )
+        match self.session.take_client(u) {
+            Some((
+                ClientSession::MaskedInput(c),
+                Some(ServerMessage::UnmaskingRequest(request)),
+            )) => (c, request),
+            _ => panic!("no client {u} with a request"),
+        }
+    }
+
+    fn server(&mut self) -> &mut server::Unmasking {
+        match self.session.server_mut() {
+            Some(ServerSession::Unmasking(s)) => s,
+            _ => panic!("the server collects unmasking responses"),
+        }
     }
 
     /// Every survivor answers its honest request; the server finishes.
@@ -247,32 +313,28 @@ impl Masked {
     }
 
     fn finish_hooked(
-        mut self,
-        mut hook: impl FnMut(&mut server::Unmasking, &msg::UnmaskingResponse) -> bool,
+        self,
+        hook: impl FnMut(&mut server::Unmasking, &msg::UnmaskingResponse) -> bool,
     ) -> Result<Output, Error> {
-        for u in self.clients.keys().copied().collect::<Vec<_>>() {
-            let (c, request) = self.take(u);
-            let (_done, out) = c.unmasking(&request).unwrap();
-            if hook(&mut self.server, &out) {
-                self.server.receive(u, out).unwrap();
-            }
+        assert_addressed(&self.session, |c| {
+            matches!(c, ClientSession::MaskedInput(_))
+        });
+        let mut session = round_hooked(
+            self.session,
+            |s| match s {
+                ServerSession::Unmasking(s) => Some(s),
+                _ => None,
+            },
+            |m| match m {
+                ClientMessage::UnmaskingResponse(m) => Some(m),
+                _ => None,
+            },
+            hook,
+        );
+        match session.take_server() {
+            Some(ServerSession::Unmasking(s)) => s.finish(),
+            _ => panic!("the server collects unmasking responses"),
         }
-        self.server.finish()
-    }
-}
-
-/// A copy of a response (responses hold secret shares and so are not `Clone`).
-fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
-    let copy = |list: &Vec<(ClientId, SecretScalar)>| {
-        list.iter()
-            .map(|(owner, share)| (*owner, share.duplicate()))
-            .collect()
-    };
-    msg::UnmaskingResponse {
-        session: r.session,
-        sender: r.sender,
-        self_mask_shares: copy(&r.self_mask_shares),
-        key_shares: copy(&r.key_shares),
     }
 }
 
@@ -303,7 +365,7 @@ fn roster_refusal(seed: u64, tamper: impl FnOnce(&Advertised, &mut msg::Roster))
     let mut roster = a.roster.clone();
     tamper(&a, &mut roster);
     let c = a.take(id(3));
-    refused(c.share_keys(&roster, &mut a.rng))
+    refused(c.share_keys(&roster, a.rng()))
 }
 
 #[test]
@@ -311,7 +373,7 @@ fn honest_roster_is_accepted() {
     let mut a = advertise(&params(), 10);
     let roster = a.roster.clone();
     let c = a.take(id(3));
-    let (_, out) = c.share_keys(&roster, &mut a.rng).unwrap();
+    let (_, out) = c.share_keys(&roster, a.rng()).unwrap();
     assert_eq!(out.sealed.len(), N - 1);
 }
 
@@ -977,7 +1039,7 @@ fn server_rejects_message_from_client_outside_round() {
         masked: vec![0; D],
     };
     assert_eq!(
-        s.server.receive(id(5), honest),
+        s.server().receive(id(5), honest),
         rejected(id(5), Round::MaskedInput, Misbehavior::UnexpectedMessage)
     );
     let out = s.mask(&[]).finish();
@@ -1330,21 +1392,21 @@ fn debug_output_redacts_secrets() {
     // that no earlier Debug output showed them.
     let p = params();
     let a = advertise(&p, 120);
-    let mut debugs = vec![format!("{:?}", a.clients[&id(1)])];
-    let s = a.share(&[]);
-    debugs.push(format!("{:#?}", s.clients[&id(1)]));
-    debugs.push(format!("{:?}", s.server));
+    let mut debugs = vec![format!("{:?}", a.client(id(1)))];
+    let mut s = a.share(&[]);
+    debugs.push(format!("{:#?}", s.client(id(1))));
+    debugs.push(format!("{:?}", s.server()));
     let mut m = s.mask(&[]);
     let (c, request) = m.take(id(1));
     debugs.push(format!("{c:?}"));
     debugs.push(format!("{c:#?}"));
-    debugs.push(format!("{:?}", m.server));
+    debugs.push(format!("{:?}", m.server()));
     let (done, response) = c.unmasking(&request).unwrap();
     debugs.push(format!("{done:?}"));
     debugs.push(format!("{response:?}"));
     debugs.push(format!("{response:#?}"));
-    m.server.receive(id(1), copy_response(&response)).unwrap();
-    debugs.push(format!("{:?}", m.server));
+    m.server().receive(id(1), copy_response(&response)).unwrap();
+    debugs.push(format!("{:?}", m.server()));
     let revealed: Vec<SecretScalar> = response
         .self_mask_shares
         .iter()

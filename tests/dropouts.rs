@@ -16,15 +16,17 @@
 //! those sessions are driven round by round ([`Plus`]), the graph is recomputed from the roster
 //! as every party does, and the expected outcome is worked out by hand from it.
 
+use core::cell::RefCell;
 use std::collections::BTreeMap;
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+use secagg::harness::{Fate, Harness};
 use secagg::protocol::graph::{Graph, roster_digest};
-use secagg::protocol::{client, messages as msg, server};
 use secagg::sim::{ROUNDS, Simulation};
+use secagg::wire::{ClientMessage, ServerMessage};
 use secagg::{
-    AbortReason, ClientId, Error, IdentityKey, Misbehavior, Modulus, Output, Params, Party, Pki,
+    AbortReason, ClientId, Error, IdentityKey, Misbehavior, Modulus, Output, Params, Party,
     PlainInput, Round, SessionId, ThreatModel,
 };
 
@@ -504,41 +506,27 @@ impl Plus {
             .collect()
     }
 
-    /// Round 0 for all clients: the server, the client states, the roster, the rng.
-    #[allow(clippy::type_complexity)]
-    fn advertise(
-        &self,
-    ) -> (
-        server::ShareKeys,
-        BTreeMap<ClientId, client::AdvertiseKeys>,
-        msg::Roster,
-        ChaCha20Rng,
-    ) {
-        let pki = Pki::new(
-            ids(SPARSE_N)
-                .into_iter()
-                .map(|u| (u, identity_key(u).public_key())),
-        );
-        let mut rng = ChaCha20Rng::seed_from_u64(self.seed);
-        let mut srv = server::AdvertiseKeys::with_pki(&self.params, pki.clone());
-        let mut clients = BTreeMap::new();
-        for u in ids(SPARSE_N) {
-            let (c, out) = if self.malicious() {
-                let identity = client::Identity::new(identity_key(u), pki.clone());
-                client::AdvertiseKeys::with_identity(&self.params, u, identity, &mut rng)
-            } else {
-                client::AdvertiseKeys::new(&self.params, u, &mut rng)
-            };
-            srv.receive(u, out).unwrap();
-            clients.insert(u, c);
+    /// The session on the harness, every client in it, nobody dropping yet.
+    fn harness<'h>(&self) -> Harness<'h> {
+        let inputs = ids(SPARSE_N)
+            .into_iter()
+            .map(|u| PlainInput::new(Self::input(u)))
+            .collect();
+        let session = Harness::new(&self.params, inputs, self.seed);
+        if self.malicious() {
+            session.with_identities(identity_key)
+        } else {
+            session
         }
-        let (srv, roster) = srv.close().unwrap();
-        (srv, clients, roster, rng)
     }
 
     /// The graph every party derives from the roster.
     fn graph(&self) -> Graph {
-        let (_, _, roster, _) = self.advertise();
+        let mut session = self.harness();
+        session.step().unwrap();
+        let Some(ServerMessage::Roster(roster)) = session.inbox(ClientId(1)) else {
+            panic!("client 1 has the roster");
+        };
         let members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
         Graph::new(
             self.params.neighbourhood(),
@@ -551,65 +539,34 @@ impl Plus {
     /// Runs the session; each client in `drops` is silent from its round on (none drops at
     /// AdvertiseKeys, so the graph is [`Plus::graph`]).
     fn run(&self, drops: &BTreeMap<ClientId, Round>) -> Result<Output, Error> {
-        let speaks = |u: &ClientId, round| drops.get(u).is_none_or(|r| *r > round);
-        let (mut srv, clients, roster, mut rng) = self.advertise();
-        let mut sharing = BTreeMap::new();
-        for (u, c) in clients {
-            if speaks(&u, Round::ShareKeys) {
-                let (c, out) = c.share_keys(&roster, &mut rng)?;
-                srv.receive(u, out).unwrap();
-                sharing.insert(u, c);
-            }
-        }
-        let (mut srv, deliveries) = srv.close()?;
-        let mut masked = BTreeMap::new();
-        for delivery in &deliveries {
-            let u = delivery.recipient;
-            let c = sharing.remove(&u).unwrap();
-            if speaks(&u, Round::MaskedInput) {
-                let input = PlainInput::new(Self::input(u));
-                let (c, out) = c.masked_input(delivery, &input)?;
-                srv.receive(u, out).unwrap();
-                masked.insert(u, c);
-            }
-        }
-        let by_recipient = |requests: Vec<msg::UnmaskingRequest>| -> BTreeMap<_, _> {
-            requests.into_iter().map(|r| (r.recipient, r)).collect()
-        };
-        if !self.malicious() {
-            let (mut srv, requests) = srv.close()?;
-            let requests = by_recipient(requests);
-            for (u, c) in masked {
-                if speaks(&u, Round::Unmasking) {
-                    let (_, out) = c.unmasking(&requests[&u])?;
-                    srv.receive(u, out).unwrap();
+        // The consistency requests go to the clients that masked, in id order.
+        let masked = RefCell::new(Vec::new());
+        let checked = RefCell::new(Vec::new());
+        let mut session = self
+            .harness()
+            .on_client_message(|_, u, m| {
+                if matches!(m, ClientMessage::MaskedInput(_)) {
+                    masked.borrow_mut().push(u);
                 }
-            }
-            return srv.finish();
+                Fate::Deliver
+            })
+            .on_server_message(|_, _, m| {
+                if let ServerMessage::ConsistencyRequest(r) = m {
+                    checked.borrow_mut().push(r.recipient);
+                }
+                Fate::Deliver
+            });
+        for (&u, &round) in drops {
+            session.schedule_mut().drop_from(u, round);
         }
-        let (mut srv, requests) = srv.close_for_consistency()?;
-        let mut checked = BTreeMap::new();
-        for (request, (u, c)) in requests.iter().zip(masked) {
-            assert_eq!(request.recipient, u);
-            if speaks(&u, Round::Consistency) {
-                let (c, out) = c.consistency(request)?;
-                srv.receive(u, out).unwrap();
-                checked.insert(u, c);
-            }
+        let outcome = session.run();
+        // Every honest message is accepted.
+        assert!(session.rejected().is_empty(), "{:?}", session.rejected());
+        drop(session);
+        for (request, u) in checked.borrow().iter().zip(masked.borrow().iter()) {
+            assert_eq!(request, u);
         }
-        let (mut srv, requests) = srv.close()?;
-        let requests = by_recipient(requests);
-        for (u, c) in checked {
-            // The server asks only survivors with t signers in their neighbourhood.
-            let Some(request) = requests.get(&u) else {
-                continue;
-            };
-            if speaks(&u, Round::Unmasking) {
-                let (_, out) = c.unmasking(request)?;
-                srv.receive(u, out).unwrap();
-            }
-        }
-        srv.finish()
+        outcome
     }
 }
 

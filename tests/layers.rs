@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ids, vocabulary  <-  error  <-  arith  <-  crypto, dp  <-  params  <-  finder  <-  wire
-//!     <-  protocol, encoding  <-  protocol::session  <-  sim, fuzzing
+//!     <-  protocol, encoding  <-  protocol::session  <-  harness  <-  sim, fuzzing
 //! ```
 //!
 //! This test reads every module under `src/` (the binary and `lib.rs`, which only re-exports,
@@ -28,8 +28,9 @@ const LAYERS: &[(&str, u32)] = &[
     ("protocol", 7),
     ("encoding", 7),
     ("protocol::session", 8),
-    ("sim", 9),
-    ("fuzzing", 9),
+    ("harness", 9),
+    ("sim", 10),
+    ("fuzzing", 10),
 ];
 
 /// The layer (prefix and rank) of a module path such as `protocol::client`.

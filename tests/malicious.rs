@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
-use secagg::hazmat::shamir::SecretScalar;
+use secagg::harness::{copy_response, refused};
 use secagg::protocol::graph::{Graph, roster_digest};
 use secagg::protocol::{client, messages as msg, server};
 use secagg::{
@@ -153,30 +153,6 @@ fn holders_in(graph: &Graph, u: ClientId) -> BTreeSet<ClientId> {
     let mut h = graph.neighbours(u);
     h.insert(u);
     h
-}
-
-/// A copy of a response (responses hold secret shares and so are not `Clone`).
-fn copy_response(r: &msg::UnmaskingResponse) -> msg::UnmaskingResponse {
-    let copy = |list: &Vec<(ClientId, SecretScalar)>| {
-        list.iter()
-            .map(|(owner, share)| (*owner, share.duplicate()))
-            .collect()
-    };
-    msg::UnmaskingResponse {
-        session: r.session,
-        sender: r.sender,
-        self_mask_shares: copy(&r.self_mask_shares),
-        key_shares: copy(&r.key_shares),
-    }
-}
-
-/// The error of a refused client step; fails the test if the client answered instead.
-#[track_caller]
-fn refused<V: Debug>(result: Result<V, Error>) -> Error {
-    match result {
-        Ok(answer) => panic!("the client answered a malicious message: {answer:?}"),
-        Err(e) => e,
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+use secagg::harness::{Fate, Harness};
 use secagg::hazmat::prg::{self, Sign};
-use secagg::protocol::{client, server};
+use secagg::wire::ClientMessage;
 use secagg::{ClientId, MaskSuite, Modulus, Output, Params, PlainInput, SessionId};
 
 const SUITES: [MaskSuite; 2] = [MaskSuite::ChaCha20, MaskSuite::Aes128Ctr];
@@ -36,49 +37,18 @@ struct View {
 /// Runs one session with the public per-round API (as in the README), nobody dropping, and
 /// keeps every `MaskedInput` message the server received.
 fn run_session(params: &Params, inputs: &[Vec<u64>], seed: u64) -> View {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let ids: Vec<ClientId> = (1..=inputs.len() as u32).map(ClientId).collect();
-
-    let mut srv = server::AdvertiseKeys::new(params);
-    let mut advertised = Vec::new();
-    for &id in &ids {
-        let (state, msg) = client::AdvertiseKeys::new(params, id, &mut rng);
-        srv.receive(id, msg).unwrap();
-        advertised.push(state);
-    }
-    let (mut srv, roster) = srv.close().unwrap();
-
-    let mut sharing = Vec::new();
-    for state in advertised {
-        let id = state.id();
-        let (state, msg) = state.share_keys(&roster, &mut rng).unwrap();
-        srv.receive(id, msg).unwrap();
-        sharing.push((id, state));
-    }
-    let (mut srv, deliveries) = srv.close().unwrap();
-
-    let mut masked_states = Vec::new();
     let mut masked = Vec::new();
-    for ((id, state), input) in sharing.into_iter().zip(inputs) {
-        let delivery = deliveries.iter().find(|d| d.recipient == id).unwrap();
-        let (state, msg) = state
-            .masked_input(delivery, &PlainInput::new(input.clone()))
-            .unwrap();
-        masked.push((id, msg.masked.clone()));
-        srv.receive(id, msg).unwrap();
-        masked_states.push((id, state));
-    }
-    let (mut srv, requests) = srv.close().unwrap();
-
-    for (id, state) in masked_states {
-        let request = requests.iter().find(|r| r.recipient == id).unwrap();
-        let (_done, msg) = state.unmasking(request).unwrap();
-        srv.receive(id, msg).unwrap();
-    }
-    View {
-        masked,
-        output: srv.finish().unwrap(),
-    }
+    let plain = inputs.iter().cloned().map(PlainInput::new).collect();
+    let mut session = Harness::new(params, plain, seed).on_client_message(|_, id, message| {
+        if let ClientMessage::MaskedInput(m) = message {
+            masked.push((id, m.masked.clone()));
+        }
+        Fate::Deliver
+    });
+    let output = session.run().unwrap();
+    assert!(session.rejected().is_empty(), "{:?}", session.rejected());
+    drop(session);
+    View { masked, output }
 }
 
 fn params(n: usize, m: Modulus, d: usize, suite: MaskSuite, graph: Option<usize>) -> Params {

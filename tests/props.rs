@@ -15,18 +15,20 @@
 //! Case counts are kept small (16 to 64) so that the file runs in seconds in a debug build.
 //! Proptest prints the failing input and its seed on failure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chacha20::ChaCha20Rng;
 use proptest::prelude::*;
 use rand_core::{Rng, SeedableRng};
+use secagg::harness::{Fate, Harness};
 use secagg::hazmat::prg::{self, CHUNK_ELEMENTS, Sign};
 use secagg::hazmat::shamir::{self, Lagrange, SecretScalar, ShamirError, Share};
 use secagg::protocol::graph::{Graph, roster_digest};
-use secagg::protocol::{client, messages as msg, server};
+use secagg::protocol::messages as msg;
 use secagg::sim::{ROUNDS, Simulation};
+use secagg::wire::ServerMessage;
 use secagg::{
-    AbortReason, ClientId, Error, IdentityKey, Modulus, Output, Params, Pki, PlainInput, Round,
+    AbortReason, ClientId, Error, IdentityKey, Modulus, Output, Params, PlainInput, Round,
     SessionId, ShareIndex, ThreatModel,
 };
 
@@ -487,7 +489,7 @@ fn identity_key(u: ClientId) -> IdentityKey {
     IdentityKey::from_seed(&seed)
 }
 
-/// Runs the session round by round the way `secagg::sim` does: clients in id order, a silent
+/// Runs the session round by round on the harness, as `secagg::sim` does: clients in id order, a silent
 /// client skips the round and every later one, and the first client that refuses ends the
 /// session with its error. Every honest message must be accepted by the server. The roster
 /// the server sent is left in `roster` (empty if it never sent one).
@@ -497,92 +499,25 @@ fn drive(
     roster_out: &mut Vec<msg::AdvertiseKeys>,
 ) -> Result<Output, Error> {
     let params = case.params();
-    let malicious = case.threat == ThreatModel::Malicious;
-    let pki = Pki::new(
-        case.ids()
-            .into_iter()
-            .map(|u| (u, identity_key(u).public_key())),
-    );
-    let mut rng = ChaCha20Rng::seed_from_u64(case.seed);
-    let mut srv = if malicious {
-        server::AdvertiseKeys::with_pki(&params, pki.clone())
-    } else {
-        server::AdvertiseKeys::new(&params)
-    };
-    let mut clients = BTreeMap::new();
-    for u in case.ids() {
-        let (c, out) = if malicious {
-            let identity = client::Identity::new(identity_key(u), pki.clone());
-            client::AdvertiseKeys::with_identity(&params, u, identity, &mut rng)
-        } else {
-            client::AdvertiseKeys::new(&params, u, &mut rng)
-        };
-        if case.speaks(u, Round::AdvertiseKeys) {
-            srv.receive(u, out).unwrap();
-            clients.insert(u, c);
+    let plain = inputs.iter().cloned().map(PlainInput::new).collect();
+    let mut session = Harness::new(&params, plain, case.seed).on_server_message(|_, _, m| {
+        if let ServerMessage::Roster(roster) = m {
+            roster_out.clone_from(&roster.entries);
+        }
+        Fate::Deliver
+    });
+    if case.threat == ThreatModel::Malicious {
+        session = session.with_identities(identity_key);
+    }
+    for (u, at) in case.ids().into_iter().zip(&case.drops) {
+        if let Some(at) = at {
+            session.schedule_mut().drop_from(u, *at);
         }
     }
-    let (mut srv, roster) = srv.close()?;
-    roster_out.clone_from(&roster.entries);
-
-    let mut sharing = BTreeMap::new();
-    for (u, c) in clients {
-        if case.speaks(u, Round::ShareKeys) {
-            let (c, out) = c.share_keys(&roster, &mut rng)?;
-            srv.receive(u, out).unwrap();
-            sharing.insert(u, c);
-        }
-    }
-    let (mut srv, deliveries) = srv.close()?;
-
-    let mut masked = BTreeMap::new();
-    for delivery in &deliveries {
-        let u = delivery.recipient;
-        let c = sharing.remove(&u).unwrap();
-        if case.speaks(u, Round::MaskedInput) {
-            let input = PlainInput::new(inputs[usize::try_from(u.0).unwrap() - 1].clone());
-            let (c, out) = c.masked_input(delivery, &input)?;
-            srv.receive(u, out).unwrap();
-            masked.insert(u, c);
-        }
-    }
-
-    if !malicious {
-        let (mut srv, requests) = srv.close()?;
-        let requests: BTreeMap<ClientId, _> =
-            requests.into_iter().map(|r| (r.recipient, r)).collect();
-        for (u, c) in masked {
-            if case.speaks(u, Round::Unmasking) {
-                let (_, out) = c.unmasking(&requests[&u])?;
-                srv.receive(u, out).unwrap();
-            }
-        }
-        return srv.finish();
-    }
-
-    let (mut srv, requests) = srv.close_for_consistency()?;
-    let requests: BTreeMap<ClientId, _> = requests.into_iter().map(|r| (r.recipient, r)).collect();
-    let mut checked = BTreeMap::new();
-    for (u, c) in masked {
-        if case.speaks(u, Round::Consistency) {
-            let (c, out) = c.consistency(&requests[&u])?;
-            srv.receive(u, out).unwrap();
-            checked.insert(u, c);
-        }
-    }
-    let (mut srv, requests) = srv.close()?;
-    let requests: BTreeMap<ClientId, _> = requests.into_iter().map(|r| (r.recipient, r)).collect();
-    for (u, c) in checked {
-        // Only signers with t signers in their neighbourhood are asked.
-        let Some(request) = requests.get(&u) else {
-            continue;
-        };
-        if case.speaks(u, Round::Unmasking) {
-            let (_, out) = c.unmasking(request)?;
-            srv.receive(u, out).unwrap();
-        }
-    }
-    srv.finish()
+    let outcome = session.run();
+    // Every honest message must be accepted by the server.
+    assert!(session.rejected().is_empty(), "{:?}", session.rejected());
+    outcome
 }
 
 /// What the session must end in, from the schedule and the graph recomputed from `roster`

@@ -3,14 +3,18 @@
 //! read (the attack went through) and passes now (the attack is refused with a typed error).
 //! The fixes are described in `docs/PROTOCOL.md` §12-§15.
 
+use core::cell::RefCell;
 use core::marker::PhantomData;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
+use secagg::harness::{Fate, Harness};
 use secagg::hazmat::prg::{SeededMask, Sign};
 use secagg::protocol::graph::{Graph, roster_digest};
+use secagg::protocol::session::{ClientSession, ServerSession};
 use secagg::protocol::{client, messages as msg, server};
+use secagg::wire::{ClientMessage, ServerMessage};
 use secagg::{
     AbortReason, ClientId, ConfigError, Error, IdentityKey, Misbehavior, Modulus, Neighbourhood,
     Params, Party, Pki, PlainInput, PublicKey, Rejected, Round, SessionId, ThreatModel,
@@ -172,39 +176,56 @@ struct Shared {
 fn share_all(params: &Params, seed: u64) -> Shared {
     let n = u32::try_from(params.clients()).unwrap();
     let malicious = params.threat_model() == ThreatModel::Malicious;
-    let pki = pki((1..=n).map(ClientId));
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut srv = if malicious {
-        server::AdvertiseKeys::with_pki(params, pki.clone())
-    } else {
-        server::AdvertiseKeys::new(params)
+    // The inputs are the tests' own, given when they mask.
+    let unused = (1..=n)
+        .map(|_| PlainInput::new(vec![0; params.vector_len()]))
+        .collect();
+    let sent = RefCell::new(Vec::new());
+    let mut session = Harness::new(params, unused, seed)
+        .on_client_message(|_, _, m| {
+            if let ClientMessage::ShareKeys(out) = m {
+                // Malicious mode, and only it: the client signs the roster it received.
+                assert_eq!(out.roster_signature.is_some(), malicious);
+            }
+            Fate::Deliver
+        })
+        .on_server_message(|_, _, m| {
+            sent.borrow_mut().push(m.clone());
+            Fate::Deliver
+        });
+    if malicious {
+        session = session.with_identities(identity_key);
+    }
+    session.step().unwrap();
+    session.step().unwrap();
+    assert!(session.rejected().is_empty(), "{:?}", session.rejected());
+    let clients = (1..=n)
+        .map(ClientId)
+        .map(|u| match session.take_client(u) {
+            Some((ClientSession::ShareKeys(c), _)) => (u, c),
+            other => panic!("{u} holds {other:?}"),
+        })
+        .collect();
+    let Some(ServerSession::MaskedInput(server)) = session.take_server() else {
+        panic!("the server collects masked inputs");
     };
-    let mut clients = BTreeMap::new();
-    for u in (1..=n).map(ClientId) {
-        let (c, ad) = if malicious {
-            let identity = client::Identity::new(identity_key(u), pki.clone());
-            client::AdvertiseKeys::with_identity(params, u, identity, &mut rng)
-        } else {
-            client::AdvertiseKeys::new(params, u, &mut rng)
-        };
-        srv.receive(u, ad).unwrap();
-        clients.insert(u, c);
-    }
-    let (mut srv, roster) = srv.close().unwrap();
-    let mut sharing = BTreeMap::new();
-    for (u, c) in clients {
-        let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
-        // Malicious mode, and only it: the client signs the roster it received.
-        assert_eq!(out.roster_signature.is_some(), malicious);
-        srv.receive(u, out).unwrap();
-        sharing.insert(u, c);
-    }
-    let (server, deliveries) = srv.close().unwrap();
+    drop(session);
+    let sent = sent.into_inner();
+    let Some(ServerMessage::Roster(roster)) = sent.first().cloned() else {
+        panic!("the roster comes first");
+    };
+    let deliveries = sent
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::SharesDelivery(d) => Some(d),
+            _ => None,
+        })
+        .collect();
     Shared {
         server,
         roster,
         deliveries,
-        clients: sharing,
+        clients,
     }
 }
 

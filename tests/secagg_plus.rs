@@ -6,13 +6,15 @@
 //! property tests run on both graph kinds in `dropouts.rs` and `props.rs`, the malicious
 //! server in `malicious.rs`.
 
+use core::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use chacha20::ChaCha20Rng;
-use rand_core::SeedableRng;
+use secagg::harness::{Fate, Harness};
 use secagg::protocol::graph::{Graph, roster_digest};
-use secagg::protocol::{client, messages as msg, server};
+use secagg::protocol::messages as msg;
+use secagg::protocol::session::ClientSession;
 use secagg::sim::Simulation;
+use secagg::wire::{ClientMessage, ServerMessage};
 use secagg::{
     ClientId, Misbehavior, Modulus, Neighbourhood, Params, PlainInput, PublicKey, Rejected, Round,
     SessionId,
@@ -189,15 +191,57 @@ fn check_session_against_graph(
 ) -> Graph {
     let n = u32::try_from(params.clients()).unwrap();
     let d = params.vector_len();
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut srv = server::AdvertiseKeys::new(params);
-    let mut clients = BTreeMap::new();
-    for u in ids(n) {
-        let (c, out) = client::AdvertiseKeys::new(params, u, &mut rng);
-        srv.receive(u, out).unwrap();
-        clients.insert(u, c);
+    // What the server sent, and what each client sent, round by round.
+    let from_server = RefCell::new(Vec::new());
+    let sealed_to = RefCell::new(BTreeMap::new());
+    let masked_by = RefCell::new(BTreeSet::new());
+    let plain = ids(n)
+        .into_iter()
+        .map(|u| PlainInput::new(vec![u64::from(u.0); d]))
+        .collect();
+    let mut session = Harness::new(params, plain, seed)
+        .on_client_message(|_, u, m| {
+            match m {
+                ClientMessage::ShareKeys(out) => {
+                    let recipients: BTreeSet<ClientId> =
+                        out.sealed.iter().map(|s| s.recipient).collect();
+                    sealed_to
+                        .borrow_mut()
+                        .insert(u, (recipients, out.sealed.len()));
+                }
+                ClientMessage::MaskedInput(_) => {
+                    masked_by.borrow_mut().insert(u);
+                }
+                _ => {}
+            }
+            Fate::Deliver
+        })
+        .on_server_message(|_, _, m| {
+            from_server.borrow_mut().push(m.clone());
+            Fate::Deliver
+        });
+    for &u in share_silent {
+        session = session.drop_from(u, Round::ShareKeys);
     }
-    let (mut srv, roster) = srv.close().unwrap();
+    for &u in mask_silent {
+        session = session.drop_from(u, Round::MaskedInput);
+    }
+    let sent = |round: fn(&ServerMessage) -> bool| -> Vec<ServerMessage> {
+        let all = from_server.borrow();
+        let mut seen = Vec::new();
+        for m in all.iter().filter(|m| round(m)) {
+            if !seen.contains(m) {
+                seen.push(m.clone());
+            }
+        }
+        seen
+    };
+
+    session.step().unwrap();
+    let [ServerMessage::Roster(roster)] = &sent(|m| matches!(m, ServerMessage::Roster(_)))[..]
+    else {
+        panic!("one roster");
+    };
     let members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
     let graph = Graph::new(
         params.neighbourhood(),
@@ -212,47 +256,43 @@ fn check_session_against_graph(
     };
 
     // ShareKeys: one ciphertext for each neighbour, none for anyone else.
-    let mut sharing = BTreeMap::new();
-    for (u, c) in clients {
-        if share_silent.contains(&u) {
-            continue;
-        }
-        let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
-        let recipients: BTreeSet<ClientId> = out.sealed.iter().map(|s| s.recipient).collect();
-        assert_eq!(recipients, graph.neighbours(u), "{u}");
-        assert_eq!(out.sealed.len(), recipients.len());
-        srv.receive(u, out).unwrap();
-        sharing.insert(u, c);
+    session.step().unwrap();
+    for (&u, (recipients, sealed)) in sealed_to.borrow().iter() {
+        assert_eq!(*recipients, graph.neighbours(u), "{u}");
+        assert_eq!(*sealed, recipients.len());
     }
-    let u2: BTreeSet<ClientId> = sharing.keys().copied().collect();
-    let (mut srv, deliveries) = srv.close().unwrap();
+    let u2: BTreeSet<ClientId> = sealed_to.borrow().keys().copied().collect();
 
     // MaskedInputCollection: each client receives its live neighbours' shares and masks with
     // them only.
-    let mut masked = BTreeMap::new();
-    for delivery in &deliveries {
+    for delivery in sent(|m| matches!(m, ServerMessage::SharesDelivery(_))) {
+        let ServerMessage::SharesDelivery(delivery) = delivery else {
+            unreachable!()
+        };
         let u = delivery.recipient;
         let senders: BTreeSet<ClientId> = delivery.sealed.iter().map(|s| s.sender).collect();
         let live: BTreeSet<ClientId> = graph.neighbours(u).intersection(&u2).copied().collect();
         assert_eq!(senders, live, "{u}");
-        let c = sharing.remove(&u).unwrap();
-        if mask_silent.contains(&u) {
-            continue;
-        }
-        let input = PlainInput::new(vec![u64::from(u.0); d]);
-        let (c, out) = c.masked_input(delivery, &input).unwrap();
-        assert_eq!(c.mask_expansions(), 1 + live.len(), "{u}");
-        srv.receive(u, out).unwrap();
-        masked.insert(u, c);
     }
-    let u3: BTreeSet<ClientId> = masked.keys().copied().collect();
+    session.step().unwrap();
+    for &u in masked_by.borrow().iter() {
+        let live = graph.neighbours(u).intersection(&u2).count();
+        let Some(ClientSession::MaskedInput(c)) = session.client(u) else {
+            panic!("{u} masked");
+        };
+        assert_eq!(c.mask_expansions(), 1 + live, "{u}");
+    }
+    let u3: BTreeSet<ClientId> = masked_by.borrow().clone();
     let dropped: BTreeSet<ClientId> = u2.difference(&u3).copied().collect();
 
     // Unmasking: each request names the survivors of the recipient's neighbourhood and its
     // dropped neighbours.
-    let (mut srv, requests) = srv.close().unwrap();
+    let requests = sent(|m| matches!(m, ServerMessage::UnmaskingRequest(_)));
     assert_eq!(requests.len(), u3.len());
     for request in requests {
+        let ServerMessage::UnmaskingRequest(request) = request else {
+            unreachable!()
+        };
         let u = request.recipient;
         let survivors: Vec<ClientId> = holders(u).intersection(&u3).copied().collect();
         let gone: Vec<ClientId> = graph
@@ -262,11 +302,9 @@ fn check_session_against_graph(
             .collect();
         assert_eq!(request.survivors, survivors, "{u}");
         assert_eq!(request.dropped, gone, "{u}");
-        let c = masked.remove(&u).unwrap();
-        let (_, response) = c.unmasking(&request).unwrap();
-        srv.receive(u, response).unwrap();
     }
-    let out = srv.finish().unwrap();
+    let out = session.step().unwrap().unwrap();
+    assert!(session.rejected().is_empty(), "{:?}", session.rejected());
     assert_eq!(out.included, u3.iter().copied().collect::<Vec<_>>());
     let m = params.modulus().value();
     let sum = u3.iter().map(|u| u128::from(u.0)).sum::<u128>() % m;
@@ -339,28 +377,21 @@ fn server_with_another_degree_rejects_the_clients_shares() {
                 .unwrap()
         };
         let (server_params, client_params) = (build(server_k), build(client_k));
-        let mut rng = ChaCha20Rng::seed_from_u64(13);
-        let mut srv = server::AdvertiseKeys::new(&server_params);
-        let mut clients = Vec::new();
-        for u in ids(20) {
-            let (c, out) = client::AdvertiseKeys::new(&client_params, u, &mut rng);
-            srv.receive(u, out).unwrap();
-            clients.push(c);
-        }
-        let (mut srv, roster) = srv.close().unwrap();
-        for c in clients {
-            let u = c.id();
-            let (_, out) = c.share_keys(&roster, &mut rng).unwrap();
-            assert_eq!(out.sealed.len(), client_k);
-            assert_eq!(
-                srv.receive(u, out),
-                Err(Rejected::new(
-                    u,
-                    Round::ShareKeys,
-                    Misbehavior::SharesMismatch { peer: u }
-                ))
-            );
-        }
+        let mut session = Harness::new(&client_params, inputs(20, 4), 13)
+            .with_server_params(&server_params)
+            .on_client_message(|_, _, m| {
+                if let ClientMessage::ShareKeys(out) = m {
+                    assert_eq!(out.sealed.len(), client_k);
+                }
+                Fate::Deliver
+            });
+        session.step().unwrap();
+        session.send().unwrap();
+        let expected: Vec<Rejected> = ids(20)
+            .into_iter()
+            .map(|u| Rejected::new(u, Round::ShareKeys, Misbehavior::SharesMismatch { peer: u }))
+            .collect();
+        assert_eq!(session.log()[1].rejected, expected);
     }
 }
 

@@ -83,8 +83,8 @@ pub(super) struct World {
 
 impl World {
     pub(super) fn new(params: &Params, with_pki: bool) -> Self {
-        let pki =
-            (params.threat_model() == ThreatModel::Malicious && with_pki).then(|| pki_of(params));
+        let pki = (params.threat_model() == ThreatModel::Malicious && with_pki)
+            .then(|| cached_pki(params));
         let clients: BTreeMap<ClientId, Honest> = ids(params)
             .into_iter()
             .map(|u| (u, Honest::new(params, u)))

@@ -84,29 +84,59 @@ pub fn server_session(data: &[u8]) {
 }
 
 /// The server messages of an honest run of session `index` in which client `dropped` (none
-/// if 0) goes silent before sending its masked input.
+/// if 0) goes silent before sending its masked input, each once (the roster once for all its
+/// recipients), in the order the server sent them. The run is on the harness, each client
+/// drawing from its own generator as in [`Honest`], so the messages are those an honest
+/// [`World`] would send.
 pub(super) fn honest_transcript(index: usize, dropped: usize) -> Vec<Sent> {
     let params = session_params(index);
-    let mut world = World::new(&params, true);
-    world.deliver_all();
-    world.close();
-    world.deliver_all();
-    world.close();
+    let sent = core::cell::RefCell::new(Vec::<Sent>::new());
+    let inputs = ids(&params)
+        .into_iter()
+        .map(|u| PlainInput::new(input_of(&params, u)))
+        .collect();
+    let rngs = ids(&params)
+        .into_iter()
+        .map(|u| (u, rng_of(&params, u)))
+        .collect();
+    let mut session = Harness::new(&params, inputs, 0)
+        .with_client_rngs(rngs)
+        .on_server_message(|_, _, m| {
+            let mut sent = sent.borrow_mut();
+            if !sent.iter().any(|s| s.message == *m) {
+                sent.push(Sent {
+                    to: recipients(m),
+                    message: m.clone(),
+                    bytes: wire::to_bytes(&*m),
+                });
+            }
+            Fate::Deliver
+        });
+    if params.threat_model() == ThreatModel::Malicious {
+        session = session.with_identities(identity_of);
+    }
     if let Some(u) = dropped
         .checked_sub(1)
         .and_then(|u| ids(&params).get(u).copied())
     {
-        world.drop_client(u);
+        session = session.drop_from(u, Round::MaskedInput);
     }
-    world.run_honestly();
-    world.check_outcome();
-    if dropped == 0 {
-        assert!(
-            matches!(world.outcome, Some(Ok(_))),
-            "honest session failed"
-        );
+    let outcome = session.run();
+    drop(session);
+    match outcome {
+        Ok(output) => {
+            let m = params.modulus();
+            let mut expected = vec![0u64; params.vector_len()];
+            for &u in &output.included {
+                for (e, x) in expected.iter_mut().zip(input_of(&params, u)) {
+                    *e = m.add(*e, x);
+                }
+            }
+            assert_eq!(output.sum, expected, "wrong sum for {:?}", output.included);
+        }
+        Err(e) => assert!(dropped != 0, "honest session failed: {e}"),
     }
-    world.sent
+    sent.into_inner()
 }
 
 #[cfg(feature = "std")]
@@ -138,20 +168,14 @@ pub(super) fn honest_next<'t>(c: &Honest, transcript: &'t [Sent]) -> Option<&'t 
     transcript.iter().find(|s| {
         s.to.contains(&c.id)
             && matches!(
-                (&c.session, &s.message),
-                (
-                    Some(ClientSession::AdvertiseKeys(..)),
-                    ServerMessage::Roster(_)
-                ) | (
-                    Some(ClientSession::ShareKeys(..)),
-                    ServerMessage::SharesDelivery(_)
-                ) | (
-                    Some(ClientSession::MaskedInput(_)),
-                    ServerMessage::ConsistencyRequest(_) | ServerMessage::UnmaskingRequest(_)
-                ) | (
-                    Some(ClientSession::Consistency(_)),
-                    ServerMessage::UnmaskingRequest(_)
-                )
+                (c.stage, &s.message),
+                (Some(Stage::AdvertiseKeys), ServerMessage::Roster(_))
+                    | (Some(Stage::ShareKeys), ServerMessage::SharesDelivery(_))
+                    | (
+                        Some(Stage::MaskedInput),
+                        ServerMessage::ConsistencyRequest(_) | ServerMessage::UnmaskingRequest(_)
+                    )
+                    | (Some(Stage::Consistency), ServerMessage::UnmaskingRequest(_))
             )
     })
 }
@@ -199,7 +223,7 @@ pub fn client_session(data: &[u8]) {
     let mut c = Honest::new(&params, me);
     let mut deviated = false;
     for _ in 0..48 {
-        if inp.is_empty() || c.session.is_none() {
+        if inp.is_empty() || c.stage.is_none() {
             break;
         }
         let op = inp.byte() % 6;

@@ -18,7 +18,7 @@ use crate::params::{Params, ThreatModel};
 use crate::protocol::server::Output;
 use crate::protocol::state::{self, StateKey};
 use crate::protocol::{Round, client, server};
-use crate::wire::{self, ClientMessage, Limits, PackedMaskedInput, ServerMessage};
+use crate::wire::{self, ClientMessage, Limits, ServerMessage};
 
 /// A client's whole session, round by round, over bytes: what a networked client holds. The
 /// README's second example runs a whole session with it and [`ServerSession`].
@@ -54,11 +54,23 @@ impl ClientSession {
         identity: Option<client::Identity>,
         rng: &mut R,
     ) -> (Self, Vec<u8>) {
+        let (state, out) = Self::begin(params, id, identity, rng);
+        (state, wire::to_bytes(&out))
+    }
+
+    /// [`ClientSession::start`] with the advertisement typed.
+    #[must_use = "the advertisement must be sent"]
+    pub fn begin<R: CryptoRng + ?Sized>(
+        params: &Params,
+        id: ClientId,
+        identity: Option<client::Identity>,
+        rng: &mut R,
+    ) -> (Self, wire::AdvertiseKeys) {
         let (state, out) = match identity {
             Some(identity) => client::AdvertiseKeys::with_identity(params, id, identity, rng),
             None => client::AdvertiseKeys::new(params, id, rng),
         };
-        (Self::AdvertiseKeys(state), wire::to_bytes(&out))
+        (Self::AdvertiseKeys(state), out)
     }
 
     /// Whether the next server message (the shares delivery) must come with the client's
@@ -82,9 +94,6 @@ impl ClientSession {
         bytes: &[u8],
         rng: &mut R,
     ) -> Result<(Self, Vec<u8>), Error> {
-        if self.needs_input() {
-            return Err(ApiMisuse::InputNeeded.into());
-        }
         self.step(params, bytes, None, rng)
     }
 
@@ -103,9 +112,6 @@ impl ClientSession {
         input: &[u64],
         rng: &mut R,
     ) -> Result<(Self, Vec<u8>), Error> {
-        if !self.needs_input() {
-            return Err(ApiMisuse::InputNotNeeded.into());
-        }
         self.step(params, bytes, Some(input), rng)
     }
 
@@ -116,6 +122,8 @@ impl ClientSession {
         input: Option<&[u64]>,
         rng: &mut R,
     ) -> Result<(Self, Vec<u8>), Error> {
+        // The caller's mistake is reported before the server's bytes are even read.
+        self.check_input(input)?;
         let round = self.round();
         let malformed = |e| Error::Misbehaved {
             by: Party::Server,
@@ -124,32 +132,65 @@ impl ClientSession {
         };
         let message: ServerMessage =
             wire::from_bytes(bytes, &Limits::for_params(params)).map_err(malformed)?;
-        let modulus = params.modulus();
+        let (next, reply) = self.handle_message(message, input, rng)?;
+        Ok((next, reply.to_bytes(params.modulus())))
+    }
+
+    /// An input exactly with the shares delivery.
+    fn check_input(&self, input: Option<&[u64]>) -> Result<(), Error> {
+        match (self.needs_input(), input) {
+            (true, None) => Err(ApiMisuse::InputNeeded.into()),
+            (false, Some(_)) => Err(ApiMisuse::InputNotNeeded.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`ClientSession::handle`] and [`ClientSession::handle_with_input`] for a message
+    /// already decoded: returns the next state and the typed reply (a masked input travels
+    /// bit-packed once encoded with [`ClientMessage::to_bytes`]). `input` is the client's
+    /// input exactly when the session [`needs_input`](Self::needs_input).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::InputNeeded`] or [`ApiMisuse::InputNotNeeded`] for an input missing or
+    /// given out of turn; [`Error::Misbehaved`] by the server for a message this round does
+    /// not expect ([`Misbehavior::UnexpectedMessage`]) or an unmasking request other than the
+    /// one answered ([`Misbehavior::ContradictingRequest`]), and every error of the round's
+    /// own transition. The session is over after an error.
+    pub fn handle_message<R: CryptoRng + ?Sized>(
+        self,
+        message: ServerMessage,
+        input: Option<&[u64]>,
+        rng: &mut R,
+    ) -> Result<(Self, ClientMessage), Error> {
+        self.check_input(input)?;
+        let round = self.round();
         Ok(match (self, message, input) {
             (Self::AdvertiseKeys(c), ServerMessage::Roster(m), None) => {
                 let (c, out) = c.share_keys(&m, rng)?;
-                (Self::ShareKeys(c), wire::to_bytes(&out))
+                (Self::ShareKeys(c), ClientMessage::ShareKeys(out))
             }
             (Self::ShareKeys(c), ServerMessage::SharesDelivery(m), Some(input)) => {
                 let (c, out) = c.masked_input_from_slice(&m, input)?;
-                let bytes = wire::to_bytes(&PackedMaskedInput::new(&out, modulus));
-                (Self::MaskedInput(c), bytes)
+                (Self::MaskedInput(c), ClientMessage::MaskedInput(out))
             }
             (Self::MaskedInput(c), ServerMessage::ConsistencyRequest(m), None) => {
                 let (c, out) = c.consistency(&m)?;
-                (Self::Consistency(c), wire::to_bytes(&out))
+                (
+                    Self::Consistency(c),
+                    ClientMessage::ConsistencySignature(out),
+                )
             }
             (Self::MaskedInput(c), ServerMessage::UnmaskingRequest(m), None) => {
                 let (c, out) = c.unmasking(&m)?;
-                (Self::Done(c), wire::to_bytes(&out))
+                (Self::Done(c), ClientMessage::UnmaskingResponse(out))
             }
             (Self::Consistency(c), ServerMessage::UnmaskingRequest(m), None) => {
                 let (c, out) = c.unmasking(&m)?;
-                (Self::Done(c), wire::to_bytes(&out))
+                (Self::Done(c), ClientMessage::UnmaskingResponse(out))
             }
             (Self::Done(c), ServerMessage::UnmaskingRequest(m), None) => {
-                let again = c.response_to(&m)?.to_vec();
-                (Self::Done(c), again)
+                let again = c.answer_again(&m)?;
+                (Self::Done(c), ClientMessage::UnmaskingResponse(again))
             }
             _ => {
                 return Err(Error::Misbehaved {
@@ -356,13 +397,31 @@ impl ServerSession {
         };
         let message: ClientMessage = wire::from_bytes(bytes, &Limits::for_params(params))
             .map_err(|e| reject(Misbehavior::Malformed(e)))?;
+        self.receive_message(from, message)
+    }
+
+    /// [`ServerSession::receive`] for a message already decoded.
+    ///
+    /// # Errors
+    /// [`Rejected`] for a message this round does not expect, and every rejection of the
+    /// round's own `receive`. The session goes on without that message.
+    pub fn receive_message(
+        &mut self,
+        from: ClientId,
+        message: ClientMessage,
+    ) -> Result<(), Rejected> {
+        let round = self.round();
         match (self, message) {
             (Self::AdvertiseKeys(s), ClientMessage::AdvertiseKeys(m)) => s.receive(from, m),
             (Self::ShareKeys(s), ClientMessage::ShareKeys(m)) => s.receive(from, m),
             (Self::MaskedInput(s), ClientMessage::MaskedInput(m)) => s.receive(from, m),
             (Self::Consistency(s), ClientMessage::ConsistencySignature(m)) => s.receive(from, m),
             (Self::Unmasking(s), ClientMessage::UnmaskingResponse(m)) => s.receive(from, m),
-            _ => Err(reject(Misbehavior::UnexpectedMessage)),
+            _ => Err(Rejected {
+                client: from,
+                round,
+                reason: Misbehavior::UnexpectedMessage,
+            }),
         }
     }
 
@@ -371,59 +430,82 @@ impl ServerSession {
     /// # Errors
     /// Every error of the round's own `close` (too few clients left) or `finish`.
     pub fn close(self, params: &Params) -> Result<Closed, Error> {
+        Ok(match self.close_messages(params)? {
+            ClosedMessages::Next(next, messages) => {
+                let envelopes = messages
+                    .iter()
+                    .map(|m| Envelope {
+                        to: recipients(m),
+                        bytes: wire::to_bytes(m),
+                    })
+                    .collect();
+                Closed::Next(next, envelopes)
+            }
+            ClosedMessages::Done(output) => Closed::Done(output),
+        })
+    }
+
+    /// [`ServerSession::close`] with the messages that open the next round kept typed (the
+    /// roster once for all its clients, every other message once per recipient; see
+    /// [`recipients`]).
+    ///
+    /// # Errors
+    /// Every error of the round's own `close` (too few clients left) or `finish`.
+    pub fn close_messages(self, params: &Params) -> Result<ClosedMessages, Error> {
         use crate::params::ThreatModel;
+        let next = |state, messages| ClosedMessages::Next(Box::new(state), messages);
         Ok(match self {
             Self::AdvertiseKeys(s) => {
-                let (next, roster) = s.close()?;
-                let to = roster.entries.iter().map(|e| e.sender).collect();
-                let bytes = wire::to_bytes(&roster);
-                Closed::Next(
-                    Box::new(Self::ShareKeys(next)),
-                    Vec::from([Envelope { to, bytes }]),
+                let (state, roster) = s.close()?;
+                next(
+                    Self::ShareKeys(state),
+                    Vec::from([ServerMessage::Roster(roster)]),
                 )
             }
             Self::ShareKeys(s) => {
-                let (next, deliveries) = s.close()?;
-                Closed::Next(
-                    Box::new(Self::MaskedInput(next)),
-                    each(deliveries, |d| d.recipient),
-                )
+                let (state, deliveries) = s.close()?;
+                let messages = deliveries.into_iter().map(ServerMessage::SharesDelivery);
+                next(Self::MaskedInput(state), messages.collect())
             }
             Self::MaskedInput(s) => match params.threat_model() {
                 ThreatModel::HonestButCurious => {
-                    let (next, requests) = s.close()?;
-                    Closed::Next(
-                        Box::new(Self::Unmasking(next)),
-                        each(requests, |r| r.recipient),
-                    )
+                    let (state, requests) = s.close()?;
+                    let messages = requests.into_iter().map(ServerMessage::UnmaskingRequest);
+                    next(Self::Unmasking(state), messages.collect())
                 }
                 ThreatModel::Malicious => {
-                    let (next, requests) = s.close_for_consistency()?;
-                    Closed::Next(
-                        Box::new(Self::Consistency(next)),
-                        each(requests, |r| r.recipient),
-                    )
+                    let (state, requests) = s.close_for_consistency()?;
+                    let messages = requests.into_iter().map(ServerMessage::ConsistencyRequest);
+                    next(Self::Consistency(state), messages.collect())
                 }
             },
             Self::Consistency(s) => {
-                let (next, requests) = s.close()?;
-                Closed::Next(
-                    Box::new(Self::Unmasking(next)),
-                    each(requests, |r| r.recipient),
-                )
+                let (state, requests) = s.close()?;
+                let messages = requests.into_iter().map(ServerMessage::UnmaskingRequest);
+                next(Self::Unmasking(state), messages.collect())
             }
-            Self::Unmasking(s) => Closed::Done(s.finish()?),
+            Self::Unmasking(s) => ClosedMessages::Done(s.finish()?),
         })
     }
 }
 
-/// One envelope per message, to its one recipient.
-fn each<M: wire::Encode>(messages: Vec<M>, recipient: impl Fn(&M) -> ClientId) -> Vec<Envelope> {
-    messages
-        .iter()
-        .map(|m| Envelope {
-            to: Vec::from([recipient(m)]),
-            bytes: wire::to_bytes(m),
-        })
-        .collect()
+/// What closing a server round gives, typed ([`ServerSession::close_messages`]).
+#[derive(Debug)]
+pub enum ClosedMessages {
+    /// The next round, and the messages that open it.
+    Next(Box<ServerSession>, Vec<ServerMessage>),
+    /// The session's result.
+    Done(Output),
+}
+
+/// The clients a server message goes to: every client listed in a roster, the one recipient
+/// of any other message.
+#[must_use]
+pub fn recipients(message: &ServerMessage) -> Vec<ClientId> {
+    match message {
+        ServerMessage::Roster(r) => r.entries.iter().map(|e| e.sender).collect(),
+        ServerMessage::SharesDelivery(d) => Vec::from([d.recipient]),
+        ServerMessage::ConsistencyRequest(c) => Vec::from([c.recipient]),
+        ServerMessage::UnmaskingRequest(u) => Vec::from([u.recipient]),
+    }
 }

@@ -1,4 +1,4 @@
-//! A fully deterministic session driven through the per-round API, in which every message
+//! A fully deterministic session driven on `secagg::harness`, in which every message
 //! travels as bytes: encoded with `wire::to_bytes`, decoded with `wire::from_bytes`, checked
 //! to decode to the very message that was encoded and to be as long as `Encode::encoded_len`
 //! says, and only then handed to its receiver.
@@ -7,16 +7,19 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use core::cell::RefCell;
 use core::fmt::Debug;
 use std::collections::BTreeMap;
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
-use secagg::hazmat::sign::Pki;
-use secagg::protocol::messages as msg;
-use secagg::protocol::{client, server};
-use secagg::wire::{self, DecodeWith, Encode, Limits, PackedMaskedInput};
-use secagg::{ClientId, IdentityKey, Modulus, Output, Params, PlainInput, SessionId, ThreatModel};
+use secagg::harness::{Fate, Harness};
+use secagg::wire::{
+    self, ClientMessage, DecodeWith, Encode, Limits, PackedMaskedInput, ServerMessage,
+};
+use secagg::{
+    ClientId, IdentityKey, Modulus, Output, Params, PlainInput, Round, SessionId, ThreatModel,
+};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -118,152 +121,111 @@ pub fn malicious_n4() -> Spec {
     }
 }
 
-struct Run {
-    spec: Spec,
-    limits: Limits,
-    bits: u32,
-    messages: Vec<(String, Vec<u8>)>,
+/// Sends `message` through the codec (`bytes`, expected `len` long) and returns what the
+/// receiver decodes, which must be the message itself.
+fn trip<M>(name: &str, seed: u64, limits: &Limits, bytes: &[u8], len: usize, message: &M) -> M
+where
+    M: DecodeWith<Limits> + PartialEq + Debug,
+{
+    check(name, bytes, len);
+    let back: M =
+        wire::from_bytes(bytes, limits).unwrap_or_else(|e| panic!("{name}: {e} (seed {seed})"));
+    assert_eq!(&back, message, "{name}: decodes to another message");
+    back
 }
 
-impl Run {
-    /// Sends `message` through the codec and returns what the receiver decodes.
-    fn trip<M>(&mut self, name: String, message: M) -> M
-    where
-        M: Encode + DecodeWith<Limits> + PartialEq + Debug,
-    {
-        let bytes = wire::to_bytes(&message);
-        check(&name, &bytes, Encode::encoded_len(&message));
-        let back: M = wire::from_bytes(&bytes, &self.limits)
-            .unwrap_or_else(|e| panic!("{name}: {e} (seed {})", self.spec.seed));
-        assert_eq!(back, message, "{name}: decodes to another message");
-        self.messages.push((name, bytes));
-        back
+/// A client message's round, vector name, bytes (a masked input bit-packed), and encoded
+/// length.
+fn client_bytes(m: &ClientMessage, modulus: Modulus) -> (u32, &'static str, Vec<u8>, usize) {
+    let bytes = m.to_bytes(modulus);
+    match m {
+        ClientMessage::AdvertiseKeys(m) => (0, "advertise_keys", bytes, m.encoded_len()),
+        ClientMessage::ShareKeys(m) => (1, "share_keys", bytes, m.encoded_len()),
+        ClientMessage::MaskedInput(m) => (
+            2,
+            "masked_input",
+            bytes,
+            PackedMaskedInput::new(m, modulus).encoded_len(),
+        ),
+        ClientMessage::ConsistencySignature(m) => {
+            (3, "consistency_signature", bytes, m.encoded_len())
+        }
+        ClientMessage::UnmaskingResponse(m) => (4, "unmasking_response", bytes, m.encoded_len()),
     }
+}
 
-    fn trip_masked(&mut self, name: String, message: msg::MaskedInput) -> msg::MaskedInput {
-        let packed = PackedMaskedInput::new(&message, self.spec.params.modulus());
-        let bytes = wire::to_bytes(&packed);
-        check(&name, &bytes, packed.encoded_len());
-        let back: msg::MaskedInput = wire::from_bytes(&bytes, &self.limits)
-            .unwrap_or_else(|e| panic!("{name}: {e} (seed {})", self.spec.seed));
-        assert_eq!(back, message, "{name}: decodes to another message");
-        self.messages.push((name, bytes));
-        back
+/// A server message's round, vector name, and encoded length.
+fn server_name(m: &ServerMessage) -> (u32, &'static str, usize) {
+    match m {
+        ServerMessage::Roster(m) => (1, "roster", m.encoded_len()),
+        ServerMessage::SharesDelivery(m) => (2, "shares_delivery", m.encoded_len()),
+        ServerMessage::ConsistencyRequest(m) => (3, "consistency_request", m.encoded_len()),
+        ServerMessage::UnmaskingRequest(m) => (4, "unmasking_request", m.encoded_len()),
     }
 }
 
-enum Ready {
-    Plain(client::MaskedInput),
-    Checked(client::Consistency),
-}
+/// A message as the transcript keeps it: `(round, client (0 for the roster), sent by the
+/// client, name, bytes)`. Sorted, they come in the order of the vector files: each round's
+/// messages by client, a request before its answer.
+type Sent = (u32, u32, bool, String, Vec<u8>);
 
-/// Runs `spec` to the end; panics (naming the seed) on any failure.
+/// Runs `spec` to the end on the harness, every message through the codec on its way;
+/// panics (naming the seed) on any failure.
 pub fn run(spec: &Spec) -> Transcript {
     let params = spec.params.clone();
     let limits = Limits::for_params(&params);
-    let mut run = Run {
-        spec: spec.clone(),
-        limits,
-        bits: params.modulus().bits(),
-        messages: Vec::new(),
-    };
+    let modulus = params.modulus();
     let ids = spec.ids();
     let mut rngs: BTreeMap<ClientId, ChaCha20Rng> = ids.iter().map(|&u| (u, spec.rng(u))).collect();
     let malicious = params.threat_model() == ThreatModel::Malicious;
-    let identities: Option<(BTreeMap<ClientId, IdentityKey>, Pki)> = malicious.then(|| {
-        let keys: BTreeMap<ClientId, IdentityKey> = ids
-            .iter()
+    let mut keys: BTreeMap<ClientId, IdentityKey> = if malicious {
+        ids.iter()
             .map(|&u| (u, IdentityKey::generate(rngs.get_mut(&u).unwrap())))
-            .collect();
-        let pki = Pki::new(keys.iter().map(|(u, k)| (*u, k.public_key())));
-        (keys, pki)
-    });
-
-    // Round 0: AdvertiseKeys.
-    let (mut srv, mut identities) = match identities {
-        Some((keys, pki)) => (
-            server::AdvertiseKeys::with_pki(&params, pki.clone()),
-            Some((keys, pki)),
-        ),
-        None => (server::AdvertiseKeys::new(&params), None),
-    };
-    let mut advertised = BTreeMap::new();
-    for &u in &ids {
-        let rng = rngs.get_mut(&u).unwrap();
-        let (state, out) = match identities.as_mut() {
-            Some((keys, pki)) => {
-                let identity = client::Identity::new(keys.remove(&u).unwrap(), pki.clone());
-                client::AdvertiseKeys::with_identity(&params, u, identity, rng)
-            }
-            None => client::AdvertiseKeys::new(&params, u, rng),
-        };
-        let out = run.trip(format!("round0/advertise_keys/client{}", u.0), out);
-        srv.receive(u, out).unwrap();
-        advertised.insert(u, state);
-    }
-    let (mut srv, roster) = srv.close().unwrap();
-    let roster = run.trip("round1/roster".to_owned(), roster);
-
-    // Round 1: ShareKeys.
-    let mut sharing = BTreeMap::new();
-    for (u, state) in advertised {
-        let (state, out) = state
-            .share_keys(&roster, rngs.get_mut(&u).unwrap())
-            .unwrap();
-        let out = run.trip(format!("round1/share_keys/client{}", u.0), out);
-        srv.receive(u, out).unwrap();
-        sharing.insert(u, state);
-    }
-    let (mut srv, deliveries) = srv.close().unwrap();
-
-    // Round 2: MaskedInputCollection.
-    let mut ready = BTreeMap::new();
-    for delivery in deliveries {
-        let u = delivery.recipient;
-        let delivery = run.trip(format!("round2/shares_delivery/client{}", u.0), delivery);
-        if spec.drop_before_masked_input.contains(&u) {
-            continue;
-        }
-        let state = sharing.remove(&u).unwrap();
-        let input = PlainInput::new(spec.input(u));
-        let (state, out) = state.masked_input(&delivery, &input).unwrap();
-        let out = run.trip_masked(format!("round2/masked_input/client{}", u.0), out);
-        srv.receive(u, out).unwrap();
-        ready.insert(u, Ready::Plain(state));
-    }
-
-    // Round 3 (malicious-server mode only): ConsistencyCheck.
-    let (mut srv, requests) = if malicious {
-        let (mut srv, requests) = srv.close_for_consistency().unwrap();
-        for request in requests {
-            let u = request.recipient;
-            let request = run.trip(format!("round3/consistency_request/client{}", u.0), request);
-            let Some(Ready::Plain(state)) = ready.remove(&u) else {
-                panic!("no client {u}");
-            };
-            let (state, out) = state.consistency(&request).unwrap();
-            let out = run.trip(format!("round3/consistency_signature/client{}", u.0), out);
-            srv.receive(u, out).unwrap();
-            ready.insert(u, Ready::Checked(state));
-        }
-        srv.close().unwrap()
+            .collect()
     } else {
-        srv.close().unwrap()
+        BTreeMap::new()
     };
-
-    // Round 4: Unmasking.
-    for request in requests {
-        let u = request.recipient;
-        let request = run.trip(format!("round4/unmasking_request/client{}", u.0), request);
-        let (_done, out) = match ready.remove(&u).unwrap() {
-            Ready::Plain(state) => state.unmasking(&request),
-            Ready::Checked(state) => state.unmasking(&request),
-        }
-        .unwrap();
-        let out = run.trip(format!("round4/unmasking_response/client{}", u.0), out);
-        srv.receive(u, out).unwrap();
+    let sent: RefCell<Vec<Sent>> = RefCell::new(Vec::new());
+    let inputs = ids
+        .iter()
+        .map(|&u| PlainInput::new(spec.input(u)))
+        .collect();
+    let mut session = Harness::new(&params, inputs, 0)
+        .with_client_rngs(rngs)
+        .on_client_message(|_, u, m| {
+            let (round, kind, bytes, len) = client_bytes(m, modulus);
+            let name = format!("round{round}/{kind}/client{}", u.0);
+            *m = trip(&name, spec.seed, &limits, &bytes, len, &*m);
+            sent.borrow_mut().push((round, u.0, true, name, bytes));
+            Fate::Deliver
+        })
+        .on_server_message(|_, u, m| {
+            let (round, kind, len) = server_name(m);
+            let (name, client) = match m {
+                ServerMessage::Roster(_) => (format!("round{round}/{kind}"), 0),
+                _ => (format!("round{round}/{kind}/client{}", u.0), u.0),
+            };
+            let bytes = wire::to_bytes(&*m);
+            *m = trip(&name, spec.seed, &limits, &bytes, len, &*m);
+            let mut sent = sent.borrow_mut();
+            // The roster goes to every client: its vector once.
+            if !sent.iter().any(|s| s.3 == name) {
+                sent.push((round, client, false, name, bytes));
+            }
+            Fate::Deliver
+        });
+    if malicious {
+        session = session.with_identities(|u| keys.remove(&u).unwrap());
     }
-    let output = srv.finish().unwrap();
+    for &u in &spec.drop_before_masked_input {
+        session = session.drop_from(u, Round::MaskedInput);
+    }
+    let output = session.run().unwrap();
+    assert!(session.rejected().is_empty(), "{:?}", session.rejected());
+    drop(session);
+    let mut sent = sent.into_inner();
+    sent.sort_by_key(|s| (s.0, s.1, s.2));
+    let messages = sent.into_iter().map(|s| (s.3, s.4)).collect();
 
     let m = params.modulus();
     let mut expected = vec![0u64; params.vector_len()];
@@ -280,7 +242,7 @@ pub fn run(spec: &Spec) -> Transcript {
         .collect();
     assert_eq!(output.included, survivors);
     Transcript {
-        messages: run.messages,
+        messages,
         output,
         limits,
     }
