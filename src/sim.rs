@@ -33,9 +33,11 @@ use crate::params::Params;
 use crate::params::ThreatModel;
 use crate::protocol::messages as msg;
 use crate::protocol::server::Output;
-use crate::protocol::state::StateKey;
 use crate::protocol::{Round, client, server};
-use zeroize::Zeroizing;
+
+mod restart;
+use crate::protocol::state::StateKey;
+use restart::{Restarts, ServerDurable};
 
 /// The four rounds every client takes part in, in order, as numbered by `--drop R:..`
 /// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking). In the
@@ -486,157 +488,6 @@ impl<C, M: crate::wire::Encode> Step<C, M> {
         }
     }
 }
-
-/// The saving and restoring of parties between rounds ([`Simulation::restart_every_round`]):
-/// the host key, and what a client holds anyway to restore its state (its identity).
-struct Restarts {
-    key: StateKey,
-    identities: BTreeMap<ClientId, Zeroizing<[u8; 32]>>,
-    pki: Option<Pki>,
-}
-
-impl Restarts {
-    /// The identity client `id` restores its state with.
-    fn identity(&self, id: ClientId) -> Option<client::Identity> {
-        let seed = self.identities.get(&id)?;
-        let pki = self.pki.clone()?;
-        Some(client::Identity::new(IdentityKey::from_seed(seed), pki))
-    }
-
-    /// A fresh nonce source for client `id` at `stage` (the protocol's own generator is left
-    /// untouched, so the session's messages are those of a run without restarts).
-    fn nonces(id: ClientId, stage: u8) -> ChaCha20Rng {
-        let mut rng = ChaCha20Rng::seed_from_u64(0x5e55_1011);
-        rng.set_stream((u64::from(id.0) << 8) | u64::from(stage));
-        rng
-    }
-
-    /// Seals client `id`'s state and opens it again from the bytes; returns the state and
-    /// the sealed length.
-    fn client<C: Durable>(&self, params: &Params, id: ClientId, c: C) -> Result<(C, usize), Error> {
-        let bytes = c.seal_state(&self.key, &mut Self::nonces(id, C::STAGE));
-        let c = C::open_state(&bytes, &self.key, params, id, self.identity(id))
-            .map_err(|_| Error::Internal("a client state saved by the simulator opens"))?;
-        Ok((c, bytes.len()))
-    }
-
-    /// Seals the server's state and opens it again; returns the state and the sealed length.
-    fn server<S: ServerDurable>(&self, params: &Params, s: S) -> Result<(S, usize), Error> {
-        let mut nonces = Self::nonces(ClientId(0), S::ROUND.number());
-        let bytes = s.seal(&self.key, &mut nonces);
-        let s = S::open(&bytes, &self.key, params, self.pki.clone())
-            .map_err(|_| Error::Internal("a server state saved by the simulator opens"))?;
-        Ok((s, bytes.len()))
-    }
-}
-
-/// A server state the simulator saves and restores.
-trait ServerDurable: Sized {
-    const ROUND: Round;
-
-    fn seal(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8>;
-
-    fn open(
-        bytes: &[u8],
-        key: &StateKey,
-        params: &Params,
-        pki: Option<Pki>,
-    ) -> Result<Self, crate::error::StateError>;
-}
-
-macro_rules! server_durable {
-    ($($state:ident = $round:ident),*) => {$(
-        impl ServerDurable for server::$state {
-            const ROUND: Round = Round::$round;
-
-            fn seal(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
-                server::$state::seal(self, key, rng)
-            }
-
-            fn open(
-                bytes: &[u8],
-                key: &StateKey,
-                params: &Params,
-                pki: Option<Pki>,
-            ) -> Result<Self, crate::error::StateError> {
-                server::$state::open(bytes, key, params, pki)
-            }
-        }
-    )*};
-}
-
-server_durable!(
-    AdvertiseKeys = AdvertiseKeys,
-    ShareKeys = ShareKeys,
-    MaskedInput = MaskedInput,
-    Consistency = Consistency,
-    Unmasking = Unmasking
-);
-
-impl<C, M> Step<C, M> {
-    /// With restarts, the client's new state saved and restored, in the step's time.
-    fn restarted(mut self, restarts: Option<&Restarts>, params: &Params) -> Self
-    where
-        C: Durable,
-    {
-        let Some(restarts) = restarts else {
-            return self;
-        };
-        if let Ok((c, m)) = self.out {
-            let (out, seconds) = timed(|| restarts.client(params, self.id, c));
-            self.seconds += seconds;
-            self.out = out.map(|(c, len)| {
-                self.state = len;
-                (c, m)
-            });
-        }
-        self
-    }
-}
-
-/// A client state the simulator saves and restores.
-trait Durable: Sized {
-    const STAGE: u8;
-
-    fn seal_state(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8>;
-
-    fn open_state(
-        bytes: &[u8],
-        key: &StateKey,
-        params: &Params,
-        id: ClientId,
-        identity: Option<client::Identity>,
-    ) -> Result<Self, crate::error::StateError>;
-}
-
-macro_rules! durable {
-    ($($state:ident = $stage:literal),*) => {$(
-        impl Durable for client::$state {
-            const STAGE: u8 = $stage;
-
-            fn seal_state(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
-                self.seal(key, rng)
-            }
-
-            fn open_state(
-                bytes: &[u8],
-                key: &StateKey,
-                params: &Params,
-                id: ClientId,
-                identity: Option<client::Identity>,
-            ) -> Result<Self, crate::error::StateError> {
-                Self::open(bytes, key, params, id, identity)
-            }
-        }
-    )*};
-}
-
-durable!(
-    AdvertiseKeys = 0,
-    ShareKeys = 1,
-    MaskedInput = 2,
-    Consistency = 3
-);
 
 impl Driver<'_, '_> {
     /// Runs `step` on every item (clients concurrently, [`for_each_client`]) and, on this
