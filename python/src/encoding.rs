@@ -272,7 +272,9 @@ pub(crate) fn find_params<'py>(
     if let Some(e) = eta {
         input.eta = e;
     }
-    let found = py.detach(|| find(&input)).map_err(|e| errors::finder(py, &e))?;
+    let found = py
+        .detach(|| find(&input))
+        .map_err(|e| errors::finder(py, &e))?;
     let d = PyDict::new(py);
     let neighbours = match found.graph {
         Neighbourhood::Harary { k } => Some(k),

@@ -18,8 +18,18 @@ create_exception!(
     PyException,
     "Base of every secagg error; `kind` names the reason."
 );
-create_exception!(_native, ConfigError, SecAggError, "Invalid or unsafe parameters.");
-create_exception!(_native, AbortError, SecAggError, "The session cannot finish.");
+create_exception!(
+    _native,
+    ConfigError,
+    SecAggError,
+    "Invalid or unsafe parameters."
+);
+create_exception!(
+    _native,
+    AbortError,
+    SecAggError,
+    "The session cannot finish."
+);
 create_exception!(
     _native,
     MisbehaviorError,
@@ -48,7 +58,9 @@ create_exception!(
 /// The variant's name: the Debug text up to its first field.
 fn kind<T: Debug>(value: &T) -> String {
     let text = format!("{value:?}");
-    text.chars().take_while(char::is_ascii_alphanumeric).collect()
+    text.chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
 }
 
 /// Builds an exception of class `E` with its attributes set.
@@ -137,10 +149,7 @@ pub(crate) fn encoding(py: Python<'_>, e: &RsEncodingError) -> PyErr {
         }
         RsEncodingError::NonFinite { index } => Vec::from([(
             "index",
-            index
-                .into_pyobject(py)
-                .ok()
-                .map(|b| b.into_any().unbind()),
+            index.into_pyobject(py).ok().map(|b| b.into_any().unbind()),
         )]),
         _ => Vec::new(),
     };

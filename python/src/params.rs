@@ -6,8 +6,8 @@ use pyo3::types::{PyBytes, PyDict};
 
 use secagg::protocol::state::StateKey as RsStateKey;
 use secagg::{
-    ClientId, Expectations, IdentityKey as RsIdentityKey, IdentityPublicKey, MaskSuite, Modulus, Neighbourhood,
-    Params as RsParams, Pki as RsPki, SessionId, ThreatModel,
+    ClientId, Expectations, IdentityKey as RsIdentityKey, IdentityPublicKey, MaskSuite, Modulus,
+    Neighbourhood, Params as RsParams, Pki as RsPki, SessionId, ThreatModel,
 };
 
 use crate::errors;

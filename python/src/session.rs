@@ -124,9 +124,9 @@ impl ClientSession {
         message: &[u8],
         input: PyReadonlyArray1<'py, u64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let values = input.as_slice().map_err(|_| {
-            PyValueError::new_err("the input must be a contiguous uint64 array")
-        })?;
+        let values = input
+            .as_slice()
+            .map_err(|_| PyValueError::new_err("the input must be a contiguous uint64 array"))?;
         let state = self.take(py)?;
         let mut rng = rng::os()?;
         let params = &self.params;
