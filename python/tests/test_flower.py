@@ -247,3 +247,36 @@ def test_constructor_matches_flower():
         SecAggPlusWorkflow(num_shares=2, reconstruction_threshold=2)
     with pytest.raises(ValueError):
         SecAggPlusWorkflow(num_shares=5, reconstruction_threshold=2, modulus_range=3 * 2**20)
+
+
+def test_state_key_lookup_order(tmp_path, monkeypatch):
+    from secagg.flower import _keys
+    monkeypatch.delenv("SECAGG_STATE_KEY_FILE", raising=False)
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "home"))
+    _keys._cache.clear()
+    # Without configuration: a key file created on first use, 0600, and found again.
+    k1 = _keys.state_key({})
+    path = tmp_path / "home" / "secagg-state.key"
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_bytes()) == 32
+    _keys._cache.clear()
+    p = secagg.Params(bytes(32), 3, 2**32, 4)
+    c, _ = secagg.ClientSession.start(p, 1)
+    sealed = c.seal(k1)
+    secagg.ClientSession.open(sealed, _keys.state_key({}), p, 1)
+    # The node config names a file (hex here).
+    keyfile = tmp_path / "node.key"
+    keyfile.write_text("11" * 32)
+    k2 = _keys.state_key({_keys.NODE_CONFIG_KEY_FILE: str(keyfile)})
+    secagg.ClientSession.open(c.seal(k2), secagg.StateKey(b"\x11" * 32), p, 1)
+    # The environment variable wins over both.
+    monkeypatch.setenv("SECAGG_STATE_KEY", "22" * 32)
+    k3 = _keys.state_key({_keys.NODE_CONFIG_KEY_FILE: str(keyfile)})
+    secagg.ClientSession.open(c.seal(k3), secagg.StateKey(b"\x22" * 32), p, 1)
+    monkeypatch.setenv("SECAGG_STATE_KEY", "not hex")
+    with pytest.raises(secagg.ConfigError) as e:
+        _keys.state_key({})
+    assert e.value.kind == "StateKey"
+    monkeypatch.delenv("SECAGG_STATE_KEY")
+    with pytest.raises(secagg.ConfigError) as e:
+        _keys.state_key({_keys.NODE_CONFIG_KEY_FILE: str(tmp_path / "missing.key")})
+    assert e.value.kind == "StateKeyFile"
