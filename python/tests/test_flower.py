@@ -280,3 +280,16 @@ def test_state_key_lookup_order(tmp_path, monkeypatch):
     with pytest.raises(secagg.ConfigError) as e:
         _keys.state_key({_keys.NODE_CONFIG_KEY_FILE: str(tmp_path / "missing.key")})
     assert e.value.kind == "StateKeyFile"
+
+
+def test_abort_below_threshold_leaves_the_model_unchanged():
+    from secagg.flower.testing import InProcessGrid
+    order = InProcessGrid(lambda m, c: None, 5, seed=0).node_ids
+
+    def drop(stage, nid):
+        return stage == 2 and nid in order[:3]
+
+    wf = SecAggWorkflow(reconstruction_threshold=3)
+    grid, result, _ = run(wf, 5, secagg_mod, drop=drop)
+    assert wf.last_round.halted.startswith("TooFewSurvivors")
+    assert all(np.all(a == 0) for a in result)

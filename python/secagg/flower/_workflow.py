@@ -180,8 +180,9 @@ class SecAggPlusWorkflow:
             done = self._run(grid, context)
         except SecAggError as e:
             # Aborts (too few survivors), refusals (no safe modulus): the model is unchanged.
-            log(ERROR, "Secure aggregation: %s (%s)", e, getattr(e, "kind", type(e).__name__))
-            self.last_round.halted = str(e)
+            kind = getattr(e, "kind", type(e).__name__)
+            log(ERROR, "Secure aggregation: %s (%s)", e, kind)
+            self.last_round.halted = f"{kind}: {e}"
             done = False
         if done:
             log(INFO, "Secure aggregation completed.")
