@@ -277,7 +277,11 @@ class SecAggPlusWorkflow:
                 content.config_records[RECORD] = ConfigRecord(record)
                 msgs.append(Message(content=content, dst_node_id=nid, message_type=MessageType.TRAIN,
                                     group_id=str(current_round)))
-            return list(grid.send_and_receive(msgs, timeout=self.timeout))
+            replies = list(grid.send_and_receive(msgs, timeout=self.timeout))
+            # An error reply made by the SuperLink (a node that vanished) names the
+            # SuperLink as its source: name the node it was meant for instead.
+            self._dst = {m.metadata.message_id: m.metadata.dst_node_id for m in msgs}
+            return replies
 
         # Stage 0 (setup): the parameters; each client answers with its AdvertiseKeys.
         setup_bytes = {nid: b"" for nid in node_ids}
@@ -317,6 +321,7 @@ class SecAggPlusWorkflow:
         for msg in replies:
             nid = msg.metadata.src_node_id
             if msg.has_error():
+                nid = getattr(self, "_dst", {}).get(msg.metadata.reply_to_message_id, nid)
                 reason = msg.error.reason
                 if FLOWER_RECORD in reason:
                     reason = ("it runs Flower's own secaggplus_mod, which cannot read this workflow's "
