@@ -36,6 +36,7 @@ from ._common import (
     RECORD,
     STAGE_BY_ROUND,
     encoder_config,
+    error,
     max_weight_units,
     scale,
 )
@@ -130,6 +131,7 @@ class SecAggPlusWorkflow:
         self.noise_multiplier = noise_multiplier
         self.min_contributors = min_contributors
         self.last_round = RoundReport()
+        self._dst: dict[str, int] = {}
         self._check_init_params()
 
     def _check_init_params(self) -> None:
@@ -289,7 +291,8 @@ class SecAggPlusWorkflow:
         replies = send("setup", setup_bytes, lambda nid: {**extra, "id": cid[nid]})
         legacy: dict[int, tuple[ClientProxy, FitRes]] = {}
         stage = "setup"
-        while True:
+        # Bounded: a session has at most five rounds (AdvertiseKeys .. Unmasking).
+        for _ in range(len(STAGE_BY_ROUND) + 1):
             t0 = time.perf_counter()
             accepted = self._receive(server, replies, cid, stage)
             if stage == "collect_masked_vectors":
@@ -304,6 +307,8 @@ class SecAggPlusWorkflow:
             stage = STAGE_BY_ROUND[server.round]
             outgoing = {nid_of[c]: payload for to, payload in closed for c in to}
             replies = send(stage, outgoing)
+        else:
+            raise error(SecAggError, "Internal", "secagg.flower: the session did not finish in five rounds")
 
         t0 = time.perf_counter()
         included_nids = [nid_of[c] for c in closed.included]
@@ -321,7 +326,7 @@ class SecAggPlusWorkflow:
         for msg in replies:
             nid = msg.metadata.src_node_id
             if msg.has_error():
-                nid = getattr(self, "_dst", {}).get(msg.metadata.reply_to_message_id, nid)
+                nid = self._dst.get(msg.metadata.reply_to_message_id, nid)
                 reason = msg.error.reason
                 if FLOWER_RECORD in reason:
                     reason = ("it runs Flower's own secaggplus_mod, which cannot read this workflow's "
