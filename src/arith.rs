@@ -179,6 +179,14 @@ impl PlainInput {
     pub(crate) fn values(&self) -> &[u64] {
         &self.0
     }
+
+    /// The values, for a host that hands an encoded input to
+    /// [`ClientSession::handle_with_input`](crate::protocol::session::ClientSession::handle_with_input)
+    /// (which borrows a slice) or to a language binding.
+    #[must_use]
+    pub fn as_slice(&self) -> &[u64] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for PlainInput {

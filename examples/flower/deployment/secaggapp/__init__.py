@@ -1,0 +1,1 @@
+"""The deployment smoke app of secagg.flower."""
