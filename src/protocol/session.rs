@@ -15,6 +15,7 @@ use crate::crypto::sign::Pki;
 use crate::error::{ApiMisuse, Error, Misbehavior, Party, Rejected, StateError};
 use crate::ids::ClientId;
 use crate::params::{Params, ThreatModel};
+use crate::protocol::client::state::Saved;
 use crate::protocol::server::Output;
 use crate::protocol::state::{self, StateKey};
 use crate::protocol::{Round, client, server};
@@ -225,11 +226,11 @@ impl ClientSession {
     #[must_use]
     pub fn stage(&self) -> u8 {
         match self {
-            Self::AdvertiseKeys(_) => 0,
-            Self::ShareKeys(_) => 1,
-            Self::MaskedInput(_) => 2,
-            Self::Consistency(_) => 3,
-            Self::Done(_) => 4,
+            Self::AdvertiseKeys(_) => <client::AdvertiseKeys as Saved>::STAGE,
+            Self::ShareKeys(_) => <client::ShareKeys as Saved>::STAGE,
+            Self::MaskedInput(_) => <client::MaskedInput as Saved>::STAGE,
+            Self::Consistency(_) => <client::Consistency as Saved>::STAGE,
+            Self::Done(_) => <client::Done as Saved>::STAGE,
         }
     }
 
@@ -274,13 +275,21 @@ impl ClientSession {
             });
         }
         Ok(match stage {
-            0 => Self::AdvertiseKeys(client::AdvertiseKeys::open(
-                bytes, key, params, id, identity,
-            )?),
-            1 => Self::ShareKeys(client::ShareKeys::open(bytes, key, params, id, identity)?),
-            2 => Self::MaskedInput(client::MaskedInput::open(bytes, key, params, id, identity)?),
-            3 => Self::Consistency(client::Consistency::open(bytes, key, params, id, identity)?),
-            4 => Self::Done(client::Done::open(bytes, key, params, id, identity)?),
+            <client::AdvertiseKeys as Saved>::STAGE => Self::AdvertiseKeys(
+                client::AdvertiseKeys::open(bytes, key, params, id, identity)?,
+            ),
+            <client::ShareKeys as Saved>::STAGE => {
+                Self::ShareKeys(client::ShareKeys::open(bytes, key, params, id, identity)?)
+            }
+            <client::MaskedInput as Saved>::STAGE => {
+                Self::MaskedInput(client::MaskedInput::open(bytes, key, params, id, identity)?)
+            }
+            <client::Consistency as Saved>::STAGE => {
+                Self::Consistency(client::Consistency::open(bytes, key, params, id, identity)?)
+            }
+            <client::Done as Saved>::STAGE => {
+                Self::Done(client::Done::open(bytes, key, params, id, identity)?)
+            }
             _ => return Err(StateError::WrongKind { got: (1, stage) }),
         })
     }
@@ -367,13 +376,24 @@ impl ServerSession {
         pki: Option<Pki>,
     ) -> Result<Self, StateError> {
         let stage = state::peek(bytes, state::Role::Server)?;
-        Ok(match stage {
-            0 => Self::AdvertiseKeys(server::AdvertiseKeys::open(bytes, key, params, pki)?),
-            1 => Self::ShareKeys(server::ShareKeys::open(bytes, key, params, pki)?),
-            2 => Self::MaskedInput(server::MaskedInput::open(bytes, key, params, pki)?),
-            3 => Self::Consistency(server::Consistency::open(bytes, key, params, pki)?),
-            4 => Self::Unmasking(server::Unmasking::open(bytes, key, params, pki)?),
-            _ => return Err(StateError::WrongKind { got: (2, stage) }),
+        // A server state's stage is the round it collects.
+        Ok(match state::round_numbered(stage) {
+            Some(Round::AdvertiseKeys) => {
+                Self::AdvertiseKeys(server::AdvertiseKeys::open(bytes, key, params, pki)?)
+            }
+            Some(Round::ShareKeys) => {
+                Self::ShareKeys(server::ShareKeys::open(bytes, key, params, pki)?)
+            }
+            Some(Round::MaskedInput) => {
+                Self::MaskedInput(server::MaskedInput::open(bytes, key, params, pki)?)
+            }
+            Some(Round::Consistency) => {
+                Self::Consistency(server::Consistency::open(bytes, key, params, pki)?)
+            }
+            Some(Round::Unmasking) => {
+                Self::Unmasking(server::Unmasking::open(bytes, key, params, pki)?)
+            }
+            None => return Err(StateError::WrongKind { got: (2, stage) }),
         })
     }
 

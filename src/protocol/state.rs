@@ -124,7 +124,10 @@ impl Binding {
             .into();
         let mut h = Sha256::new().chain_update(b"secagg/v1/state-identity");
         match identity {
-            Some(key) => h.update([1].iter().chain(key.iter()).copied().collect::<Vec<u8>>()),
+            Some(key) => {
+                h.update([1]);
+                h.update(key);
+            }
             None => h.update([0]),
         }
         match pki {
@@ -329,16 +332,22 @@ pub(crate) fn read_ids(
     Ok(ids)
 }
 
+/// The round numbered `number` ([`Round::number`]).
+pub(crate) fn round_numbered(number: u8) -> Option<Round> {
+    [
+        Round::AdvertiseKeys,
+        Round::ShareKeys,
+        Round::MaskedInput,
+        Round::Consistency,
+        Round::Unmasking,
+    ]
+    .into_iter()
+    .find(|r| r.number() == number)
+}
+
 /// Reads a round byte.
 pub(crate) fn read_round(r: &mut Reader<'_>) -> Result<Round, DecodeError> {
-    match r.u8()? {
-        0 => Ok(Round::AdvertiseKeys),
-        1 => Ok(Round::ShareKeys),
-        2 => Ok(Round::MaskedInput),
-        3 => Ok(Round::Consistency),
-        4 => Ok(Round::Unmasking),
-        _ => Err(DecodeError::NonCanonical("round")),
-    }
+    round_numbered(r.u8()?).ok_or(DecodeError::NonCanonical("round"))
 }
 
 /// Reads a length-prefixed nested wire message, decoded under the session's limits.

@@ -149,9 +149,9 @@ pub(super) trait Durable: Sized {
 }
 
 macro_rules! durable {
-    ($($state:ident = $stage:literal),*) => {$(
+    ($($state:ident),*) => {$(
         impl Durable for client::$state {
-            const STAGE: u8 = $stage;
+            const STAGE: u8 = <client::$state as crate::protocol::client::state::Saved>::STAGE;
 
             fn seal_state(&self, key: &StateKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
                 self.seal(key, rng)
@@ -170,9 +170,4 @@ macro_rules! durable {
     )*};
 }
 
-durable!(
-    AdvertiseKeys = 0,
-    ShareKeys = 1,
-    MaskedInput = 2,
-    Consistency = 3
-);
+durable!(AdvertiseKeys, ShareKeys, MaskedInput, Consistency);

@@ -15,7 +15,7 @@ use crate::protocol::state::{
 use crate::wire::{Decode, Limits, Reader};
 
 /// What a state is restored with besides its bytes: what the caller holds anyway.
-struct Context {
+pub(crate) struct Context {
     params: Params,
     id: ClientId,
     identity: Option<Identity>,
@@ -23,7 +23,9 @@ struct Context {
 
 /// One client state that can be saved: its stage (the header's, one more per message the
 /// client answered) and its fields.
-trait Saved: Sized {
+pub(crate) trait Saved: Sized {
+    /// The stage written in the state's header: the one numbering of a client's progress
+    /// ([`ClientSession::stage`](crate::protocol::session::ClientSession::stage)).
     const STAGE: u8;
 
     fn context(&self) -> (&Params, ClientId, Option<&Identity>);
