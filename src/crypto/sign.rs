@@ -157,10 +157,74 @@ impl IdentityPublicKey {
         let mut message = Vec::with_capacity(label.len().saturating_add(transcript.len()));
         message.extend_from_slice(label);
         message.extend_from_slice(transcript);
+        #[cfg(all(fuzzing, feature = "std"))]
+        if let Some(verdict) = fuzz_memo::recall(self, &message, signature) {
+            return verdict;
+        }
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.0
+        let verdict = self
+            .0
             .verify_strict(&message, &sig)
-            .map_err(|_| BadSignature)
+            .map_err(|_| BadSignature);
+        #[cfg(all(fuzzing, feature = "std"))]
+        fuzz_memo::remember(self, &message, signature, verdict);
+        verdict
+    }
+}
+
+/// Fuzz builds only (`--cfg fuzzing`, set by cargo-fuzz; never in a library build or the
+/// tests): verification verdicts remembered across executions, keyed by the exact key,
+/// signature and SHA-256 of the signed message, so the session targets do not pay again for
+/// the honest clients' signatures they check in every execution. The verdict returned is the
+/// one `verify_strict` gave for the same bytes, so what the targets test does not change;
+/// `ed25519-dalek` itself is not what they fuzz.
+#[cfg(all(fuzzing, feature = "std"))]
+mod fuzz_memo {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use sha2::{Digest, Sha256};
+
+    use super::{BadSignature, IdentityPublicKey, Signature};
+
+    type Key = ([u8; 32], [u8; 64], [u8; 32]);
+
+    /// How many verdicts are kept; past it, new ones are computed and not kept.
+    const ENTRIES: usize = 1 << 16;
+
+    fn memo() -> &'static Mutex<HashMap<Key, bool>> {
+        static MEMO: OnceLock<Mutex<HashMap<Key, bool>>> = OnceLock::new();
+        MEMO.get_or_init(Default::default)
+    }
+
+    fn key(public: &IdentityPublicKey, message: &[u8], signature: &Signature) -> Key {
+        (
+            public.0.to_bytes(),
+            signature.0,
+            Sha256::digest(message).into(),
+        )
+    }
+
+    pub(super) fn recall(
+        public: &IdentityPublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Option<Result<(), BadSignature>> {
+        let valid = *memo().lock().ok()?.get(&key(public, message, signature))?;
+        Some(if valid { Ok(()) } else { Err(BadSignature) })
+    }
+
+    pub(super) fn remember(
+        public: &IdentityPublicKey,
+        message: &[u8],
+        signature: &Signature,
+        verdict: Result<(), BadSignature>,
+    ) {
+        if let Ok(mut memo) = memo().lock()
+            && memo.len() < ENTRIES
+        {
+            memo.insert(key(public, message, signature), verdict.is_ok());
+        }
     }
 }
 
