@@ -169,7 +169,7 @@ fn googles_cases_within_twenty_percent_or_for_the_stated_reason() {
     let doc = include_str!("../../docs/FINDER.md");
     let session = SessionId([1; 32]);
     let modulus = Modulus::power_of_two(32).unwrap();
-    let mut missing = std::string::String::new();
+    let mut missing = String::new();
     for &(n, corrupt, dropout, threat, google_k, google_t, expect) in CASES {
         let mut input = FinderInput::new(n, dropout, corrupt, threat);
         let found = find(&input);

@@ -77,8 +77,8 @@ pub(crate) struct Args {
     modulus: Option<u64>,
     /// Shamir threshold among a client's H share holders (H = N on the complete graph, K + 1
     /// with --neighbours K) [default: a majority, floor(H/2) + 1, or more than two thirds
-    /// with --malicious; minimum: 2, the default with --require-majority or --malicious;
-    /// `secagg params` gives the smallest safe T for a corruption rate]
+    /// with --malicious; minimum: 2, or the default with --require-majority or --malicious;
+    /// secagg params gives the smallest safe T for a corruption rate]
     #[arg(long, value_name = "T")]
     threshold: Option<usize>,
     /// Defence in depth against an honest-but-curious server: refuse a threshold that is not
