@@ -256,6 +256,7 @@ pub(crate) fn rotation_seed<'py>(py: Python<'py>, session: &[u8]) -> PyResult<Bo
 /// and the expected mask expansions.
 #[pyfunction]
 #[pyo3(signature = (clients, dropout, corrupt, *, threat_model="honest_but_curious", sigma=None, eta=None, require_majority=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn find_params<'py>(
     py: Python<'py>,
     clients: usize,
