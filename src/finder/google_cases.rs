@@ -11,7 +11,10 @@
 //! model's condition requires. It also checks that the rows of that table in
 //! `docs/FINDER.md` are the ones the code computes (a failure prints the expected rows).
 use super::*;
-use crate::{Modulus, Params, SessionId};
+use crate::arith::Modulus;
+use crate::error::ConfigError;
+use crate::ids::SessionId;
+use crate::params::Params;
 
 /// Why our degree may lie outside 20 % of Google's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,7 +193,7 @@ fn googles_cases_within_twenty_percent_or_for_the_stated_reason() {
                     .threat_model(ThreatModel::Malicious)
                     .build();
                 assert!(
-                    matches!(google, Err(crate::ConfigError::Threshold { .. })),
+                    matches!(google, Err(ConfigError::Threshold { .. })),
                     "{case}"
                 );
             }
