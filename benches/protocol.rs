@@ -38,7 +38,7 @@ fn params(n: usize, d: usize) -> Params {
     Params::new(
         SessionId([0xbe; 32]),
         n,
-        Params::min_threshold(n),
+        Params::majority_threshold(n),
         modulus(),
         d,
     )

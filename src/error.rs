@@ -81,7 +81,9 @@ pub enum ConfigError {
         /// The number of share holders of one client (all clients on the complete graph,
         /// the degree plus one on a sparse graph).
         clients: usize,
-        /// The smallest safe threshold.
+        /// The smallest threshold accepted: 2 against an honest-but-curious server (a strict
+        /// majority of the holders where one is required), more than two thirds of them
+        /// against a malicious one.
         min: usize,
     },
     /// The smallest roster a client accepts is out of range.
@@ -343,10 +345,10 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "threshold {threshold} among {clients} share holders is unsafe: it must be at \
-                 least {min} (a majority against an honest-but-curious server, more than two \
-                 thirds against a malicious one, so that the server can never obtain both the \
-                 self-mask share and the key share of one client) and at most {clients} (or \
-                 the session can never finish)"
+                 least {min} (2 against an honest-but-curious server, a majority where one is \
+                 required, more than two thirds against a malicious server, so that the \
+                 server can never obtain both the self-mask share and the key share of one \
+                 client) and at most {clients} (or the session can never finish)"
             ),
             Self::MinRoster {
                 min_roster,

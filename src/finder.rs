@@ -11,9 +11,13 @@
 //! * **correctness** fails with probability at most `2^-η`: "some client keeps fewer than `t`
 //!   surviving neighbours".
 //!
-//! and a threshold `t` meeting both, never below the crate's own threshold floor for the
-//! threat model (a majority of the holders against an honest-but-curious server, more than
-//! two thirds against a malicious one; see [`crate::Params`]). Where no sparse degree works,
+//! and a threshold `t` meeting both. Against an honest-but-curious server that is the
+//! model's condition alone: `t` above the number of corrupt share holders (Bonawitz et al.,
+//! CCS 2017, Theorem 6.2, per neighbourhood as in Bell et al.), and at least 2; with
+//! [`FinderInput::require_majority`] also a strict majority of the holders (defence in depth,
+//! [`crate::ParamsBuilder::require_majority`]). Against a malicious server, `2t` above the
+//! holders plus the corrupt ones, and never below the crate's floor of more than two thirds
+//! of the holders ([`crate::Params`]). Where no sparse degree works,
 //! or the sparse graph would need every other client anyway, it falls back to the complete
 //! graph with its exact (not probabilistic) thresholds. The bounds and their derivations are
 //! in `docs/FINDER.md`.
@@ -73,11 +77,17 @@ pub struct FinderInput {
     pub sigma: u32,
     /// Correctness fails with probability at most `2^-eta`. Default [`DEFAULT_ETA`].
     pub eta: u32,
+    /// Against an honest-but-curious server, also require a threshold that is a strict
+    /// majority of the share holders (defence in depth; see
+    /// [`ParamsBuilder::require_majority`](crate::ParamsBuilder::require_majority) for what it
+    /// protects against). Default `false`: the model's condition alone. No effect against a
+    /// malicious server, whose threshold is above two thirds anyway.
+    pub require_majority: bool,
 }
 
 impl FinderInput {
     /// The input for `clients` clients with dropout rate `dropout`, corruption rate
-    /// `corrupt` and the default `σ = 40`, `η = 20`.
+    /// `corrupt`, the default `σ = 40`, `η = 20`, and no majority requirement.
     #[must_use]
     pub fn new(clients: usize, dropout: f64, corrupt: f64, threat: ThreatModel) -> Self {
         Self {
@@ -87,6 +97,7 @@ impl FinderInput {
             threat,
             sigma: DEFAULT_SIGMA,
             eta: DEFAULT_ETA,
+            require_majority: false,
         }
     }
 }
@@ -197,7 +208,8 @@ fn threat_name(threat: ThreatModel) -> &'static str {
 /// below `n - 1` does.
 ///
 /// The threshold returned is the smallest that is safe: the largest of the paper's bound,
-/// the crate's floor for the threat model ([`crate::Params`]) and 2. The result can be
+/// 2, the crate's floor against a malicious server ([`crate::Params`]) and, if asked for,
+/// a strict majority of the holders. The result can be
 /// passed to [`ParamsBuilder`](crate::ParamsBuilder) as `.neighbours(k).threshold(t)` (or,
 /// for [`GraphKind::Complete`], `.threshold(t)` alone).
 ///
@@ -234,6 +246,7 @@ struct Model {
     corrupt: usize,
     dropped: usize,
     threat: ThreatModel,
+    require_majority: bool,
     /// `ln 2^-(σ+1)`: the budget of the connectivity event.
     ln_graph_budget: f64,
     /// `ln (2^-(σ+1) / n)`: the budget of one client's corrupt-holder event.
@@ -273,6 +286,7 @@ impl Model {
             corrupt: count_at_rate(n, input.corrupt),
             dropped: count_at_rate(n, input.dropout),
             threat: input.threat,
+            require_majority: input.require_majority,
             ln_graph_budget,
             ln_security_budget: ln_graph_budget - ln_n,
             ln_correctness_budget: -f64::from(input.eta) * ln2 - ln_n,
@@ -292,7 +306,7 @@ impl Model {
         // Security, holders: an honest client has at least `m` corrupt neighbours with
         // probability at most 2^-(σ+1) / n.
         let m = smallest_negligible_count(n - 1, self.corrupt, k, self.ln_security_budget);
-        let t_min = sparse_min_threshold(k, m, self.threat);
+        let t_min = sparse_min_threshold(k, m, self.threat, self.require_majority);
         // Correctness: a client has at least `r` dropped neighbours with probability at most
         // 2^-η / n, so it keeps at least k - r + 1 surviving neighbours.
         let r = smallest_negligible_count(n - 1, self.dropped, k, self.ln_correctness_budget);
@@ -347,8 +361,12 @@ impl Model {
     fn complete_range(&self) -> (usize, usize) {
         let n = self.clients;
         let min = match self.threat {
-            // Security against the corrupt clients, and the crate's majority floor.
-            ThreatModel::HonestButCurious => (self.corrupt + 1).max(n / 2 + 1),
+            // Security against the corrupt clients (more than them hold no secret), at least
+            // 2, and a majority if required.
+            ThreatModel::HonestButCurious if self.require_majority => {
+                (self.corrupt + 1).max(n / 2 + 1)
+            }
+            ThreatModel::HonestButCurious => (self.corrupt + 1).max(2),
             // 2t > n + corrupt (see sparse_min_threshold), and the crate's two-thirds floor.
             ThreatModel::Malicious => ((n + self.corrupt) / 2 + 1).max(2 * n / 3 + 1),
         };
@@ -376,17 +394,18 @@ impl Model {
 /// The smallest safe threshold among the `k + 1` share holders of a client (its neighbours
 /// and itself) when, with overwhelming probability, fewer than `m` of them are corrupt.
 ///
-/// Honest-but-curious: the corrupt holders alone must stay below `t`, so `t >= m`.
+/// Honest-but-curious: the corrupt holders alone must stay below `t`, so `t >= m` (the
+/// model's condition); with `require_majority` also a strict majority of the holders.
 /// Malicious: the server may ask some honest holders for the self-mask share and others for
 /// the key share of one client. An honest holder reveals at most one of the two; a corrupt
 /// one reveals both. The server rebuilds both secrets iff `2t <= (k + 1) + corrupt`, so `t`
-/// must satisfy `2t >= k + 1 + m`.
-/// Both take the crate's floor ([`crate::Params`]): a majority of the holders, or more than
-/// two thirds against a malicious server, and at least 2.
-fn sparse_min_threshold(k: usize, m: usize, threat: ThreatModel) -> usize {
+/// must satisfy `2t >= k + 1 + m`; and the crate's floor ([`crate::Params`]) of more than
+/// two thirds of the holders. Both at least 2.
+fn sparse_min_threshold(k: usize, m: usize, threat: ThreatModel, require_majority: bool) -> usize {
     let holders = k + 1;
     match threat {
-        ThreatModel::HonestButCurious => m.max(holders / 2 + 1),
+        ThreatModel::HonestButCurious if require_majority => m.max(holders / 2 + 1),
+        ThreatModel::HonestButCurious => m,
         ThreatModel::Malicious => (holders + m).div_ceil(2).max(2 * holders / 3 + 1),
     }
     .max(2)
@@ -528,6 +547,9 @@ fn ln_disconnect_bound(n: usize, bad: usize, k: usize) -> f64 {
 }
 
 #[cfg(test)]
+mod google_cases;
+
+#[cfg(test)]
 mod tests {
     //! Expected values marked "exact" come from the Python check in `docs/FINDER.md`
     //! ("Derivation check"), which evaluates the same bounds with `math.comb` and
@@ -658,33 +680,46 @@ mod tests {
         assert_eq!(ln_disconnect_bound(100, 10, 12), f64::NEG_INFINITY);
     }
 
+    fn majority(mut input: FinderInput) -> FinderInput {
+        input.require_majority = true;
+        input
+    }
+
     #[test]
     fn finds_hand_worked_small_sessions() {
         // n = 10, δ = γ = 0.05: one corrupt, one dropped (ceil(0.5)). k = 2 fails
         // connectivity (7/9 above); k = 4 cannot be cut by 2 removed clients. A client has at
-        // most 1 corrupt and 1 dropped neighbour: HbC t in [max(2, 5/2 + 1), 4 + 1 - 2] = [3, 3].
-        assert_eq!(k_t(&hbc(10, 0.05)), harary(4, 3));
+        // most 1 corrupt and 1 dropped neighbour, so m = 2 and t <= 4 + 1 - 2 = 3: HbC
+        // t = max(2, m) = 2; with a majority t in [max(2, 5/2 + 1), 3] = [3, 3].
+        assert_eq!(k_t(&hbc(10, 0.05)), harary(4, 2));
+        assert_eq!(k_t(&majority(hbc(10, 0.05))), harary(4, 3));
         // Malicious at k = 4: t >= ceil((5 + 2) / 2) = 4 > 3. At k = 6:
         // t >= max(ceil((7 + 2) / 2), 14 / 3 + 1) = 5 <= 6 + 1 - 2.
         assert_eq!(k_t(&mal(10, 0.05)), harary(6, 5));
         // Exact.
-        assert_eq!(k_t(&hbc(20, 0.2)), harary(10, 6));
+        assert_eq!(k_t(&hbc(20, 0.2)), harary(10, 5));
+        assert_eq!(k_t(&majority(hbc(20, 0.2))), harary(10, 6));
         assert_eq!(k_t(&mal(20, 0.2)), harary(16, 12));
+        // The majority changes nothing against a malicious server.
+        assert_eq!(k_t(&majority(mal(20, 0.2))), harary(16, 12));
     }
 
     #[test]
     fn falls_back_to_complete_graph_for_small_sessions() {
         // By hand: n = 5, δ = γ = 0.2: one corrupt, one dropped, only k = 2 is sparse and it
-        // fails connectivity (5 * 2 / 2 * (2/5)(1/4) = 1/2). Complete: HbC t = max(2, 3) = 3,
-        // malicious t = max(6 / 2 + 1, 10 / 3 + 1) = 4, and 4 clients survive.
-        assert_eq!(k_t(&hbc(5, 0.2)), complete(5, 3));
+        // fails connectivity (5 * 2 / 2 * (2/5)(1/4) = 1/2). Complete: HbC t = max(1 + 1, 2)
+        // = 2, or max(2, 5/2 + 1) = 3 with a majority; malicious t = max(6 / 2 + 1,
+        // 10 / 3 + 1) = 4, and 4 clients survive.
+        assert_eq!(k_t(&hbc(5, 0.2)), complete(5, 2));
+        assert_eq!(k_t(&majority(hbc(5, 0.2))), complete(5, 3));
         assert_eq!(k_t(&mal(5, 0.2)), complete(5, 4));
         // No sparse degree exists below n - 1 for n <= 3.
         assert_eq!(k_t(&hbc(3, 0.0)), complete(3, 2));
         assert_eq!(k_t(&hbc(2, 0.0)), complete(2, 2));
         // Exact: sparse fails, complete works.
         assert_eq!(k_t(&mal(6, 0.05)), complete(6, 5));
-        assert_eq!(k_t(&hbc(6, 0.2)), complete(6, 4));
+        assert_eq!(k_t(&hbc(6, 0.2)), complete(6, 3));
+        assert_eq!(k_t(&majority(hbc(6, 0.2))), complete(6, 4));
         assert_eq!(k_t(&mal(10, 0.2)), complete(10, 7));
     }
 
@@ -692,12 +727,15 @@ mod tests {
     fn table_matches_exact_computation() {
         // The table of docs/FINDER.md, δ = γ = 0.05, σ = 40, η = 20; exact.
         for (n, hbc_k, hbc_t, mal_k, mal_t) in [
-            (100, 12, 7, 18, 13),
+            (100, 12, 6, 18, 13),
             (1000, 30, 17, 52, 37),
             (10_000, 34, 20, 62, 44),
             (1_000_000, 38, 22, 78, 55),
         ] {
             assert_eq!(k_t(&hbc(n, 0.05)), harary(hbc_k, hbc_t), "{n}");
+            // With a majority only n = 100 moves: t = 7 > 13 / 2.
+            let t = if n == 100 { 7 } else { hbc_t };
+            assert_eq!(k_t(&majority(hbc(n, 0.05))), harary(hbc_k, t), "{n}");
             assert_eq!(k_t(&mal(n, 0.05)), harary(mal_k, mal_t), "{n}");
         }
     }
@@ -711,23 +749,33 @@ mod tests {
             threat,
             sigma,
             eta,
+            require_majority: false,
         };
         let (h, m) = (ThreatModel::HonestButCurious, ThreatModel::Malicious);
         assert_eq!(k_t(&with(h, 0.05, 0.05, 80, 40)), harary(50, 29));
         assert_eq!(k_t(&with(m, 0.05, 0.05, 80, 40)), harary(86, 61));
-        assert_eq!(k_t(&with(h, 0.1, 0.0, 40, 20)), harary(36, 19));
+        // No corrupt client: the model needs only t >= 2, a majority needs twice the degree.
+        assert_eq!(k_t(&with(h, 0.1, 0.0, 40, 20)), harary(18, 2));
+        assert_eq!(k_t(&majority(with(h, 0.1, 0.0, 40, 20))), harary(36, 19));
+        assert_eq!(k_t(&majority(with(h, 0.0, 0.1, 40, 20))), harary(18, 17));
         assert_eq!(k_t(&with(h, 0.0, 0.1, 40, 20)), harary(18, 17));
         assert_eq!(k_t(&with(m, 0.1, 0.0, 40, 20)), harary(84, 57));
         assert_eq!(k_t(&with(m, 0.0, 0.1, 40, 20)), harary(18, 18));
         let wide = FinderInput::new(100_000, 0.4, 0.05, h);
-        assert_eq!(k_t(&wide), harary(1102, 552));
+        assert_eq!(k_t(&wide), harary(120, 36));
+        assert_eq!(k_t(&majority(wide)), harary(1102, 552));
     }
 
     #[test]
     fn doubling_search_beyond_linear_scan_finds_the_smallest_degree() {
         // n = 2^24, δ = 0.45, γ = 0.05 needs k > LINEAR_SCAN_MAX_K. Exact: k = 5502 meets
         // every bound and k = 5500 does not.
-        let input = FinderInput::new(1 << 24, 0.45, 0.05, ThreatModel::HonestButCurious);
+        let input = majority(FinderInput::new(
+            1 << 24,
+            0.45,
+            0.05,
+            ThreatModel::HonestButCurious,
+        ));
         assert_eq!(k_t(&input), harary(5502, 2752));
         // Every even degree between the linear scan and the answer fails.
         let model = Model::new(&input).unwrap();
@@ -771,8 +819,22 @@ mod tests {
             survivors: 6,
         };
         assert_eq!(err, expected);
-        // HbC with 6 of 10 dropped: a majority of 10 (6) exceeds the 4 survivors.
+        // HbC with 5 of 10 corrupt and 5 dropped: t > 5 exceeds the 5 survivors (sparse
+        // fails at every even k <= 8, exact).
+        let input = FinderInput::new(10, 0.5, 0.5, ThreatModel::HonestButCurious);
+        assert!(matches!(
+            find(&input),
+            Err(FinderError::NoParameters {
+                min_threshold: 6,
+                survivors: 5,
+                ..
+            })
+        ));
+        // HbC with 6 of 10 dropped and a majority required: a majority of 10 (6) exceeds the
+        // 4 survivors; without it, k = 8 and t = 2 work (exact).
         let input = FinderInput::new(10, 0.6, 0.0, ThreatModel::HonestButCurious);
+        assert_eq!(k_t(&input), harary(8, 2));
+        let input = majority(input);
         assert!(matches!(
             find(&input),
             Err(FinderError::NoParameters {
@@ -808,16 +870,24 @@ mod tests {
 
     #[test]
     fn larger_rates_never_give_a_smaller_degree() {
-        for threat in [ThreatModel::HonestButCurious, ThreatModel::Malicious] {
+        for (threat, require_majority) in [
+            (ThreatModel::HonestButCurious, false),
+            (ThreatModel::HonestButCurious, true),
+            (ThreatModel::Malicious, false),
+        ] {
+            let input = |n, dropout, corrupt| FinderInput {
+                require_majority,
+                ..FinderInput::new(n, dropout, corrupt, threat)
+            };
             for n in [12, 50, 200, 1000, 10_000] {
                 for fixed in [0.0, 0.05, 0.1, 0.2] {
                     let (mut by_dropout, mut by_corrupt) = (0, 0);
                     for step in 0..=15 {
                         let rate = f64::from(step) * 0.02;
-                        let k = degree(&FinderInput::new(n, rate, fixed, threat));
+                        let k = degree(&input(n, rate, fixed));
                         assert!(k >= by_dropout, "{threat:?} n={n} δ={rate} γ={fixed}");
                         by_dropout = k;
-                        let k = degree(&FinderInput::new(n, fixed, rate, threat));
+                        let k = degree(&input(n, fixed, rate));
                         assert!(k >= by_corrupt, "{threat:?} n={n} δ={fixed} γ={rate}");
                         by_corrupt = k;
                     }
@@ -882,14 +952,23 @@ mod tests {
     fn output_is_accepted_by_params() {
         let session = SessionId([7; 32]);
         let modulus = Modulus::power_of_two(32).unwrap();
-        for threat in [ThreatModel::HonestButCurious, ThreatModel::Malicious] {
+        for (threat, require_majority) in [
+            (ThreatModel::HonestButCurious, false),
+            (ThreatModel::HonestButCurious, true),
+            (ThreatModel::Malicious, false),
+        ] {
             for n in [4, 5, 10, 20, 100, 1000, 10_000, 65_536] {
-                for rate in [0.0, 0.05, 0.1, 0.2] {
-                    let Ok(p) = find(&FinderInput::new(n, rate, rate, threat)) else {
+                for rate in [0.0, 0.05, 0.1, 0.2, 0.33] {
+                    let input = FinderInput {
+                        require_majority,
+                        ..FinderInput::new(n, rate, rate, threat)
+                    };
+                    let Ok(p) = find(&input) else {
                         continue;
                     };
                     let mut builder = Params::builder(session, n, modulus, 16)
                         .threat_model(threat)
+                        .require_majority(require_majority)
                         .threshold(p.t);
                     if let GraphKind::Harary { k } = p.graph {
                         builder = builder.neighbours(k);

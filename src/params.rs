@@ -55,13 +55,14 @@ pub struct Params {
 
 impl Params {
     /// Validates and builds the parameters of a session of `clients` clients, Shamir threshold
-    /// `threshold`, vectors of `vector_len` elements of `Z_modulus`.
+    /// `threshold`, vectors of `vector_len` elements of `Z_modulus`, against an
+    /// honest-but-curious server.
     ///
-    /// The threshold must satisfy `clients / 2 < threshold <= clients`. The lower bound is
-    /// the one Bonawitz et al. (CCS 2017, §4 and §6) need against a server that might, through
-    /// timing alone, ask different clients about one peer: any two sets of `t` share holders
-    /// intersect, so the self-mask share and key share of one client can never both reach
-    /// `t` holders. The upper bound is plain correctness.
+    /// The threshold must satisfy `2 <= threshold <= clients`. Security needs more: the
+    /// condition of Bonawitz et al. (CCS 2017, Theorem 6.2), `threshold` above the number of
+    /// corrupt clients, which `Params` cannot check because it does not know that number (take
+    /// `t` from [`crate::finder::find`], or require a majority with
+    /// [`ParamsBuilder::require_majority`]). The upper bound is plain correctness.
     ///
     /// # Errors
     /// [`ConfigError`] naming the bound that fails.
@@ -78,8 +79,9 @@ impl Params {
     }
 
     /// Starts building parameters with more options: the neighbourhood graph (SecAgg+) and
-    /// the threat model. Defaults: complete graph, honest-but-curious server, the smallest
-    /// safe threshold.
+    /// the threat model. Defaults: complete graph, honest-but-curious server, no majority
+    /// requirement, and the threshold [`Params::majority_threshold`] of the share holders
+    /// (more than two thirds against a malicious server).
     #[must_use]
     pub fn builder(
         session: SessionId,
@@ -97,14 +99,37 @@ impl Params {
             threat: ThreatModel::HonestButCurious,
             suite: MaskSuite::default(),
             min_roster: None,
+            require_majority: false,
         }
     }
 
-    /// The smallest safe threshold for `clients` clients on the complete graph against an
-    /// honest-but-curious server: `floor(clients / 2) + 1`.
+    /// A strict majority of `holders` share holders, `floor(holders / 2) + 1`: the default
+    /// threshold against an honest-but-curious server, and the smallest one accepted there
+    /// with [`ParamsBuilder::require_majority`].
+    #[must_use]
+    pub fn majority_threshold(holders: usize) -> usize {
+        holders / 2 + 1
+    }
+
+    /// `floor(clients / 2) + 1`, a strict majority of `clients`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "a majority is no longer the smallest threshold accepted against an \
+                honest-but-curious server (see `ParamsBuilder::require_majority`); use \
+                `Params::majority_threshold`"
+    )]
     #[must_use]
     pub fn min_threshold(clients: usize) -> usize {
-        min_threshold(clients, ThreatModel::HonestButCurious)
+        Self::majority_threshold(clients)
+    }
+
+    /// Whether the threshold is a strict majority of the share holders (`2t > h`), so that
+    /// any two sets of `t` holders of one client intersect. Always true against a malicious
+    /// server (more than two thirds); against an honest-but-curious one, true when built
+    /// with [`ParamsBuilder::require_majority`], and possibly otherwise.
+    #[must_use]
+    pub fn has_majority_threshold(&self) -> bool {
+        self.threshold.saturating_mul(2) > self.share_holders()
     }
 
     /// The neighbourhood graph.
@@ -176,17 +201,35 @@ fn holders(clients: usize, neighbourhood: Neighbourhood) -> usize {
     }
 }
 
-/// The smallest safe threshold among `holders` share holders.
+/// The smallest threshold `Params` accepts among `holders` share holders.
 ///
-/// Honest-but-curious: a strict majority, so two sets of `t` holders always intersect and
-/// the self-mask share and key share of one client never both reach `t` holders (Bonawitz et
-/// al., CCS 2017, §4). Malicious: more than two thirds, the bound of §6.3 of that paper for a
-/// server that may show different survivor sets to different clients while colluding with
-/// fewer than a third of them.
-fn min_threshold(holders: usize, threat: ThreatModel) -> usize {
+/// Honest-but-curious: 2, since with `t = 1` every share is the secret. What security
+/// needs, `t` above the number of corrupt holders (Bonawitz et al., CCS 2017, Theorem 6.2;
+/// per neighbourhood for SecAgg+, Bell et al., CCS 2020), depends on a corruption rate
+/// `Params` does not know: the finder computes it (`docs/FINDER.md`). With
+/// `require_majority`, a strict majority, so two sets of `t` holders always intersect and a
+/// server that shows different survivor sets to different holders (which an
+/// honest-but-curious one never does) cannot collect `t` shares of both the self-mask
+/// secret and the mask key of one client from honest holders alone.
+///
+/// Malicious: more than two thirds, the bound of §6.3 of that paper for a server that may
+/// show different survivor sets to different clients while colluding with fewer than a
+/// third of them; `require_majority` changes nothing there.
+fn min_threshold(holders: usize, threat: ThreatModel, require_majority: bool) -> usize {
     match threat {
-        ThreatModel::HonestButCurious => holders / 2 + 1,
+        ThreatModel::HonestButCurious if require_majority => Params::majority_threshold(holders),
+        ThreatModel::HonestButCurious => 2,
         ThreatModel::Malicious => holders.saturating_mul(2) / 3 + 1,
+    }
+}
+
+/// The threshold [`ParamsBuilder`] picks when none is given: a strict majority of the
+/// holders (safe on the complete graph with fewer than half the clients corrupt, whatever
+/// their number), more than two thirds against a malicious server.
+fn default_threshold(holders: usize, threat: ThreatModel) -> usize {
+    match threat {
+        ThreatModel::HonestButCurious => Params::majority_threshold(holders),
+        ThreatModel::Malicious => min_threshold(holders, threat, true),
     }
 }
 
@@ -202,10 +245,18 @@ pub struct ParamsBuilder {
     threat: ThreatModel,
     suite: MaskSuite,
     min_roster: Option<usize>,
+    require_majority: bool,
 }
 
 impl ParamsBuilder {
-    /// The Shamir threshold `t` (per neighbourhood). Default: the smallest safe one.
+    /// The Shamir threshold `t` (per neighbourhood). Default: a strict majority of the share
+    /// holders ([`Params::majority_threshold`]), more than two thirds against a malicious
+    /// server.
+    ///
+    /// Against an honest-but-curious server any `2 <= t <= holders` is accepted unless
+    /// [`ParamsBuilder::require_majority`] is set: what security needs, `t` above the number
+    /// of corrupt share holders of any honest client, depends on the corruption rate, which
+    /// [`crate::finder::find`] takes into account and `Params` does not know.
     #[must_use]
     pub fn threshold(mut self, t: usize) -> Self {
         self.threshold = Some(t);
@@ -230,6 +281,29 @@ impl ParamsBuilder {
     #[must_use]
     pub fn threat_model(mut self, threat: ThreatModel) -> Self {
         self.threat = threat;
+        self
+    }
+
+    /// Defence in depth against an honest-but-curious server: refuse a threshold that is not
+    /// a strict majority of the share holders (`t <= h / 2`). Default: not required.
+    ///
+    /// The honest-but-curious model (Bonawitz et al., CCS 2017, Theorem 6.2) needs only `t`
+    /// above the number of corrupt holders; an honest-but-curious server sends every holder
+    /// the same survivor set. A majority also protects against a server that deviates by
+    /// naming one client a survivor to some holders and dropped to others: two sets of `t`
+    /// holders then always share `2t - h >= 1` members, and an honest holder reveals at most
+    /// one of a client's two secrets, so the server needs `2t - h` corrupt holders to unmask
+    /// it, instead of none. It costs a larger degree at high dropout (`docs/FINDER.md`). It
+    /// does not protect against a server that substitutes keys: that is what
+    /// [`ThreatModel::Malicious`] is for, whose threshold (more than two thirds) is a
+    /// majority anyway.
+    ///
+    /// This is a validation policy, not a parameter: it is not encoded in
+    /// [`Params::to_bytes`]. A client that wants it checks it with
+    /// [`Expectations::require_majority`].
+    #[must_use]
+    pub fn require_majority(mut self, required: bool) -> Self {
+        self.require_majority = required;
         self
     }
 
@@ -258,8 +332,10 @@ impl ParamsBuilder {
     /// # Errors
     /// [`ConfigError`] naming the bound that fails: client count, vector length, degree,
     /// a threshold outside `[min, holders]` where `holders` is the degree plus one (or the
-    /// client count on the complete graph) and `min` is given by the threat model, or a
-    /// minimum roster outside the range [`ParamsBuilder::min_roster`] gives.
+    /// client count on the complete graph) and `min` is 2 against an honest-but-curious
+    /// server (a strict majority with [`ParamsBuilder::require_majority`]) and more than two
+    /// thirds of the holders against a malicious one, or a minimum roster outside the range
+    /// [`ParamsBuilder::min_roster`] gives.
     pub fn build(self) -> Result<Params, ConfigError> {
         let clients = self.clients;
         if !(2..=MAX_CLIENTS).contains(&clients) {
@@ -282,8 +358,10 @@ impl ParamsBuilder {
             return Err(ConfigError::Degree { k, clients });
         }
         let holders = holders(clients, self.neighbourhood);
-        let min = min_threshold(holders, self.threat);
-        let threshold = self.threshold.unwrap_or(min);
+        let min = min_threshold(holders, self.threat, self.require_majority);
+        let threshold = self
+            .threshold
+            .unwrap_or_else(|| default_threshold(holders, self.threat));
         if threshold < min || threshold > holders {
             return Err(ConfigError::Threshold {
                 threshold,
@@ -456,8 +534,9 @@ impl Params {
     }
 
     /// Decodes parameters a server handed this client and checks them against what the
-    /// client itself requires: its own session id, threat model, and floors on the
-    /// threshold and degree. The client's floors, never the server's, decide.
+    /// client itself requires: its own session id, threat model, floors on the threshold
+    /// and degree, and, if it asks for it, a threshold that is a strict majority of the
+    /// share holders. The client's floors, never the server's, decide.
     ///
     /// # Errors
     /// Every error of [`Params::from_bytes`], and [`ConfigError::Unexpected`] naming the
@@ -489,6 +568,12 @@ pub struct Expectations {
     pub max_clients: usize,
     /// The largest vector length the client accepts.
     pub max_vector_len: usize,
+    /// Whether the client requires a threshold that is a strict majority of the share holders
+    /// ([`ParamsBuilder::require_majority`]: defence in depth against an honest-but-curious
+    /// server that deviates). The majority policy is not part of the encoded parameters, so
+    /// a server cannot switch it off for a client that sets this: the client checks the
+    /// threshold and degree it received.
+    pub require_majority: bool,
 }
 
 impl Expectations {
@@ -505,6 +590,10 @@ impl Expectations {
             ("neighbours", degree < self.min_neighbours),
             ("clients", params.clients > self.max_clients),
             ("vector length", params.vector_len > self.max_vector_len),
+            (
+                "majority threshold",
+                self.require_majority && !params.has_majority_threshold(),
+            ),
         ];
         match failed.iter().find(|(_, bad)| *bad) {
             Some((what, _)) => Err(ConfigError::Unexpected { what }),
@@ -518,17 +607,110 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rejects_minority_threshold() {
+    fn honest_but_curious_accepts_any_threshold_from_two_unless_a_majority_is_required() {
         let m = Modulus::power_of_two(32).unwrap();
         let sid = SessionId([0; 32]);
+        // The model's condition (t above the corrupt holders) is the finder's: Params only
+        // refuses t = 1 (every share is the secret) and t above the holders.
+        for t in [2, 5, 6, 10] {
+            assert_eq!(Params::new(sid, 10, t, m, 4).unwrap().threshold(), t);
+        }
+        assert!(
+            !Params::new(sid, 10, 5, m, 4)
+                .unwrap()
+                .has_majority_threshold()
+        );
+        assert!(
+            Params::new(sid, 10, 6, m, 4)
+                .unwrap()
+                .has_majority_threshold()
+        );
         assert!(matches!(
-            Params::new(sid, 10, 5, m, 4),
-            Err(ConfigError::Threshold { min: 6, .. })
+            Params::new(sid, 10, 1, m, 4),
+            Err(ConfigError::Threshold { min: 2, .. })
         ));
-        assert!(Params::new(sid, 10, 6, m, 4).is_ok());
         assert!(Params::new(sid, 10, 11, m, 4).is_err());
         assert!(Params::new(sid, 1, 1, m, 4).is_err());
         assert!(Params::new(sid, 3, 2, m, 0).is_err());
+        // Defence in depth: a strict majority of the 10 holders.
+        let majority = |t| {
+            Params::builder(sid, 10, m, 4)
+                .threshold(t)
+                .require_majority(true)
+                .build()
+        };
+        assert!(matches!(
+            majority(5),
+            Err(ConfigError::Threshold { min: 6, .. })
+        ));
+        assert_eq!(majority(6).unwrap().threshold(), 6);
+        // The default threshold is the majority either way.
+        let default = Params::builder(sid, 10, m, 4).build().unwrap();
+        assert_eq!(default.threshold(), Params::majority_threshold(10));
+        assert_eq!(default.threshold(), 6);
+    }
+
+    #[test]
+    fn require_majority_changes_nothing_against_a_malicious_server() {
+        let m = Modulus::power_of_two(32).unwrap();
+        let sid = SessionId([0; 32]);
+        for majority in [false, true] {
+            let build = |t| {
+                Params::builder(sid, 1000, m, 8)
+                    .neighbours(20)
+                    .threshold(t)
+                    .threat_model(ThreatModel::Malicious)
+                    .require_majority(majority)
+                    .build()
+            };
+            // More than two thirds of 21 holders: 15.
+            assert!(matches!(
+                build(14),
+                Err(ConfigError::Threshold { min: 15, .. })
+            ));
+            assert!(build(15).unwrap().has_majority_threshold());
+        }
+    }
+
+    #[test]
+    fn expectations_can_demand_a_majority() {
+        let m = Modulus::power_of_two(32).unwrap();
+        let sid = SessionId([3; 32]);
+        let minority = Params::builder(sid, 1000, m, 8)
+            .neighbours(20)
+            .threshold(8)
+            .build()
+            .unwrap();
+        let majority = Params::builder(sid, 1000, m, 8)
+            .neighbours(20)
+            .threshold(11)
+            .require_majority(true)
+            .build()
+            .unwrap();
+        let mut expect = Expectations {
+            session: sid,
+            threat_model: ThreatModel::HonestButCurious,
+            min_threshold: 2,
+            min_neighbours: 20,
+            max_clients: 1000,
+            max_vector_len: 8,
+            require_majority: false,
+        };
+        assert_eq!(
+            Params::from_bytes_expecting(&minority.to_bytes(), &expect),
+            Ok(minority.clone())
+        );
+        expect.require_majority = true;
+        assert_eq!(
+            Params::from_bytes_expecting(&minority.to_bytes(), &expect),
+            Err(ConfigError::Unexpected {
+                what: "majority threshold"
+            })
+        );
+        assert_eq!(
+            Params::from_bytes_expecting(&majority.to_bytes(), &expect),
+            Ok(majority)
+        );
     }
 
     #[test]
@@ -551,6 +733,18 @@ mod tests {
             Params::builder(sid, 1000, m, 8)
                 .neighbours(20)
                 .threshold(22)
+                .build(),
+            Err(ConfigError::Threshold {
+                min: 2,
+                clients: 21,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Params::builder(sid, 1000, m, 8)
+                .neighbours(20)
+                .threshold(10)
+                .require_majority(true)
                 .build(),
             Err(ConfigError::Threshold {
                 min: 11,

@@ -456,6 +456,7 @@ fn params_round_trip_and_clients_keep_their_own_floors() {
         min_neighbours: 4,
         max_clients: 100,
         max_vector_len: 1000,
+        require_majority: true,
     };
     assert_eq!(
         Params::from_bytes_expecting(&p.to_bytes(), &own),
@@ -503,6 +504,37 @@ fn params_round_trip_and_clients_keep_their_own_floors() {
             Err(ConfigError::Unexpected { what })
         );
     }
+    // A server that drops the majority (t = 2 of 5 holders, valid against an
+    // honest-but-curious server) is refused by a client that requires one, and accepted by
+    // one that does not: the policy is the client's, not part of the bytes.
+    let minority = Params::builder(*p.session(), N as usize, p.modulus(), D)
+        .neighbours(4)
+        .threshold(2)
+        .build()
+        .unwrap();
+    assert_eq!(
+        Params::from_bytes_expecting(
+            &minority.to_bytes(),
+            &Expectations {
+                min_threshold: 2,
+                ..own.clone()
+            }
+        ),
+        Err(ConfigError::Unexpected {
+            what: "majority threshold"
+        })
+    );
+    assert_eq!(
+        Params::from_bytes_expecting(
+            &minority.to_bytes(),
+            &Expectations {
+                min_threshold: 2,
+                require_majority: false,
+                ..own.clone()
+            }
+        ),
+        Ok(minority)
+    );
     // A threshold below the safe minimum never decodes, whatever the client expects.
     let mut unsafe_t = p.to_bytes();
     unsafe_t[37..41].copy_from_slice(&1u32.to_be_bytes());

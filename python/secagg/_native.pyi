@@ -40,6 +40,7 @@ class Params:
         threat_model: ThreatModel = "honest_but_curious",
         mask_suite: Literal["chacha20", "aes128ctr"] = "chacha20",
         min_roster: Optional[int] = None,
+        require_majority: bool = False,
     ) -> None: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod
@@ -54,6 +55,7 @@ class Params:
         min_neighbours: int,
         max_clients: int,
         max_vector_len: int,
+        require_majority: bool = False,
     ) -> Params: ...
     @property
     def session(self) -> bytes: ...
@@ -191,4 +193,5 @@ def find_params(
     threat_model: ThreatModel = "honest_but_curious",
     sigma: Optional[int] = None,
     eta: Optional[int] = None,
+    require_majority: bool = False,
 ) -> dict[str, Any]: ...

@@ -255,7 +255,8 @@ pub(crate) fn rotation_seed<'py>(py: Python<'py>, session: &[u8]) -> PyResult<Bo
 /// corruption rates: a dict with `neighbours` (None on the complete graph), `k`, `threshold`
 /// and the expected mask expansions.
 #[pyfunction]
-#[pyo3(signature = (clients, dropout, corrupt, *, threat_model="honest_but_curious", sigma=None, eta=None))]
+#[pyo3(signature = (clients, dropout, corrupt, *, threat_model="honest_but_curious", sigma=None, eta=None, require_majority=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn find_params<'py>(
     py: Python<'py>,
     clients: usize,
@@ -264,6 +265,7 @@ pub(crate) fn find_params<'py>(
     threat_model: &str,
     sigma: Option<u32>,
     eta: Option<u32>,
+    require_majority: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut input = FinderInput::new(clients, dropout, corrupt, self::threat_model(threat_model)?);
     if let Some(s) = sigma {
@@ -272,6 +274,7 @@ pub(crate) fn find_params<'py>(
     if let Some(e) = eta {
         input.eta = e;
     }
+    input.require_majority = require_majority;
     let found = py
         .detach(|| find(&input))
         .map_err(|e| errors::finder(py, &e))?;

@@ -69,7 +69,8 @@ pub(crate) struct Params {
 impl Params {
     #[new]
     #[pyo3(signature = (session, clients, modulus, vector_len, *, neighbours=None, threshold=None,
-        threat_model="honest_but_curious", mask_suite="chacha20", min_roster=None))]
+        threat_model="honest_but_curious", mask_suite="chacha20", min_roster=None,
+        require_majority=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -82,6 +83,7 @@ impl Params {
         threat_model: &str,
         mask_suite: &str,
         min_roster: Option<usize>,
+        require_majority: bool,
     ) -> PyResult<Self> {
         let mut b = RsParams::builder(
             session_id(session)?,
@@ -90,7 +92,8 @@ impl Params {
             vector_len,
         )
         .threat_model(self::threat_model(threat_model)?)
-        .mask_suite(self::mask_suite(mask_suite)?);
+        .mask_suite(self::mask_suite(mask_suite)?)
+        .require_majority(require_majority);
         if let Some(k) = neighbours {
             b = b.neighbours(k);
         }
@@ -119,7 +122,7 @@ impl Params {
 
     /// Parses parameters and checks them against the client's own floors.
     #[staticmethod]
-    #[pyo3(signature = (data, *, session, threat_model, min_threshold, min_neighbours, max_clients, max_vector_len))]
+    #[pyo3(signature = (data, *, session, threat_model, min_threshold, min_neighbours, max_clients, max_vector_len, require_majority=false))]
     #[allow(clippy::too_many_arguments)]
     fn from_bytes_expecting(
         py: Python<'_>,
@@ -130,6 +133,7 @@ impl Params {
         min_neighbours: usize,
         max_clients: usize,
         max_vector_len: usize,
+        require_majority: bool,
     ) -> PyResult<Self> {
         let expect = Expectations {
             session: session_id(session)?,
@@ -138,6 +142,7 @@ impl Params {
             min_neighbours,
             max_clients,
             max_vector_len,
+            require_majority,
         };
         let inner =
             RsParams::from_bytes_expecting(data, &expect).map_err(|e| errors::config(py, &e))?;

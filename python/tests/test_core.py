@@ -58,7 +58,8 @@ def test_params_bytes_round_trip_and_expectations():
     "kwargs,kind",
     [
         (dict(neighbours=5), "Degree"),  # odd degree
-        (dict(threshold=2), "Threshold"),  # below a strict majority
+        (dict(threshold=1), "Threshold"),  # every share would be the secret
+        (dict(threshold=5, require_majority=True), "Threshold"),  # below a strict majority
         (dict(threshold=11), "Threshold"),
     ],
 )
@@ -273,3 +274,20 @@ def test_find_params():
     with pytest.raises(secagg.ConfigError) as e:
         secagg.find_params(100, 1.5, 0.0)
     assert e.value.kind == "DropoutRate"
+
+
+def test_majority_is_optional_defence_in_depth():
+    # Google's finder gives (72, 24) for 1,000 clients, 33 % dropout, 5 % corrupt.
+    model = secagg.find_params(1000, 0.33, 0.05)
+    assert (model["k"], model["threshold"]) == (72, 24)
+    majority = secagg.find_params(1000, 0.33, 0.05, require_majority=True)
+    assert 2 * majority["threshold"] > majority["k"] + 1
+    p = secagg.Params(SESSION, 1000, 2**32, 10, neighbours=72, threshold=24)
+    with pytest.raises(secagg.ConfigError):
+        secagg.Params(SESSION, 1000, 2**32, 10, neighbours=72, threshold=24, require_majority=True)
+    common = dict(session=SESSION, threat_model="honest_but_curious", min_threshold=2,
+                  min_neighbours=72, max_clients=1000, max_vector_len=10)
+    assert secagg.Params.from_bytes_expecting(p.to_bytes(), **common) == p
+    with pytest.raises(secagg.ConfigError) as e:
+        secagg.Params.from_bytes_expecting(p.to_bytes(), require_majority=True, **common)
+    assert e.value.kind == "Unexpected"

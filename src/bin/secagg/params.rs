@@ -36,6 +36,12 @@ pub(crate) struct Args {
     /// The server is malicious, not only honest-but-curious
     #[arg(long)]
     malicious: bool,
+    /// Defence in depth against an honest-but-curious server: also require t to be a strict
+    /// majority of the k + 1 share holders, so that a server showing different survivor sets
+    /// to different holders needs 2t - k - 1 corrupt holders to unmask a client (the model
+    /// needs only t above the corrupt holders; --malicious already requires two thirds)
+    #[arg(long)]
+    require_majority: bool,
     /// Security: failure probability at most 2^-S, S >= 1
     #[arg(long, value_name = "S", default_value_t = finder::DEFAULT_SIGMA, value_parser = at_least(1u32))]
     sigma: u32,
@@ -64,6 +70,7 @@ struct JsonAnswer {
     dropout: f64,
     corrupt: f64,
     threat_model: &'static str,
+    require_majority: bool,
     sigma: u32,
     eta: u32,
     graph: &'static str,
@@ -89,6 +96,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let mut input = FinderInput::new(args.clients, args.dropout, args.corrupt, threat);
     input.sigma = args.sigma;
     input.eta = args.eta;
+    input.require_majority = args.require_majority;
     match finder::find(&input) {
         Ok(found) => {
             report(&input, &found, args.json);
@@ -122,6 +130,7 @@ fn report(input: &FinderInput, found: &GraphParams, json: bool) {
             dropout: input.dropout,
             corrupt: input.corrupt,
             threat_model: threat,
+            require_majority: input.require_majority,
             sigma: input.sigma,
             eta: input.eta,
             graph,
@@ -131,8 +140,13 @@ fn report(input: &FinderInput, found: &GraphParams, json: bool) {
             server_mask_expansions: found.server_mask_expansions,
         });
     } else {
+        let majority = if input.require_majority {
+            ", majority required"
+        } else {
+            ""
+        };
         crate::write_stdout(&format!(
-            "clients {}, dropout {}, corrupt {}, {threat} server, sigma {}, eta {}\n\
+            "clients {}, dropout {}, corrupt {}, {threat} server{majority}, sigma {}, eta {}\n\
              graph:  {graph}\n\
              k:      {} (neighbours per client)\n\
              t:      {} (of {} share holders)\n\

@@ -55,8 +55,8 @@ pub(crate) struct Args {
     /// Distributed DP noise: KIND ddg or skellam, Z the noise multiplier
     #[arg(long, value_name = "KIND:Z", value_parser = parse_noise)]
     noise: Option<Noise>,
-    /// Fewest clients whose noise must reach the central level, 1 <= T <= N [default: the
-    /// smallest safe threshold, floor(N/2)+1]
+    /// Fewest clients whose noise must reach the central level, 1 <= T <= N [default: a
+    /// majority, floor(N/2)+1, the default threshold of a session on the complete graph]
     #[arg(long, value_name = "T", value_parser = at_least(1usize))]
     min_clients: Option<usize>,
     /// Largest acceptable wrap probability with noise [default: 1e-9]
@@ -103,7 +103,7 @@ fn request(args: &Args) -> Result<Request<'_>, UsageError> {
     };
     let min_clients = args
         .min_clients
-        .unwrap_or_else(|| Params::min_threshold(args.clients));
+        .unwrap_or_else(|| Params::majority_threshold(args.clients));
     if args.noise.is_some() && min_clients > args.clients {
         return Err(UsageError::flag(
             "--min-clients",

@@ -76,10 +76,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "M")]
     modulus: Option<u64>,
     /// Shamir threshold among a client's H share holders (H = N on the complete graph, K + 1
-    /// with --neighbours K) [default and minimum: a majority, floor(H/2) + 1, or more than
-    /// two thirds with --malicious]
+    /// with --neighbours K) [default: a majority, floor(H/2) + 1, or more than two thirds
+    /// with --malicious; minimum: 2, or the default with --require-majority or --malicious;
+    /// secagg params gives the smallest safe T for a corruption rate]
     #[arg(long, value_name = "T")]
     threshold: Option<usize>,
+    /// Defence in depth against an honest-but-curious server: refuse a threshold that is not
+    /// a strict majority of the share holders
+    #[arg(long)]
+    require_majority: bool,
     /// SecAgg+: a random Harary graph of even degree K < N (not counting the client itself)
     /// [default: the complete graph (SecAgg)]
     #[arg(long, value_name = "K")]
@@ -263,6 +268,7 @@ fn params(
     if let Some(t) = args.threshold {
         builder = builder.threshold(t);
     }
+    builder = builder.require_majority(args.require_majority);
     if let Some(k) = args.neighbours {
         builder = builder.neighbours(k);
     }
