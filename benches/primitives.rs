@@ -271,6 +271,31 @@ fn shamir(c: &mut Criterion) {
     group.finish();
 }
 
+/// The parameter finder (`secagg params`): a typical rate, and extreme rates that send the
+/// doubling search towards `k = n - 2`.
+fn finder(c: &mut Criterion) {
+    use secagg::ThreatModel;
+    use secagg::finder::{FinderInput, find};
+    let mut group = c.benchmark_group("finder");
+    for (name, input) in [
+        (
+            "n=1e6, 5% corrupt, 5% dropout, malicious",
+            FinderInput::new(1_000_000, 0.05, 0.05, ThreatModel::Malicious),
+        ),
+        (
+            "n=1e6, 39% corrupt, 60% dropout",
+            FinderInput::new(1_000_000, 0.6, 0.39, ThreatModel::HonestButCurious),
+        ),
+        (
+            "n=2^24, 39% corrupt, 60% dropout, malicious",
+            FinderInput::new(1 << 24, 0.6, 0.39, ThreatModel::Malicious),
+        ),
+    ] {
+        group.bench_function(name, |b| b.iter(|| find(black_box(&input))));
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(50)
@@ -281,6 +306,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir
+    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir, finder
 }
 criterion_main!(benches);

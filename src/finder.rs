@@ -981,22 +981,27 @@ mod tests {
     }
 
     #[test]
-    fn finishes_quickly_for_a_million_clients() {
-        // Typical rates, and rates where no sparse degree exists (the doubling search then
-        // runs up to k = n - 2): both far below a second, even unoptimised.
-        let start = std::time::Instant::now();
+    fn answers_for_a_million_clients_and_beyond() {
+        // Typical rates give a sparse graph far below n. Extreme rates send the doubling
+        // search towards k = n - 2: whatever it settles on is a valid graph with a threshold
+        // among its holders, or a typed refusal, never a panic. How long the search takes is
+        // measured by the `finder` bench of `benches/primitives.rs`, not here.
+        for input in [hbc(1_000_000, 0.05), mal(1_000_000, 0.05)] {
+            let found = find(&input).unwrap();
+            assert!(matches!(found.graph, GraphKind::Harary { .. }), "{found:?}");
+            assert!(found.k < 1_000 && found.t <= found.k, "{found:?}");
+        }
         for input in [
-            hbc(1_000_000, 0.05),
-            mal(1_000_000, 0.05),
             FinderInput::new(1_000_000, 0.6, 0.39, ThreatModel::HonestButCurious),
             FinderInput::new(1 << 24, 0.6, 0.39, ThreatModel::Malicious),
         ] {
-            let _ = find(&input);
+            match find(&input) {
+                Ok(found) => {
+                    assert!(found.k < input.clients, "{found:?}");
+                    assert!((2..=found.k + 1).contains(&found.t), "{found:?}");
+                }
+                Err(e) => assert!(matches!(e, FinderError::NoParameters { .. }), "{e:?}"),
+            }
         }
-        assert!(
-            start.elapsed() < core::time::Duration::from_secs(1),
-            "{:?}",
-            start.elapsed()
-        );
     }
 }
