@@ -5,8 +5,6 @@
 #[path = "vectors/session.rs"]
 mod session;
 
-use std::time::Instant;
-
 use proptest::prelude::*;
 use secagg::protocol::messages as msg;
 use secagg::sim::Simulation;
@@ -334,7 +332,8 @@ fn rejects_count_over_limit() {
         for count in [u32::MAX, u32::try_from(n + 1).unwrap()] {
             let mut b = bytes.to_vec();
             b[at..at + 4].copy_from_slice(&count.to_be_bytes());
-            let start = Instant::now();
+            // The count is refused against the limit itself (the error names it), before
+            // anything of that length is allocated or read.
             assert_eq!(
                 decode_as(kind_of(bytes), &b, &t.limits),
                 Err(DecodeError::LengthOverLimit {
@@ -344,7 +343,6 @@ fn rejects_count_over_limit() {
                 }),
                 "{name}"
             );
-            assert!(start.elapsed().as_millis() < 100, "{name}: slow rejection");
         }
     }
 }
