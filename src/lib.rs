@@ -24,6 +24,8 @@ pub mod fuzzing;
 #[cfg(feature = "test-util")]
 pub mod harness;
 mod ids;
+#[cfg(feature = "net")]
+pub mod net;
 mod params;
 pub mod protocol;
 #[cfg(feature = "sim")]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ids, vocabulary  <-  error  <-  arith  <-  crypto, dp  <-  params  <-  finder  <-  wire
-//!     <-  protocol, encoding  <-  protocol::session  <-  harness  <-  sim, fuzzing
+//!     <-  protocol, encoding  <-  protocol::session  <-  harness  <-  sim, fuzzing, net
 //! ```
 //!
 //! This test reads every module under `src/` (the binary and `lib.rs`, which only re-exports,
@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("harness", 9),
     ("sim", 10),
     ("fuzzing", 10),
+    ("net", 10),
 ];
 
 /// The layer (prefix and rank) of a module path such as `protocol::client`.

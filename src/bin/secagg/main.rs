@@ -8,6 +8,8 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "net")]
+mod net;
 mod params;
 mod plan;
 mod privacy;
@@ -61,6 +63,15 @@ enum Command {
     Plan(plan::Args),
     /// Compute (epsilon, delta) of a sum released with distributed DP noise
     Privacy(privacy::Args),
+    /// Run the aggregation server over gRPC and mutual TLS (feature `net`)
+    #[cfg(feature = "net")]
+    Serve(net::ServeArgs),
+    /// Join the server's session with a vector and print the outcome (feature `net`)
+    #[cfg(feature = "net")]
+    Client(net::ClientArgs),
+    /// Write development certificates and configuration files for serve and client
+    #[cfg(feature = "net")]
+    Certs(net::CertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +82,12 @@ fn main() -> ExitCode {
         Command::Params(args) => params::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Privacy(args) => privacy::run(&args),
+        #[cfg(feature = "net")]
+        Command::Serve(args) => net::serve(&args),
+        #[cfg(feature = "net")]
+        Command::Client(args) => net::client(&args),
+        #[cfg(feature = "net")]
+        Command::Certs(args) => net::certs(&args),
     }
 }
 

@@ -1,0 +1,884 @@
+//! Fault tests of the networked driver (`secagg::net`, issue 14): a real server and real
+//! clients on 127.0.0.1 over mutual TLS, as tokio tasks, and as processes for the SIGKILL
+//! test. Each test is bounded in time (`bounded`), every deadline is short, and every test
+//! checks the sum against the plain sum of the clients the server says it included.
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use secagg::net::config::{ClientTls, Deadlines, Expect, ServerTls, SessionConfig};
+use secagg::net::proto::{self, Refusal};
+use secagg::net::tls::DevCerts;
+use secagg::net::{Client, ClientConfig, Connection, NetError, Outcome, Server, ServerConfig};
+use secagg::protocol::session::ClientSession;
+use secagg::{ClientId, Params, SessionId};
+use tokio::sync::{Notify, mpsc};
+
+/// The longest any test may take.
+const TEST_BOUND: Duration = Duration::from_secs(40);
+
+async fn bounded<F: Future<Output = ()>>(f: F) {
+    let start = Instant::now();
+    tokio::time::timeout(TEST_BOUND, f)
+        .await
+        .expect("the test hung past its bound");
+    eprintln!("test took {:.2} s", start.elapsed().as_secs_f64());
+}
+
+/// A deployment in a temporary folder: certificates for clients `1..=n` (and one id more,
+/// outside the session), a state key, a free port.
+struct Fixture {
+    dir: tempfile::TempDir,
+    clients: usize,
+    port: u16,
+}
+
+impl Fixture {
+    fn new(clients: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = 1..=u32::try_from(clients).unwrap() + 1;
+        DevCerts::generate("test", ids)
+            .unwrap()
+            .write(dir.path())
+            .unwrap();
+        secagg::net::write_state_key(&dir.path().join("state.key")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self { dir, clients, port }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn server_config(&self, vector_len: usize, deadline: f64, sessions: u64) -> ServerConfig {
+        ServerConfig {
+            listen: format!("127.0.0.1:{}", self.port),
+            state_db: self.path("state.redb"),
+            state_key: self.path("state.key"),
+            sessions,
+            tls: ServerTls {
+                ca: self.path("ca.pem"),
+                cert: self.path("server.pem"),
+                key: self.path("server.key"),
+            },
+            session: SessionConfig {
+                clients: self.clients,
+                vector_len,
+                bits: Some(32),
+                modulus: None,
+                threshold: None,
+                neighbours: None,
+                min_roster: None,
+            },
+            deadlines: Deadlines {
+                advertise_keys: deadline,
+                share_keys: deadline,
+                masked_input: deadline,
+                unmasking: deadline,
+            },
+        }
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            server: format!("127.0.0.1:{}", self.port),
+            server_name: "localhost".into(),
+            tls: ClientTls {
+                ca: self.path("ca.pem"),
+                cert: self.path("client-{id}.pem"),
+                key: self.path("client-{id}.key"),
+            },
+            give_up_after: 30.0,
+            expect: Expect::default(),
+        }
+    }
+
+    /// Writes the server's configuration as TOML (for the process tests, and to exercise
+    /// the loader).
+    fn write_server_toml(&self, vector_len: usize, deadline: f64, sessions: u64) -> PathBuf {
+        let text = format!(
+            "listen = \"127.0.0.1:{}\"\nstate_db = \"state.redb\"\nstate_key = \"state.key\"\n\
+             sessions = {sessions}\n[tls]\nca = \"ca.pem\"\ncert = \"server.pem\"\nkey = \"server.key\"\n\
+             [session]\nclients = {}\nvector_len = {vector_len}\nbits = 32\n\
+             [deadlines]\nadvertise_keys = {deadline}\nshare_keys = {deadline}\n\
+             masked_input = {deadline}\nunmasking = {deadline}\n",
+            self.port, self.clients
+        );
+        let path = self.path("server.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn input(id: u32, d: usize) -> Vec<u64> {
+    (0..d as u64).map(|i| u64::from(id) * 1000 + i).collect()
+}
+
+/// The sum mod 2^32 of the inputs of `included`.
+fn plain_sum(included: &[ClientId], d: usize) -> Vec<u64> {
+    let mut sum = vec![0u64; d];
+    for c in included {
+        for (s, x) in sum.iter_mut().zip(input(c.0, d)) {
+            *s = (*s + x) % (1 << 32);
+        }
+    }
+    sum
+}
+
+/// The outcome is a sum of exactly `expected`, and the right one.
+fn assert_sum(outcome: &Outcome, expected: &[u32], d: usize) {
+    match outcome {
+        Outcome::Sum { sum, included, .. } => {
+            let want: Vec<ClientId> = expected.iter().copied().map(ClientId).collect();
+            assert_eq!(included, &want, "included clients");
+            assert_eq!(
+                sum,
+                &plain_sum(included, d),
+                "the sum of the included inputs"
+            );
+        }
+        Outcome::Aborted { .. } => panic!("expected a sum, got {outcome:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A scripted client: the protocol as `Client::run` runs it, with a fault at a round.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+enum Act {
+    /// Never answer this round (the client is killed: its task ends, its connection drops).
+    Vanish,
+    /// Answer after a pause.
+    Delay(Duration),
+    /// Drop the connection and answer over a new one.
+    Reconnect,
+    /// Report the round, wait for the notify, then answer.
+    Hold(Arc<Notify>),
+}
+
+struct Script {
+    id: u32,
+    d: usize,
+    /// The fault and the round (`Round` numbering) it strikes at.
+    at: Option<(u32, Act)>,
+    /// Told `(id, round)` each time a message of this client is in (accepted).
+    progress: Option<mpsc::UnboundedSender<(u32, u32)>>,
+    /// The messages this client sent, by round.
+    sent: BTreeMap<u32, Vec<u8>>,
+}
+
+fn transient(s: &tonic::Status) -> bool {
+    matches!(
+        s.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    )
+}
+
+/// Repeats a call through connection failures (a restarting server) for 20 s at most.
+macro_rules! retry {
+    ($conn:expr, $call:ident ( $($arg:expr),* )) => {{
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            match $conn.$call($($arg),*).await {
+                Err(s) if transient(&s) && Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// What a scripted client saw.
+#[derive(Debug)]
+enum Seen {
+    Outcome(Outcome),
+    Vanished,
+}
+
+impl Script {
+    fn honest(id: u32, d: usize) -> Self {
+        Self {
+            id,
+            d,
+            at: None,
+            progress: None,
+            sent: BTreeMap::new(),
+        }
+    }
+
+    fn at(mut self, round: u32, act: Act) -> Self {
+        self.at = Some((round, act));
+        self
+    }
+
+    async fn run(&mut self, config: &ClientConfig) -> (Seen, Vec<(u32, Refusal)>) {
+        let mut conn = Connection::new(config, self.id).unwrap();
+        let mut refusals = Vec::new();
+        let join = retry!(conn, join()).unwrap();
+        let sid = SessionId(join.session.clone().try_into().unwrap());
+        let params = Params::from_bytes(&join.params).unwrap();
+        let mut rng = chacha_rng(self.id);
+        let (mut state, mut message) =
+            ClientSession::start(&params, ClientId(self.id), None, &mut rng);
+        let mut round = 0;
+        loop {
+            if let Some((r, act)) = self.at.clone()
+                && r == round
+            {
+                match act {
+                    Act::Vanish => return (Seen::Vanished, refusals),
+                    Act::Delay(d) => tokio::time::sleep(d).await,
+                    Act::Reconnect => conn = Connection::new(config, self.id).unwrap(),
+                    Act::Hold(n) => {
+                        if let Some(p) = &self.progress {
+                            let _ = p.send((self.id, 100 + round));
+                        }
+                        n.notified().await;
+                    }
+                }
+            }
+            self.sent.insert(round, message.clone());
+            let reply = retry!(conn, submit(&sid, round, message.clone())).unwrap();
+            let refusal = Refusal::try_from(reply.refusal).unwrap();
+            if refusal != Refusal::Accepted {
+                refusals.push((round, refusal));
+            }
+            if let Some(p) = &self.progress {
+                let _ = p.send((self.id, round));
+            }
+            if matches!(self.at, Some((r, Act::Reconnect)) if r == round) {
+                conn = Connection::new(config, self.id).unwrap();
+            }
+            let next = retry!(conn, await_next(&sid, round)).unwrap();
+            match next.next.unwrap() {
+                proto::Next::Opening(o) => {
+                    let (s, m) = if state.needs_input() {
+                        state
+                            .handle_with_input(
+                                &params,
+                                &o.message,
+                                &input(self.id, self.d),
+                                &mut rng,
+                            )
+                            .unwrap()
+                    } else {
+                        state.handle(&params, &o.message, &mut rng).unwrap()
+                    };
+                    state = s;
+                    message = m;
+                    round = o.round;
+                }
+                proto::Next::Outcome(o) => {
+                    return (Seen::Outcome(Outcome::from_proto(&o).unwrap()), refusals);
+                }
+            }
+        }
+    }
+}
+
+fn chacha_rng(id: u32) -> impl rand_core::CryptoRng {
+    use rand_core::SeedableRng as _;
+    chacha20::ChaCha20Rng::seed_from_u64(u64::from(id) ^ 0x5eca_9900)
+}
+
+fn outcome(seen: &Seen) -> &Outcome {
+    match seen {
+        Seen::Outcome(o) => o,
+        Seen::Vanished => panic!("the client vanished"),
+    }
+}
+
+async fn run_scripts(
+    config: &ClientConfig,
+    scripts: Vec<Script>,
+) -> Vec<(Seen, Vec<(u32, Refusal)>)> {
+    let tasks: Vec<_> = scripts
+        .into_iter()
+        .map(|mut s| {
+            let config = config.clone();
+            tokio::spawn(async move { s.run(&config).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+/// Five library clients, one session: every client gets the right sum; the result is in
+/// the database and the counters say five accepted messages per round. The round closes as
+/// soon as everyone answered (the deadline is far).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_session_over_mutual_tls() {
+    bounded(async {
+        let fx = Fixture::new(5);
+        let d = 8;
+        let server = Server::start(fx.server_config(d, 20.0, 1)).await.unwrap();
+        let start = Instant::now();
+        let tasks: Vec<_> = (1..=5u32)
+            .map(|id| {
+                let config = fx.client_config();
+                tokio::spawn(
+                    async move { Client::new(config, id).unwrap().run(&input(id, d)).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_sum(&t.await.unwrap().unwrap(), &[1, 2, 3, 4, 5], d);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "rounds closed early"
+        );
+        server.sessions_done().await;
+        let results = server.results().unwrap();
+        assert_eq!(results.len(), 1);
+        let counters = server.counters();
+        for round in [0u8, 1, 2, 4] {
+            assert_eq!(counters[&(0, round)].accepted, 5, "round {round}");
+            assert_eq!(counters[&(0, round)].rejected, 0);
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// SecAgg+ (k = 2) through the TOML loader, a client killed in MaskedInputCollection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secagg_plus_from_a_toml_file() {
+    bounded(async {
+        let fx = Fixture::new(6);
+        let d = 5;
+        let path = fx.write_server_toml(d, 1.5, 1);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("bits = 32", "bits = 32\nneighbours = 2");
+        std::fs::write(&path, text).unwrap();
+        let server = Server::start(ServerConfig::load(&path).unwrap())
+            .await
+            .unwrap();
+        let scripts = (1..=6).map(|id| {
+            let s = Script::honest(id, d);
+            if id == 6 { s.at(2, Act::Vanish) } else { s }
+        });
+        let seen = run_scripts(&fx.client_config(), scripts.collect()).await;
+        for s in &seen[..5] {
+            assert_sum(outcome(&s.0), &[1, 2, 3, 4, 5], d);
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// A client killed before it answers each round in turn: the round closes at its deadline
+/// without it, and every other client gets the sum of the included ones (the killed client
+/// is in it only when it died after sending its masked input).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_killed_at_each_round() {
+    bounded(async {
+        for round in [0u32, 1, 2, 4] {
+            let fx = Fixture::new(5);
+            let d = 4;
+            let server = Server::start(fx.server_config(d, 0.8, 1)).await.unwrap();
+            let started = Instant::now();
+            let scripts = (1..=5).map(|id| {
+                let s = Script::honest(id, d);
+                if id == 5 { s.at(round, Act::Vanish) } else { s }
+            });
+            let seen = run_scripts(&fx.client_config(), scripts.collect()).await;
+            let included: &[u32] = if round == 4 {
+                &[1, 2, 3, 4, 5]
+            } else {
+                &[1, 2, 3, 4]
+            };
+            for s in &seen[..4] {
+                assert_sum(outcome(&s.0), included, d);
+            }
+            assert!(matches!(seen[4].0, Seen::Vanished));
+            // One deadline waited for, not more (and no hang).
+            assert!(started.elapsed() < Duration::from_secs(5), "round {round}");
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// A client that answers MaskedInputCollection after its deadline is refused as late, is
+/// left out, and still sees the outcome; a client that drops its connection and reconnects
+/// within the deadline (every round) stays in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_answer_and_reconnect() {
+    bounded(async {
+        let fx = Fixture::new(5);
+        let d = 4;
+        let server = Server::start(fx.server_config(d, 1.0, 1)).await.unwrap();
+        let scripts = vec![
+            Script::honest(1, d),
+            Script::honest(2, d).at(1, Act::Reconnect),
+            Script::honest(3, d).at(2, Act::Reconnect),
+            Script::honest(4, d),
+            Script::honest(5, d).at(2, Act::Delay(Duration::from_millis(1600))),
+        ];
+        let seen = run_scripts(&fx.client_config(), scripts).await;
+        for s in &seen {
+            assert_sum(outcome(&s.0), &[1, 2, 3, 4], d);
+        }
+        assert_eq!(seen[4].1, vec![(2, Refusal::WrongRound)]);
+        let counters = server.counters();
+        assert_eq!(
+            counters[&(0, 4)].late,
+            1,
+            "the late masked input is counted"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Malformed, truncated, oversized, replayed and impersonating messages are refused with a
+/// typed answer and counted; none changes the sum. Unauthenticated clients are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_replays_and_impersonation() {
+    bounded(async {
+        let fx = Fixture::new(5);
+        let d = 4;
+        let server = Server::start(fx.server_config(d, 2.0, 2)).await.unwrap();
+        let config = fx.client_config();
+
+        // No client certificate: a typed refusal, and a line in the log.
+        let mut anonymous = Connection::with_files(&config, Path::new(""), Path::new("")).unwrap();
+        let status = anonymous.join().await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        // A certificate of the CA for an id outside the session.
+        let mut outsider = Connection::new(&config, 6).unwrap();
+        assert_eq!(
+            outsider.join().await.unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        // A certificate of another CA does not even complete the handshake.
+        let other = tempfile::tempdir().unwrap();
+        DevCerts::generate("other", [1])
+            .unwrap()
+            .write(other.path())
+            .unwrap();
+        let mut stranger = Connection::with_files(
+            &config,
+            &other.path().join("client-1.pem"),
+            &other.path().join("client-1.key"),
+        )
+        .unwrap();
+        assert!(stranger.join().await.is_err());
+        assert!(server.unauthenticated() >= 2);
+        let mut client = Client::new(config.clone(), 6).unwrap();
+        assert!(matches!(
+            client.run(&input(6, d)).await,
+            Err(NetError::Unauthenticated(_))
+        ));
+
+        // Session 1: clients 1..=4 honest; client 5 sends junk first.
+        let mut scripts: Vec<Script> = (1..=4).map(|id| Script::honest(id, d)).collect();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        scripts[0].progress = Some(tx);
+        let honest = tokio::spawn({
+            let config = config.clone();
+            async move {
+                let mut out = Vec::new();
+                let mut handles = Vec::new();
+                for mut s in scripts {
+                    let config = config.clone();
+                    handles.push(tokio::spawn(async move {
+                        let r = s.run(&config).await;
+                        (r, s.sent)
+                    }));
+                }
+                for h in handles {
+                    out.push(h.await.unwrap());
+                }
+                out
+            }
+        });
+        let mut attacker = Connection::new(&config, 5).unwrap();
+        let join = attacker.join().await.unwrap();
+        let sid = SessionId(join.session.clone().try_into().unwrap());
+        let params = Params::from_bytes(&join.params).unwrap();
+        let refusal = |r: proto::SubmitReply| Refusal::try_from(r.refusal).unwrap();
+        // Garbage.
+        let r = attacker.submit(&sid, 0, vec![0xff; 40]).await.unwrap();
+        assert_eq!(refusal(r.clone()), Refusal::Rejected, "{}", r.detail);
+        // A real advertisement of client 5, truncated.
+        let mut rng = chacha_rng(5);
+        let (_, real) = ClientSession::start(&params, ClientId(5), None, &mut rng);
+        let r = attacker
+            .submit(&sid, 0, real[..real.len() - 1].to_vec())
+            .await
+            .unwrap();
+        assert_eq!(refusal(r), Refusal::Rejected);
+        // Impersonation: an advertisement claiming client 3, under client 5's certificate.
+        let (_, claims_3) = ClientSession::start(&params, ClientId(3), None, &mut rng);
+        let r = attacker.submit(&sid, 0, claims_3).await.unwrap();
+        assert_eq!(refusal(r.clone()), Refusal::Rejected, "{}", r.detail);
+        // Oversized: past the session's largest message.
+        let status = attacker
+            .submit(&sid, 0, vec![0; 1 << 20])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+            ),
+            "{status:?}"
+        );
+        // A message for a round that is not open.
+        let r = attacker.submit(&sid, 2, real.clone()).await.unwrap();
+        assert_eq!(refusal(r), Refusal::WrongRound);
+        // Another session.
+        let r = attacker
+            .submit(&SessionId([9; 32]), 0, real.clone())
+            .await
+            .unwrap();
+        assert_eq!(refusal(r), Refusal::WrongSession);
+        // Replay of another client's message, once it has been sent: client 1's
+        // advertisement under client 5's certificate.
+        let (_, r1) = rx.recv().await.unwrap();
+        assert_eq!(r1, 0);
+        // Then client 5 goes silent; the others finish without it.
+        let results = honest.await.unwrap();
+        let mut sent_by_1 = None;
+        for (i, ((seen, refusals), sent)) in results.into_iter().enumerate() {
+            assert_sum(outcome(&seen), &[1, 2, 3, 4], d);
+            assert!(refusals.is_empty());
+            if i == 0 {
+                sent_by_1 = Some(sent);
+            }
+        }
+        let sent_by_1 = sent_by_1.unwrap();
+        let counters = server.counters();
+        assert!(counters[&(0, 0)].rejected >= 3, "{:?}", counters[&(0, 0)]);
+        assert_eq!(counters[&(0, 0)].accepted, 4);
+
+        // Session 2: client 1's advertisement of session 1 replayed (by client 1 itself and
+        // by client 5) is refused: the message names the old session.
+        let join = attacker.join().await.unwrap();
+        let sid2 = SessionId(join.session.clone().try_into().unwrap());
+        assert_ne!(sid2, sid);
+        let mut one = Connection::new(&config, 1).unwrap();
+        let r = one.submit(&sid2, 0, sent_by_1[&0].clone()).await.unwrap();
+        assert_eq!(refusal(r), Refusal::Rejected);
+        let r = attacker
+            .submit(&sid2, 0, sent_by_1[&0].clone())
+            .await
+            .unwrap();
+        assert_eq!(refusal(r), Refusal::Rejected);
+        // ... and so is a message sent to the finished session.
+        let r = one.submit(&sid, 1, sent_by_1[&1].clone()).await.unwrap();
+        assert_eq!(refusal(r), Refusal::WrongRound);
+        // The finished session's outcome is queryable.
+        let o = one.outcome(&sid).await.unwrap().outcome.unwrap();
+        assert_sum(&Outcome::from_proto(&o).unwrap(), &[1, 2, 3, 4], d);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Too few clients: the session aborts with a typed reason that every client sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_reason_reaches_every_client() {
+    bounded(async {
+        let fx = Fixture::new(5);
+        let d = 3;
+        let server = Server::start(fx.server_config(d, 0.8, 1)).await.unwrap();
+        // t = 3: three clients vanish in ShareKeys, two are left.
+        let scripts = (1..=5).map(|id| {
+            let s = Script::honest(id, d);
+            if id >= 3 { s.at(1, Act::Vanish) } else { s }
+        });
+        let seen = run_scripts(&fx.client_config(), scripts.collect()).await;
+        for s in &seen[..2] {
+            match outcome(&s.0) {
+                Outcome::Aborted { kind, round, .. } => {
+                    assert_eq!(*kind, proto::AbortKind::TooFewSurvivors);
+                    assert_eq!(*round, 1);
+                }
+                o => panic!("expected an abort, got {o:?}"),
+            }
+        }
+        server.sessions_done().await;
+        assert_eq!(server.results().unwrap().len(), 1);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// The server, as a task, stopped mid-round (`shutdown`, as on Ctrl-C; the four rounds in
+/// turn) and started again on its database: the session completes with every client and the
+/// right sum. (The SIGKILL test below is the crash.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_crash_mid_round_in_process() {
+    bounded(async {
+        for round in [0u32, 1, 2, 4] {
+            let fx = Fixture::new(5);
+            let d = 4;
+            let config = fx.server_config(d, 5.0, 1);
+            let server = Server::start(config.clone()).await.unwrap();
+            let (seen, server) = crash_at(
+                &fx,
+                d,
+                round,
+                || server.shutdown(),
+                || {
+                    let config = config.clone();
+                    async move { Server::start(config).await.unwrap() }
+                },
+            )
+            .await;
+            for s in &seen {
+                assert_sum(outcome(&s.0), &[1, 2, 3, 4, 5], d);
+            }
+            server.sessions_done().await;
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// Clients 1..=4 answer `round` and client 5 holds; once the four are acknowledged the
+/// server is killed (`kill`), restarted (`restart`), and client 5 answers.
+async fn crash_at<K, KF, R, RF, S>(
+    fx: &Fixture,
+    d: usize,
+    round: u32,
+    kill: K,
+    restart: R,
+) -> (Vec<(Seen, Vec<(u32, Refusal)>)>, S)
+where
+    K: FnOnce() -> KF,
+    KF: Future<Output = ()>,
+    R: FnOnce() -> RF,
+    RF: Future<Output = S>,
+{
+    let hold = Arc::new(Notify::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let config = fx.client_config();
+    let tasks: Vec<_> = (1..=5u32)
+        .map(|id| {
+            let mut s = Script::honest(id, d);
+            s.progress = Some(tx.clone());
+            if id == 5 {
+                s = s.at(round, Act::Hold(Arc::clone(&hold)));
+            }
+            let config = config.clone();
+            tokio::spawn(async move { s.run(&config).await })
+        })
+        .collect();
+    let mut in_round = 0;
+    let mut holding = false;
+    while in_round < 4 || !holding {
+        let (id, r) = rx.recv().await.unwrap();
+        if r == round && id != 5 {
+            in_round += 1;
+        }
+        if r == 100 + round {
+            holding = true;
+        }
+    }
+    kill().await;
+    let server = restart().await;
+    hold.notify_one();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    (seen, server)
+}
+
+/// The `secagg serve` process killed with SIGKILL in the middle of each round, restarted on
+/// its database: the session completes with the right sum, and after the session a second
+/// kill and restart loses no result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_process_sigkill_mid_round() {
+    bounded(async {
+        for round in [0u32, 1, 2, 4] {
+            let fx = Fixture::new(5);
+            let d = 4;
+            let toml = fx.write_server_toml(d, 5.0, 0);
+            let first = spawn_server(&toml).await;
+            let (seen, second) = crash_at(
+                &fx,
+                d,
+                round,
+                move || async move {
+                    let mut first = first;
+                    first.kill().await.unwrap();
+                },
+                || spawn_server(&toml),
+            )
+            .await;
+            let mut sid = None;
+            for s in &seen {
+                let o = outcome(&s.0);
+                assert_sum(o, &[1, 2, 3, 4, 5], d);
+                sid = Some(o.session());
+            }
+            // The finished result survives another SIGKILL.
+            let mut second = second;
+            second.kill().await.unwrap();
+            let third = spawn_server(&toml).await;
+            let mut conn = Connection::new(&fx.client_config(), 1).unwrap();
+            let o = retry!(conn, outcome(&sid.unwrap()))
+                .unwrap()
+                .outcome
+                .unwrap();
+            assert_sum(&Outcome::from_proto(&o).unwrap(), &[1, 2, 3, 4, 5], d);
+            let mut third = third;
+            third.kill().await.unwrap();
+        }
+    })
+    .await;
+}
+
+/// `secagg serve --config FILE`, once it prints the line that says it listens.
+async fn spawn_server(config: &Path) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_secagg"))
+        .args(["serve", "--log", "warn", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    child
+}
+
+/// Every message and field of `proto/secagg.proto` is in `secagg::net::proto` with its tag
+/// (the Rust types are written by hand).
+#[test]
+fn proto_file_matches_the_rust_messages() {
+    use prost::Message as _;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proto/secagg.proto"))
+        .unwrap();
+    for rpc in ["Join", "Submit", "Await", "Outcome"] {
+        assert!(text.contains(&format!("rpc {rpc}(")), "{rpc}");
+    }
+    // A round trip through the encoding with every field set: the tags agree with the
+    // file's where the hand-written numbers are checked below.
+    let o = proto::Opening {
+        round: 2,
+        message: vec![1, 2],
+        deadline_ms: 7,
+    };
+    let bytes = o.encode_to_vec();
+    assert_eq!(bytes, [0x08, 2, 0x12, 2, 1, 2, 0x18, 7]);
+    assert!(text.contains(
+        "uint32 round = 1;\n  // One server message, version-2 wire bytes.\n  bytes message = 2;"
+    ));
+    let s = proto::SubmitRequest {
+        session: vec![5],
+        round: 1,
+        message: vec![6],
+    };
+    assert_eq!(s.encode_to_vec(), [0x0a, 1, 5, 0x10, 1, 0x1a, 1, 6]);
+    assert_eq!(proto::SERVICE, "secagg.v1.Aggregator");
+    assert!(text.contains("package secagg.v1;") && text.contains("service Aggregator"));
+}
+
+/// The `serve`/`client`/`certs` commands end to end: certificates and configuration files
+/// from `secagg certs`, a server process, three client processes reading stdin.
+#[test]
+fn commands_end_to_end() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_secagg");
+    let out = Command::new(bin)
+        .args(["certs", "--clients", "3", "--dim", "3", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for name in ["server.toml", "client.toml"] {
+        let p = dir.path().join(name);
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("50051", &port.to_string())
+            .replace("give_up_after = 300", "give_up_after = 20");
+        std::fs::write(&p, text).unwrap();
+    }
+    let mut server = Command::new(bin)
+        .args(["serve", "--log", "warn", "--config"])
+        .arg(dir.path().join("server.toml"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("listening on"));
+    let clients: Vec<_> = (1..=3)
+        .map(|id| {
+            let mut c = Command::new(bin)
+                .args([
+                    "client",
+                    "--input",
+                    "-",
+                    "--id",
+                    &id.to_string(),
+                    "--config",
+                ])
+                .arg(dir.path().join("client.toml"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            writeln!(c.stdin.take().unwrap(), "{id} {} 1", 10 * id).unwrap();
+            c
+        })
+        .collect();
+    for c in clients {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("\"outcome\":\"sum\""), "{text}");
+        assert!(text.contains("\"sum\":[6,60,3]"), "{text}");
+    }
+    // sessions = 1: the server exits by itself once the session ran.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
