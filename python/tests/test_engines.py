@@ -93,3 +93,101 @@ def test_simulation_engine_five_clients_in_ray_workers(tmp_path):
     updates = {p: sim_app.update(p) for p in range(sim_app.N)}
     check_fedavg(np.load(tmp_path / "aggregate.npy"), updates, result["partitions"], result["step"],
                  result["max_weight"])
+
+
+# --- Deployment engine (SuperLink + SuperNodes on loopback) ----------------------------
+
+DEPLOY_ENV = "SECAGG_TEST_DEPLOYMENT"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, ready, seconds: float, procs: list[subprocess.Popen]) -> None:
+    """Polls `ready()` every 0.25 s, at most `seconds`; fails early if a child died."""
+    for _ in range(int(seconds * 4)):
+        if ready():
+            return
+        dead = [p.args[0] for p in procs if p.poll() is not None]
+        if dead:
+            pytest.fail(f"{dead} exited while waiting for {what}")
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+@pytest.mark.skipif(os.environ.get(DEPLOY_ENV) != "1",
+                    reason=f"the deployment engine takes 1-2 minutes: set {DEPLOY_ENV}=1")
+@pytest.mark.parametrize("stopped", [1, 2], ids=["one-node-stopped", "two-nodes-stopped"])
+def test_deployment_engine_supernode_stopped_mid_round(tmp_path, stopped):
+    """A SuperLink, three SuperNodes and `flwr run` of examples/flower/deployment; once
+    training has begun on the last `stopped` nodes (after their key shares went out), they
+    are stopped with SIGTERM. One stopped: the round completes with the two survivors and
+    the aggregate is their FedAvg. Two stopped: one survivor is below the threshold (2), the
+    round halts and the model stays as it was (zeros)."""
+    assert DEPLOYMENT_APP.is_dir(), DEPLOYMENT_APP
+    n, port, started = 3, free_port(), []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def spawn(name: str, args: list[str], cwd: Path = tmp_path) -> subprocess.Popen:
+        home = tmp_path / name
+        home.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "w") as out:
+            proc = subprocess.Popen(args, cwd=cwd, env=env_with(FLWR_HOME=str(home)), stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    def log(name: str) -> str:
+        return (logs / f"{name}.log").read_text(errors="replace")
+
+    markers = {i: tmp_path / f"training-{i}" for i in range(n - stopped, n)}
+    try:
+        spawn("superlink", ["flower-superlink", "--insecure", "--disable-runtime-dependency-installation",
+                            "--host", "127.0.0.1", "--port", str(port)])
+        nodes = []
+        for i in range(n):
+            cfg = f"partition-id={i} num-partitions={n}"
+            if i in markers:
+                cfg += f" slow=120 marker='{markers[i]}'"
+            nodes.append(spawn(f"node{i}", ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{port}",
+                                            "--port", str(free_port()), "--node-config", cfg]))
+        wait_for("three active SuperNodes", lambda: log("superlink").count("Activated node_id") >= n, 120, started)
+        app = tmp_path / "app"
+        shutil.copytree(DEPLOYMENT_APP, app, ignore=shutil.ignore_patterns("smoke.sh", "__pycache__"))
+        project = app / "pyproject.toml"
+        project.write_text(project.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
+        out = tmp_path / "outcome.json"
+        run = spawn("run", ["flwr", "run", ".", "local", "--stream", "--run-config", f"out='{out}'"], cwd=app)
+        wait_for("training on the nodes to stop", lambda: all(m.exists() for m in markers.values()), 240,
+                 [run, *started[:1]])
+        for i in markers:
+            stop(nodes[i])
+        try:
+            run.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            pytest.fail("flwr run did not finish in 240 s after the nodes were stopped")
+        assert out.exists(), log("run")[-3000:]
+        outcome = json.loads(out.read_text())
+    finally:
+        for proc in reversed(started):
+            stop(proc)
+    aggregate = np.load(str(out) + ".npy")
+    assert outcome["sampled"] == n and outcome["failures"] == stopped, outcome
+    if stopped == 1:
+        assert outcome["halted"] is None, outcome
+        assert outcome["partitions"] == [0, 1], outcome
+        sys.path.insert(0, str(DEPLOYMENT_APP))
+        try:
+            from secaggapp.client_app import update  # noqa: PLC0415
+        finally:
+            sys.path.remove(str(DEPLOYMENT_APP))
+        updates = {p: update(p, aggregate.size) for p in range(n)}
+        check_fedavg(aggregate, updates, [0, 1], outcome["step"], outcome["max_weight"])
+    else:
+        # Too few survivors: the round halts and the global model is unchanged.
+        assert outcome["halted"] and "TooFewSurvivors" in outcome["halted"], outcome
+        assert outcome["partitions"] == [] and not np.any(aggregate), outcome
