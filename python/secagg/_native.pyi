@@ -185,6 +185,7 @@ class EncoderConfig:
         coordinate_clip: Optional[float] = None,
         rotation_seed: Optional[bytes] = None,
         max_weight: Optional[int] = None,
+        weight_unit: Optional[int] = None,
         conditional_rounding: float = 0.0,
         wrap_probability: Optional[float] = None,
         noise: Optional[Literal["discrete_gaussian", "skellam"]] = None,
