@@ -953,3 +953,50 @@ fn preflight_counts_the_weight_element() {
     let mean = enc.decode(&sum(&enc, inputs), n).unwrap();
     assert!(l2(&mean, &x) <= 32f64.sqrt() / 4096.0 + 1e-9, "{mean:?}");
 }
+
+/// An explicit weight unit `k = 1` (no noise): the weight element is bounded by `w_max`
+/// itself, so the preflight asks for the modulus of the update alone, and the weighted mean
+/// still decodes exactly (the total weight is an integer sum). Here `B = ⌈γ b⌉ = 2048`,
+/// `W = 4000` by default (one more bit for ten clients) and `W = 100` with `k = 1`.
+#[test]
+fn weight_unit_one_needs_only_the_updates_modulus() {
+    let n = 10;
+    let builder = || {
+        EncoderConfig::builder(20, 4096.0)
+            .l2_clip(1.0)
+            .rotation(rotation_seed(&SID))
+            .coordinate_clip(0.5)
+            .weights(100)
+    };
+    let default = builder().build().unwrap().requirement(n).unwrap();
+    let config = builder().weight_unit(1).build().unwrap();
+    let req = config.requirement(n).unwrap();
+    assert_eq!((req.coordinate_bound, req.weight_bound), (2048, 100));
+    assert_eq!(req.signal_bound, 10 * 2048);
+    assert_eq!((default.smallest_bits, req.smallest_bits), (17, 16));
+    let enc = config
+        .check(Modulus::power_of_two(req.smallest_bits).unwrap(), n)
+        .unwrap();
+    let x: Vec<f64> = (0..20)
+        .map(|j| if j == 3 { 0.125 } else { -0.0625 })
+        .collect();
+    let y: Vec<f64> = x.iter().map(|v| -v).collect();
+    let mut rng = ChaCha20Rng::seed_from_u64(18);
+    // Weights 30 (x) and 10 (y), five clients each: the weighted mean is x / 2.
+    let inputs = (0..n)
+        .map(|i| {
+            let (v, w) = if i % 2 == 0 { (&x, 30) } else { (&y, 10) };
+            enc.encode_weighted(v, w, &mut rng).unwrap().0
+        })
+        .collect();
+    let mean = enc.decode(&sum(&enc, inputs), n).unwrap();
+    let want: Vec<f64> = x.iter().map(|v| v / 2.0).collect();
+    // Each of the n roundings moves a (rotated) coordinate by less than one unit: the sum's
+    // error has L2 norm below n·√32 units, divided by γ and by W_tot / w_max = 2.
+    let bound = n as f64 * 32f64.sqrt() / 4096.0 / 2.0;
+    assert!(l2(&mean, &want) <= bound, "{mean:?}");
+    assert!(matches!(
+        builder().weight_unit(0).build(),
+        Err(EncodingError::Config(_))
+    ));
+}

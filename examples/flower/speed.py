@@ -100,6 +100,7 @@ def measure(which: str, n: int, dim: int, dropout: float, shares: int, threshold
         "client_s": (client_total - training) / n,
         "bytes_up": sum(grid.bytes_up[nid] for nid in survivors) / len(survivors),
         "ok": (which != "ours") or workflow.last_round.halted is None,
+        "modulus_bits": workflow.last_round.modulus_bits if which == "ours" else 32,
     }
 
 
@@ -127,7 +128,8 @@ def main() -> None:
     for which in (["ours", "flower"] if a.which == "both" else [a.which]):
         r = measure(which, a.clients, a.dim, a.dropout, shares, t, a.seed)
         rows[which] = r
-        print(f"| {which} | {r['server_s']:.3f} | {r['client_s']:.4f} | {r['bytes_up']:.0f} |", flush=True)
+        print(f"| {which} (modulus 2^{r['modulus_bits']}) | {r['server_s']:.3f} | {r['client_s']:.4f} "
+              f"| {r['bytes_up']:.0f} |", flush=True)
     if len(rows) == 2:
         print(f"speed-up: server {rows['flower']['server_s'] / rows['ours']['server_s']:.1f}x, "
               f"client {rows['flower']['client_s'] / rows['ours']['client_s']:.1f}x; "

@@ -1,13 +1,35 @@
 """Type stubs of the native module (PyO3)."""
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "SecAggError",
+    "ConfigError",
+    "AbortError",
+    "MisbehaviorError",
+    "EncodingError",
+    "StateError",
+    "ApiMisuseError",
+    "Params",
+    "StateKey",
+    "IdentityKey",
+    "Pki",
+    "ClientSession",
+    "ServerSession",
+    "Output",
+    "EncoderConfig",
+    "Encoder",
+    "rotation_seed",
+    "find_params",
+    "WIRE_VERSION",
+]
+
 WIRE_VERSION: int
 
-ThreatModel = Literal["honest_but_curious", "malicious"]
+_ThreatModel = Literal["honest_but_curious", "malicious"]
 
 class SecAggError(Exception):
     kind: str
@@ -27,9 +49,10 @@ class EncodingError(SecAggError):
 class StateError(SecAggError): ...
 class ApiMisuseError(SecAggError): ...
 
+@final
 class Params:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         session: bytes,
         clients: int,
         modulus: int,
@@ -37,11 +60,11 @@ class Params:
         *,
         neighbours: Optional[int] = None,
         threshold: Optional[int] = None,
-        threat_model: ThreatModel = "honest_but_curious",
+        threat_model: _ThreatModel = "honest_but_curious",
         mask_suite: Literal["chacha20", "aes128ctr"] = "chacha20",
         min_roster: Optional[int] = None,
         require_majority: bool = False,
-    ) -> None: ...
+    ) -> Params: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(data: bytes) -> Params: ...
@@ -50,7 +73,7 @@ class Params:
         data: bytes,
         *,
         session: bytes,
-        threat_model: ThreatModel,
+        threat_model: _ThreatModel,
         min_threshold: int,
         min_neighbours: int,
         max_clients: int,
@@ -78,11 +101,13 @@ class Params:
     @property
     def min_roster(self) -> int: ...
 
+@final
 class StateKey:
-    def __init__(self, key: bytes) -> None: ...
+    def __new__(cls, key: bytes) -> StateKey: ...
     @staticmethod
     def generate() -> StateKey: ...
 
+@final
 class IdentityKey:
     @staticmethod
     def from_seed(seed: bytes) -> IdentityKey: ...
@@ -91,10 +116,12 @@ class IdentityKey:
     def to_seed(self) -> bytes: ...
     def public_key(self) -> bytes: ...
 
+@final
 class Pki:
-    def __init__(self, keys: dict[int, bytes]) -> None: ...
+    def __new__(cls, keys: dict[int, bytes]) -> Pki: ...
     def __len__(self) -> int: ...
 
+@final
 class ClientSession:
     @staticmethod
     def start(
@@ -127,6 +154,7 @@ class ClientSession:
         pki: Optional[Pki] = None,
     ) -> ClientSession: ...
 
+@final
 class Output:
     @property
     def sum(self) -> npt.NDArray[np.uint64]: ...
@@ -135,21 +163,23 @@ class Output:
     @property
     def mask_expansions(self) -> int: ...
 
+@final
 class ServerSession:
-    def __init__(self, params: Params, pki: Optional[Pki] = None) -> None: ...
+    def __new__(cls, params: Params, pki: Optional[Pki] = None) -> ServerSession: ...
     @property
     def round(self) -> str: ...
     @property
     def alive(self) -> bool: ...
-    def receive(self, sender: int, message: bytes) -> None: ...
+    def receive(self, sender: int, message: bytes) -> StateKey: ...
     def close(self) -> Union[list[tuple[list[int], bytes]], Output]: ...
     def seal(self, key: StateKey) -> bytes: ...
     @staticmethod
     def open(data: bytes, key: StateKey, params: Params, pki: Optional[Pki] = None) -> ServerSession: ...
 
+@final
 class EncoderConfig:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         dim: int,
         scale: float,
         *,
@@ -157,12 +187,13 @@ class EncoderConfig:
         coordinate_clip: Optional[float] = None,
         rotation_seed: Optional[bytes] = None,
         max_weight: Optional[int] = None,
+        weight_unit: Optional[int] = None,
         conditional_rounding: float = 0.0,
         wrap_probability: Optional[float] = None,
         noise: Optional[Literal["discrete_gaussian", "skellam"]] = None,
         noise_multiplier: float = 0.0,
         min_contributors: int = 0,
-    ) -> None: ...
+    ) -> EncoderConfig: ...
     @property
     def vector_len(self) -> int: ...
     @property
@@ -170,12 +201,13 @@ class EncoderConfig:
     def requirement(self, max_contributors: int) -> dict[str, int]: ...
     def check(self, modulus: int, max_contributors: int) -> Encoder: ...
 
+@final
 class Encoder:
     def encode(
         self, update: npt.NDArray[np.float64], weight: Optional[int] = None
     ) -> tuple[npt.NDArray[np.uint64], dict[str, Any]]: ...
     def decode(self, sum: npt.NDArray[np.uint64], contributors: int) -> npt.NDArray[np.float64]: ...
-    def check_params(self, params: Params) -> None: ...
+    def check_params(self, params: Params) -> StateKey: ...
     def privacy(self, rounds: int, delta: float) -> dict[str, float]: ...
     @property
     def modulus(self) -> int: ...
@@ -190,7 +222,7 @@ def find_params(
     dropout: float,
     corrupt: float,
     *,
-    threat_model: ThreatModel = "honest_but_curious",
+    threat_model: _ThreatModel = "honest_but_curious",
     sigma: Optional[int] = None,
     eta: Optional[int] = None,
     require_majority: bool = False,

@@ -41,8 +41,8 @@ pub(crate) struct EncoderConfig {
 impl EncoderConfig {
     #[new]
     #[pyo3(signature = (dim, scale, *, l2_clip=None, coordinate_clip=None, rotation_seed=None,
-        max_weight=None, conditional_rounding=0.0, wrap_probability=None, noise=None,
-        noise_multiplier=0.0, min_contributors=0))]
+        max_weight=None, weight_unit=None, conditional_rounding=0.0, wrap_probability=None,
+        noise=None, noise_multiplier=0.0, min_contributors=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -52,6 +52,7 @@ impl EncoderConfig {
         coordinate_clip: Option<f64>,
         rotation_seed: Option<&[u8]>,
         max_weight: Option<u32>,
+        weight_unit: Option<u64>,
         conditional_rounding: f64,
         wrap_probability: Option<f64>,
         noise: Option<&str>,
@@ -73,6 +74,9 @@ impl EncoderConfig {
         }
         if let Some(w) = max_weight {
             b = b.weights(w);
+        }
+        if let Some(k) = weight_unit {
+            b = b.weight_unit(k);
         }
         if let Some(p) = wrap_probability {
             b = b.wrap_probability(p);

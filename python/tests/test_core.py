@@ -212,6 +212,27 @@ def test_encoder_weighted_mean():
     assert np.max(np.abs(mean - want)) < 0.01
 
 
+def test_weight_unit_one_is_exact_and_needs_a_smaller_modulus():
+    d = 16
+    default = secagg.EncoderConfig(d, 2.0**12, coordinate_clip=1.0, max_weight=1000)
+    cfg = secagg.EncoderConfig(d, 2.0**12, coordinate_clip=1.0, max_weight=1000, weight_unit=1)
+    # Coordinates are bounded by 2^12, the weight element by 1000 (not 1000 * floor(R / 1000)).
+    assert cfg.requirement(3)["weight_bound"] == 1000
+    assert default.requirement(3)["weight_bound"] > 2**12
+    assert cfg.requirement(3)["smallest_bits"] < default.requirement(3)["smallest_bits"]
+    enc = cfg.check(2 ** cfg.requirement(3)["smallest_bits"], 3)
+    xs = [np.full(d, 0.1), np.full(d, -0.2), np.full(d, 0.4)]
+    ws = [10, 300, 1000]
+    total = sum(enc.encode(x, weight=w)[0].astype(object) for x, w in zip(xs, ws))
+    mean = enc.decode(np.array([int(v) % enc.modulus for v in total], dtype=np.uint64), 3)
+    want = sum(w * x for x, w in zip(xs, ws)) / sum(ws)
+    # Three roundings of at most one unit each, over the total weight / max_weight.
+    assert np.max(np.abs(mean - want)) <= 3 / 2.0**12 * 1000 / sum(ws)
+    with pytest.raises(secagg.EncodingError) as e:
+        secagg.EncoderConfig(d, 2.0**12, coordinate_clip=1.0, max_weight=1000, weight_unit=0)
+    assert e.value.kind == "Config"
+
+
 def test_encoder_rejects_nan_and_reports_clipping():
     cfg = secagg.EncoderConfig(4, 100.0, l2_clip=1.0)
     enc = cfg.check(2**32, 10)

@@ -129,7 +129,8 @@ def test_nan_update_is_refused_and_others_aggregated():
 def test_no_wrap_around_modulus_grows_with_clients():
     # Flower's defaults wrap at 2,100 clients, d = 100; ours refuse that modulus...
     from secagg.flower._common import encoder_config, scale
-    setup = {"dim": 100, "scale": scale(8.0, 2**22), "clipping_range": 8.0, "max_weight": 1000}
+    setup = {"dim": 100, "scale": scale(8.0, 2**22), "clipping_range": 8.0, "max_weight": 1000,
+             "weight_unit": 1}
     cfg = encoder_config(setup)
     with pytest.raises(secagg.EncodingError) as e:
         cfg.check(2**32, 2100)
@@ -145,9 +146,23 @@ def test_no_wrap_around_modulus_grows_with_clients():
     check_fedavg(grid, result, wf)
 
 
+def test_weight_unit_one_keeps_flowers_modulus_at_100_clients():
+    # d = 10^5, 100 clients, Flower's defaults: the weight element at unit 1 needs no room
+    # of its own, so the sum fits Flower's 2^32 (the default unit would need 2^37).
+    from secagg.flower._common import encoder_config, scale
+    setup = {"dim": 100_000, "scale": scale(8.0, 2**22), "clipping_range": 8.0, "max_weight": 1000}
+    assert encoder_config(setup).requirement(100)["smallest_bits"] == 37
+    assert encoder_config({**setup, "weight_unit": 1}).requirement(100)["smallest_bits"] == 29
+    wf = SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2)
+    grid, result, _ = run(wf, 5, secaggplus_mod)
+    assert wf.last_round.modulus_bits == 32
+    check_fedavg(grid, result, wf)
+
+
 def test_refuses_when_no_modulus_fits():
-    wf = SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2, quantization_range=2**60,
-                            modulus_range=2**61)
+    # 5 clients at coordinates up to 8 * (2^62 - 1) / 16 = 2^61 need a 65-bit modulus.
+    wf = SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2, quantization_range=2**62,
+                            modulus_range=2**63)
     grid, result, _ = run(wf, 5, secaggplus_mod)
     assert wf.last_round.halted
     assert all(np.all(a == 0) for a in result)  # the model is unchanged
@@ -172,7 +187,8 @@ def test_no_plaintext_secret_in_the_context():
         record = ctx.state.config_records[STATE_RECORD]
         # Only the sealed state and public values; no Flower "secaggplus_state" with keys.
         assert set(record) <= {"sealed", "stage", "params", "id", "dim", "scale", "clipping_range",
-                               "max_weight", "l2_clip", "noise", "noise_multiplier", "min_contributors"}
+                               "max_weight", "weight_unit", "l2_clip", "noise", "noise_multiplier",
+                               "min_contributors"}
         # The sealed state opens only with the node's key.
         params = secagg.Params.from_bytes(record["params"])
         with pytest.raises(secagg.StateError):

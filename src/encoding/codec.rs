@@ -296,8 +296,15 @@ impl Encoding {
         let mut out = Vec::with_capacity(self.config.bounds.len);
         for v in rounded.iter().map(|r| i128::from(*r)).chain(weight) {
             let noisy = v + noise.map_or(0, |n| i128::from(n.sample(rng)));
-            // mod m by design: negative values become m + v.
-            let reduced = noisy.rem_euclid(m);
+            // mod m by design: negative values become m + v. Values within (-m, m), always
+            // so without noise, skip the (slow) 128-bit division.
+            let reduced = if (0..m).contains(&noisy) {
+                noisy
+            } else if (-m..0).contains(&noisy) {
+                noisy + m
+            } else {
+                noisy.rem_euclid(m)
+            };
             out.push(u64::try_from(reduced).unwrap_or(0));
         }
         PlainInput::new(out)

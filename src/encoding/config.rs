@@ -74,6 +74,7 @@ pub struct EncoderConfigBuilder {
     coordinate_clip: Option<f64>,
     rotation: Option<[u8; 32]>,
     max_weight: Option<u32>,
+    weight_unit: Option<u64>,
     beta: f64,
     wrap_probability: f64,
     noise: Option<NoiseSpec>,
@@ -92,6 +93,7 @@ impl EncoderConfig {
             coordinate_clip: None,
             rotation: None,
             max_weight: None,
+            weight_unit: None,
             beta: 0.0,
             wrap_probability: 1e-9,
             noise: None,
@@ -208,6 +210,17 @@ impl EncoderConfigBuilder {
         self
     }
 
+    /// The weight element's unit `k` (integer units per unit of weight; at least 1) in
+    /// place of the default `max(1, ⌊R / w_max⌋)`. The default makes the weight element span
+    /// about as much as the update, which noise needs (docs/ENCODING.md); without noise,
+    /// `k = 1` keeps the total weight exact with a far smaller weight bound `w_max`, so the
+    /// preflight check may accept a smaller modulus (fewer mask and wire bits).
+    #[must_use]
+    pub fn weight_unit(mut self, k: u64) -> Self {
+        self.weight_unit = Some(k);
+        self
+    }
+
     /// Conditional rounding with parameter `β` in `[0, 1)`: the rounded vector's squared
     /// norm is held below `R² + d'/4 + sqrt(2 ln(1/β)) (R + sqrt(d')/2)` (each draw meets
     /// it with probability at least `1 - β`; Kairouz, Liu and Steinke, ICML 2021,
@@ -257,6 +270,9 @@ impl EncoderConfigBuilder {
         }
         if self.max_weight == Some(0) {
             return Err(EncodingError::Config("maximum weight must be at least 1"));
+        }
+        if self.weight_unit == Some(0) {
+            return Err(EncodingError::Config("weight unit must be at least 1"));
         }
         let bounds = self.bounds()?;
         let noise = match self.noise {
@@ -322,9 +338,13 @@ impl EncoderConfigBuilder {
         let (weight_unit, weight) = match self.max_weight {
             None => (0, 0),
             Some(w) => {
-                // k = floor(R / w_max), at least 1: the weight element spans about as much
-                // as the update, so noise on it is comparable (see docs/ENCODING.md).
-                let unit = ceil_u64((radius / f64::from(w)).floor())?.max(1);
+                // k = floor(R / w_max), at least 1, unless set: the weight element spans
+                // about as much as the update, so noise on it is comparable (see
+                // docs/ENCODING.md).
+                let unit = match self.weight_unit {
+                    Some(k) => k,
+                    None => ceil_u64((radius / f64::from(w)).floor())?.max(1),
+                };
                 (
                     unit,
                     unit.checked_mul(u64::from(w))

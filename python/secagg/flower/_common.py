@@ -11,7 +11,9 @@ from .._native import EncoderConfig
 RECORD = "secagg_rs"
 STATE_RECORD = "secagg_rs_state"
 FLOWER_RECORD = "secaggplus_configs"
-PROTOCOL_VERSION = 1
+# 2: the setup names the weight unit (1 without noise: the total weight is exact and the
+# modulus need not make room for a weight element as wide as the update).
+PROTOCOL_VERSION = 2
 
 # One Flower message per protocol message; the stage names follow Flower's.
 STAGE_BY_ROUND = {
@@ -43,6 +45,8 @@ def encoder_config(setup: dict) -> EncoderConfig:
             noise_multiplier=float(setup["noise_multiplier"]),
             min_contributors=int(setup["min_contributors"]),
         )
+    if setup.get("weight_unit"):
+        kwargs["weight_unit"] = int(setup["weight_unit"])
     return EncoderConfig(
         int(setup["dim"]),
         float(setup["scale"]),

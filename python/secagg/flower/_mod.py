@@ -25,7 +25,7 @@ from .._native import ApiMisuseError, ClientSession, ConfigError, Params
 from ._common import FLOWER_RECORD, PROTOCOL_VERSION, RECORD, STATE_RECORD, encoder_config, error
 from ._keys import state_key
 
-_SETUP_KEYS = ("dim", "scale", "clipping_range", "max_weight", "l2_clip", "noise",
+_SETUP_KEYS = ("dim", "scale", "clipping_range", "max_weight", "weight_unit", "l2_clip", "noise",
                "noise_multiplier", "min_contributors")
 
 
@@ -41,9 +41,12 @@ def _foreign(msg: Message) -> Exception:
 
 
 def _flatten(arrays: list[np.ndarray]) -> np.ndarray:
+    """One float64 vector, converted while copied (a single pass over the update)."""
     if not arrays:
         return np.zeros(0)
-    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=np.float64).reshape(-1)
+    return np.concatenate([np.asarray(a).reshape(-1) for a in arrays], dtype=np.float64)
 
 
 def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:
@@ -51,9 +54,11 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
     chooses the graph). Other messages pass through."""
     if msg.metadata.message_type != MessageType.TRAIN:
         return call_next(msg, ctxt)
-    if RECORD not in msg.content.config_records:
+    # RecordDict.config_records builds a fresh view on every access: read it once.
+    records = msg.content.config_records
+    if RECORD not in records:
         raise _foreign(msg)
-    cfg = msg.content.config_records[RECORD]
+    cfg = records[RECORD]
     stage = cast(str, cfg["stage"])
     key = state_key(dict(ctxt.node_config))
     out_content = RecordDict()
@@ -67,9 +72,10 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
         session, reply = ClientSession.start(params, client_id)
         newest = 0
     else:
-        if STATE_RECORD not in ctxt.state.config_records:
+        state_records = ctxt.state.config_records
+        if STATE_RECORD not in state_records:
             raise error(ApiMisuseError, "NoState", f"secagg.flower: stage '{stage}' before setup")
-        st = ctxt.state.config_records[STATE_RECORD]
+        st = state_records[STATE_RECORD]
         params = Params.from_bytes(cast(bytes, st["params"]))
         client_id = int(cast(int, st["id"]))
         setup = {k: st[k] for k in _SETUP_KEYS if k in st}

@@ -245,6 +245,11 @@ class SecAggPlusWorkflow:
         if self.noise:
             setup.update(noise=self.noise, noise_multiplier=float(self.noise_multiplier),
                          min_contributors=int(self.min_contributors))
+        else:
+            # Without noise the weight element needs no span of its own (docs/ENCODING.md):
+            # unit 1 keeps the total weight exact, and the modulus the preflight asks for is
+            # the updates' (2^29 rather than 2^37 at 100 clients with Flower's defaults).
+            setup["weight_unit"] = 1
         config = encoder_config(setup)
         # No wrap-around: the smallest power of two the preflight check proves enough for
         # n contributors, with modulus_range as a floor.

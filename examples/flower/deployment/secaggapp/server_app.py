@@ -1,6 +1,9 @@
-"""ServerApp: FedAvg under secagg.flower's SecAggPlusWorkflow; prints the aggregate's error
-against plain FedAvg of the included clients."""
+"""ServerApp: FedAvg under secagg.flower's SecAggPlusWorkflow. Logs one line
+``SECAGG-SMOKE {json}`` with the outcome and the aggregate's error against plain FedAvg of
+the included clients; with the run config ``out`` set, also writes that JSON and the
+aggregate (``out``.npy) for a test to check."""
 
+import json
 from logging import INFO
 
 import numpy as np
@@ -16,14 +19,23 @@ from flwr.server.workflow.constant import MAIN_PARAMS_RECORD
 
 from secagg.flower import SecAggPlusWorkflow
 
+from secaggapp.client_app import update
+
 app = ServerApp()
 
 
 @app.main()
 def main(grid, context: Context) -> None:
     n, dim = int(context.run_config["num-clients"]), int(context.run_config["dim"])
+    partitions: list[int] = []
+
+    def fit_metrics(results):
+        partitions.extend(sorted(int(m["partition"]) for _, m in results))
+        return {}
+
     strategy = FedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=n, min_available_clients=n,
-                      initial_parameters=ndarrays_to_parameters([np.zeros(dim, dtype=np.float32)]))
+                      initial_parameters=ndarrays_to_parameters([np.zeros(dim, dtype=np.float32)]),
+                      fit_metrics_aggregation_fn=fit_metrics)
     legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=int(context.run_config["num-server-rounds"])),
                            strategy=strategy)
     workflow = SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2,
@@ -32,15 +44,17 @@ def main(grid, context: Context) -> None:
     report = workflow.last_round
     params = compat.arrayrecord_to_parameters(legacy.state.array_records[MAIN_PARAMS_RECORD], keep_input=True)
     got = parameters_to_ndarrays(params)[0].astype(np.float64)
-    log(INFO, "SECAGG-SMOKE sampled=%s included=%s halted=%s", len(report.sampled), len(report.included),
-        report.halted)
-    if report.included:
-        # Which partitions are in: the ServerApp knows node ids only; the partitions are
-        # recovered by trying every subset of the right size (n is small).
-        from itertools import combinations
-        ups = {p: (np.random.default_rng(p).uniform(-1, 1, dim).astype(np.float64), 10 + 5 * p) for p in range(n)}
-        best = min(
-            float(np.max(np.abs(got - sum(ups[p][0] * ups[p][1] for p in s) / sum(ups[p][1] for p in s))))
-            for s in combinations(range(n), len(report.included))
-        )
-        log(INFO, "SECAGG-SMOKE max_error=%.3g", best)
+    outcome = {"sampled": len(report.sampled), "included": len(report.included), "partitions": partitions,
+               "halted": report.halted, "failures": len(report.failures),
+               "step": 2 * workflow.clipping_range / (workflow.quantization_range - 1),
+               "max_weight": workflow.max_weight, "max_abs": float(np.max(np.abs(got)))}
+    if partitions:
+        ups = [update(p, dim) for p in partitions]
+        want = sum(x.astype(np.float64) * w for x, w in ups) / sum(w for _, w in ups)
+        outcome["max_error"] = float(np.max(np.abs(got - want)))
+    log(INFO, "SECAGG-SMOKE %s", json.dumps(outcome))
+    out = str(context.run_config.get("out", ""))
+    if out:
+        np.save(out + ".npy", got)
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(outcome, f)
