@@ -229,6 +229,9 @@ pub struct Expect {
     pub max_clients: usize,
     /// The largest vector [default 10^7].
     pub max_vector_len: usize,
+    /// Refuse a threshold that is not a strict majority of the share holders (defence in
+    /// depth, `ParamsBuilder::require_majority`) [default false].
+    pub require_majority: bool,
 }
 
 impl Default for Expect {
@@ -238,6 +241,7 @@ impl Default for Expect {
             min_neighbours: 2,
             max_clients: 10_000,
             max_vector_len: 10_000_000,
+            require_majority: false,
         }
     }
 }
@@ -253,6 +257,7 @@ impl Expect {
             min_neighbours: self.min_neighbours,
             max_clients: self.max_clients,
             max_vector_len: self.max_vector_len,
+            require_majority: self.require_majority,
         }
     }
 }
