@@ -782,7 +782,7 @@ fn proto_file_matches_the_rust_messages() {
     // file's where the hand-written numbers are checked below.
     let o = proto::Opening {
         round: 2,
-        message: vec![1, 2],
+        message: vec![1, 2].into(),
         deadline_ms: 7,
     };
     let bytes = o.encode_to_vec();
