@@ -69,6 +69,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Traffic {
     sent: u64,
     received: u64,
+    /// Bytes of the outcomes (the sum, 8 bytes an element, and the included ids).
+    outcomes: u64,
     /// `(round, seconds from the opening to the acknowledgement)`.
     latencies: Vec<(u32, f64)>,
 }
@@ -118,6 +120,9 @@ async fn client(
                 let mut t = traffic.lock().unwrap();
                 t.sent += local.sent;
                 t.received += local.received;
+                if let Some(proto::OutcomeResult::Sum(s)) = &o.result {
+                    t.outcomes += (s.sum.len() + 4 * s.included.len()) as u64;
+                }
                 t.latencies.extend(local.latencies);
                 return match o.result {
                     Some(proto::OutcomeResult::Sum(s)) => Some(
@@ -265,9 +270,11 @@ fn main() {
         "wire bytes sent by clients: {} (formula {}), received: {} (formula {})",
         traffic.sent, sent_formula, traffic.received, received_formula
     );
+    let carried = traffic.sent + traffic.received + traffic.outcomes;
     println!(
-        "loopback bytes (both directions, TLS + HTTP/2 + TCP/IP): {lo} = {:.2} x the wire bytes",
-        lo as f64 / (traffic.sent + traffic.received) as f64
+        "outcome bytes (the sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {lo} = {:.3} x (wire + outcome bytes)",
+        traffic.outcomes,
+        lo as f64 / carried as f64
     );
     println!("server peak memory (VmHWM): {peak:.1} MiB");
 
