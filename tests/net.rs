@@ -552,11 +552,9 @@ async fn bad_frames_replays_and_impersonation() {
             .await
             .unwrap();
         assert_eq!(refusal(r), Refusal::WrongSession);
-        // Replay of another client's message, once it has been sent: client 1's
-        // advertisement under client 5's certificate.
+        // Client 1's advertisement is in (the others finish without client 5).
         let (_, r1) = rx.recv().await.unwrap();
         assert_eq!(r1, 0);
-        // Then client 5 goes silent; the others finish without it.
         let results = honest.await.unwrap();
         let mut sent_by_1 = None;
         for (i, ((seen, refusals), sent)) in results.into_iter().enumerate() {
@@ -571,8 +569,8 @@ async fn bad_frames_replays_and_impersonation() {
         assert!(counters[&(0, 0)].rejected >= 3, "{:?}", counters[&(0, 0)]);
         assert_eq!(counters[&(0, 0)].accepted, 4);
 
-        // Session 2: client 1's advertisement of session 1 replayed (by client 1 itself and
-        // by client 5) is refused: the message names the old session.
+        // Session 2: client 1's advertisement of session 1 replayed, by client 1 itself (another
+        // session) and by client 5 (another client and session), is refused.
         let join = attacker.join().await.unwrap();
         let sid2 = SessionId(join.session.clone().try_into().unwrap());
         assert_ne!(sid2, sid);
@@ -782,7 +780,7 @@ fn proto_file_matches_the_rust_messages() {
     // file's where the hand-written numbers are checked below.
     let o = proto::Opening {
         round: 2,
-        message: vec![1, 2],
+        message: vec![1, 2].into(),
         deadline_ms: 7,
     };
     let bytes = o.encode_to_vec();

@@ -104,8 +104,9 @@ pub struct AwaitRequest {
 pub struct Opening {
     #[prost(uint32, tag = "1")]
     pub round: u32,
-    #[prost(bytes = "vec", tag = "2")]
-    pub message: Vec<u8>,
+    /// Shared, not copied, between the recipients of one message (a roster goes to all).
+    #[prost(bytes = "bytes", tag = "2")]
+    pub message: prost::bytes::Bytes,
     #[prost(uint64, tag = "3")]
     pub deadline_ms: u64,
 }

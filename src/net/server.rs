@@ -18,6 +18,7 @@ use std::time::Instant;
 use std::vec::Vec;
 
 use chacha20::ChaCha20Rng;
+use prost::bytes::Bytes;
 use rand_core::SeedableRng as _;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -119,7 +120,7 @@ struct Current {
     session: Option<ServerSession>,
     expected: BTreeSet<ClientId>,
     answered: BTreeSet<ClientId>,
-    outbox: BTreeMap<ClientId, Vec<u8>>,
+    outbox: BTreeMap<ClientId, Bytes>,
     /// `None`: AdvertiseKeys before the first advertisement.
     deadline: Option<Instant>,
 }
@@ -593,7 +594,7 @@ impl Shared {
         let sealed = session.seal(&self.key, &mut rng);
         let meta = cur.meta();
         let guard = self.writing.lock().await;
-        self.write(move |store| store.save_round(&meta, &sealed, &BTreeMap::new()))
+        self.write(move |store| store.save_round(&meta, &sealed, &[]))
             .await?;
         drop(guard);
         info!(session = %short_id(&sid), index, clients = params.clients(), "session open: admitting clients");
@@ -679,10 +680,15 @@ impl Shared {
             let epoch = lock(&self.live).epoch;
             match (closed, sealed) {
                 (Ok(Closed::Next(next, envelopes)), Some(sealed)) => {
+                    // One buffer per message, shared by its recipients (a roster goes to all).
+                    let envelopes: Vec<(Vec<ClientId>, Bytes)> = envelopes
+                        .into_iter()
+                        .map(|e| (e.to, Bytes::from(e.bytes)))
+                        .collect();
                     let mut outbox = BTreeMap::new();
-                    for envelope in envelopes {
-                        for to in envelope.to {
-                            outbox.insert(to, envelope.bytes.clone());
+                    for (to, bytes) in &envelopes {
+                        for id in to {
+                            outbox.insert(*id, bytes.clone());
                         }
                     }
                     let next_round = next.round();
@@ -693,8 +699,7 @@ impl Shared {
                         round: next_round.number(),
                         answered: BTreeSet::new(),
                     };
-                    let stored = outbox.clone();
-                    self.write(move |store| store.save_round(&meta, &sealed, &stored))
+                    self.write(move |store| store.save_round(&meta, &sealed, &envelopes))
                         .await?;
                     drop(guard);
                     self.persisted.send_modify(|p| *p = (*p).max(epoch));

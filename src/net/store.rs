@@ -4,7 +4,8 @@
 //! round, who answered) and its sealed [`ServerSession`](crate::protocol::session::ServerSession)
 //! (`state`, `docs/WIRE.md` §11); `outbox` holds the messages that opened the current round,
 //! by recipient, so a client that reconnects, or a restarted server, sends the very bytes it
-//! sent before; `results` holds every finished session's outcome (the `Outcome` message of
+//! sent before (`envelopes` holds each message once, `outbox` each recipient's envelope: a
+//! roster is stored once, not once per client); `results` holds every finished session's outcome (the `Outcome` message of
 //! `proto/secagg.proto`) by session index, kept for good.
 //!
 //! Every write is one transaction: a batch of accepted messages (meta and state), a round
@@ -19,6 +20,7 @@ use std::{format, vec};
 use alloc::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use prost::bytes::Bytes;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
 use super::NetError;
@@ -26,7 +28,8 @@ use crate::ids::{ClientId, SessionId};
 use crate::params::PARAMS_LEN;
 
 const LIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("live");
-const OUTBOX: TableDefinition<u32, &[u8]> = TableDefinition::new("outbox");
+const OUTBOX: TableDefinition<u32, u32> = TableDefinition::new("outbox");
+const ENVELOPES: TableDefinition<u32, &[u8]> = TableDefinition::new("envelopes");
 const RESULTS: TableDefinition<u64, &[u8]> = TableDefinition::new("results");
 
 /// The record's own format version.
@@ -99,8 +102,8 @@ pub struct Stored {
     pub meta: Meta,
     /// Its sealed server state.
     pub state: Vec<u8>,
-    /// The messages that opened its current round.
-    pub outbox: BTreeMap<ClientId, Vec<u8>>,
+    /// The messages that opened its current round, by recipient (one buffer per message).
+    pub outbox: BTreeMap<ClientId, Bytes>,
 }
 
 /// The state database.
@@ -125,6 +128,7 @@ impl Store {
         {
             txn.open_table(LIVE).map_err(db_err)?;
             txn.open_table(OUTBOX).map_err(db_err)?;
+            txn.open_table(ENVELOPES).map_err(db_err)?;
             txn.open_table(RESULTS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
@@ -149,6 +153,16 @@ impl Store {
             .ok_or_else(|| NetError::Store("the live session has no state".into()))?
             .value()
             .to_vec();
+        let mut envelopes = BTreeMap::new();
+        for entry in txn
+            .open_table(ENVELOPES)
+            .map_err(db_err)?
+            .iter()
+            .map_err(db_err)?
+        {
+            let (i, bytes) = entry.map_err(db_err)?;
+            envelopes.insert(i.value(), Bytes::copy_from_slice(bytes.value()));
+        }
         let mut outbox = BTreeMap::new();
         for entry in txn
             .open_table(OUTBOX)
@@ -156,8 +170,11 @@ impl Store {
             .iter()
             .map_err(db_err)?
         {
-            let (id, bytes) = entry.map_err(db_err)?;
-            outbox.insert(ClientId(id.value()), bytes.value().to_vec());
+            let (id, i) = entry.map_err(db_err)?;
+            let bytes = envelopes
+                .get(&i.value())
+                .ok_or_else(|| NetError::Store("an outbox entry names no envelope".into()))?;
+            outbox.insert(ClientId(id.value()), bytes.clone());
         }
         Ok(Some(Stored {
             meta,
@@ -182,7 +199,7 @@ impl Store {
     }
 
     /// Stores a round close (or a session's start): the record, the state and the messages
-    /// that open the round, replacing the previous round's.
+    /// that open the round with their recipients, replacing the previous round's.
     ///
     /// # Errors
     /// [`NetError::Store`].
@@ -190,7 +207,7 @@ impl Store {
         &self,
         meta: &Meta,
         state: &[u8],
-        outbox: &BTreeMap<ClientId, Vec<u8>>,
+        envelopes: &[(Vec<ClientId>, Bytes)],
     ) -> Result<(), NetError> {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
@@ -200,8 +217,15 @@ impl Store {
             live.insert("state", state).map_err(db_err)?;
             let mut table = txn.open_table(OUTBOX).map_err(db_err)?;
             table.retain(|_, _| false).map_err(db_err)?;
-            for (id, bytes) in outbox {
-                table.insert(id.0, bytes.as_slice()).map_err(db_err)?;
+            let mut stored = txn.open_table(ENVELOPES).map_err(db_err)?;
+            stored.retain(|_, _| false).map_err(db_err)?;
+            for (i, (to, bytes)) in envelopes.iter().enumerate() {
+                let i =
+                    u32::try_from(i).map_err(|_| NetError::Store("too many envelopes".into()))?;
+                stored.insert(i, bytes.as_ref()).map_err(db_err)?;
+                for id in to {
+                    table.insert(id.0, i).map_err(db_err)?;
+                }
             }
         }
         txn.commit().map_err(db_err)
@@ -223,6 +247,10 @@ impl Store {
             live.remove("meta").map_err(db_err)?;
             live.remove("state").map_err(db_err)?;
             txn.open_table(OUTBOX)
+                .map_err(db_err)?
+                .retain(|_, _| false)
+                .map_err(db_err)?;
+            txn.open_table(ENVELOPES)
                 .map_err(db_err)?
                 .retain(|_, _| false)
                 .map_err(db_err)?;

@@ -1,0 +1,309 @@
+//! Load of the networked driver (issue 14 §3; a benchmark, not a test): one session of `N`
+//! clients over loopback mutual TLS against a `secagg serve` process, SecAgg+ with the
+//! finder's `k` (5% dropout, 5% corruption), no client dropping. It prints the wall time,
+//! per-round client latency percentiles (a client's time from the round's opening message
+//! to the acknowledgement of its answer, which the server gives once it is on disk), the
+//! server's peak memory (VmHWM), the wire bytes carried against the version-2 formulas,
+//! the loopback interface's bytes (TLS, HTTP/2, TCP and IP included), and
+//! `secagg simulate` for the same session.
+//!
+//! ```sh
+//! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --profile dev --features net,cli --bench net_load
+//! NET_LOAD_CLIENTS=100 NET_LOAD_DIM=1000000 cargo bench --profile dev --features net,cli --bench net_load
+//! ```
+//!
+//! The dev profile optimises every crate at level 2 (Cargo.toml), as the CI builds it.
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rand_core::SeedableRng as _;
+use secagg::finder::{FinderInput, find};
+use secagg::net::tls::DevCerts;
+use secagg::net::{ClientConfig, Connection, proto};
+use secagg::protocol::session::ClientSession;
+use secagg::{ClientId, Params, SessionId, ThreatModel};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Bytes received on the loopback interface so far.
+fn loopback_bytes() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let l = l.trim_start();
+            l.strip_prefix("lo:")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|b| b.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// VmHWM of a process, in MiB.
+fn peak_mib(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+#[derive(Default)]
+struct Traffic {
+    sent: u64,
+    received: u64,
+    /// Bytes of the outcomes (the sum, 8 bytes an element, and the included ids).
+    outcomes: u64,
+    /// `(round, seconds from the opening to the acknowledgement)`.
+    latencies: Vec<(u32, f64)>,
+}
+
+async fn client(
+    config: ClientConfig,
+    id: u32,
+    d: usize,
+    traffic: Arc<Mutex<Traffic>>,
+) -> Option<Vec<u64>> {
+    let mut conn = Connection::new(&config, id).unwrap();
+    let mut opened = Instant::now();
+    let join = conn.join().await.unwrap();
+    let sid = SessionId(join.session.clone().try_into().unwrap());
+    let params = Params::from_bytes(&join.params).unwrap();
+    let mut rng = chacha20::ChaCha20Rng::seed_from_u64(u64::from(id));
+    let (mut state, mut message) = ClientSession::start(&params, ClientId(id), None, &mut rng);
+    let input: Vec<u64> = (0..d as u64)
+        .map(|i| (i * 7 + u64::from(id)) % (1 << 32))
+        .collect();
+    let mut round = 0u32;
+    let mut local = Traffic::default();
+    loop {
+        local.sent += message.len() as u64;
+        let reply = conn.submit(&sid, round, message).await.unwrap();
+        assert_eq!(reply.refusal, 0, "{}", reply.detail);
+        local
+            .latencies
+            .push((round, opened.elapsed().as_secs_f64()));
+        let next = conn.await_next(&sid, round).await.unwrap();
+        opened = Instant::now();
+        match next.next.unwrap() {
+            proto::Next::Opening(o) => {
+                local.received += o.message.len() as u64;
+                let (s, m) = if state.needs_input() {
+                    state
+                        .handle_with_input(&params, &o.message, &input, &mut rng)
+                        .unwrap()
+                } else {
+                    state.handle(&params, &o.message, &mut rng).unwrap()
+                };
+                state = s;
+                message = m;
+                round = o.round;
+            }
+            proto::Next::Outcome(o) => {
+                let mut t = traffic.lock().unwrap();
+                t.sent += local.sent;
+                t.received += local.received;
+                if let Some(proto::OutcomeResult::Sum(s)) = &o.result {
+                    t.outcomes += (s.sum.len() + 4 * s.included.len()) as u64;
+                }
+                t.latencies.extend(local.latencies);
+                return match o.result {
+                    Some(proto::OutcomeResult::Sum(s)) => Some(
+                        s.sum
+                            .chunks_exact(8)
+                            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+            }
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is read from the command line.
+    let n = env("NET_LOAD_CLIENTS", 1000);
+    let d = env("NET_LOAD_DIM", 10_000);
+    let graph = find(&FinderInput::new(
+        n,
+        0.05,
+        0.05,
+        ThreatModel::HonestButCurious,
+    ))
+    .unwrap();
+    let complete = graph.k + 1 >= n;
+    let (k, t) = (graph.k, graph.t);
+    println!(
+        "net_load: n = {n}, d = {d}, k = {k}{}, t = {t}, 2^32",
+        if complete { " (complete)" } else { "" }
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let ids = 1..=u32::try_from(n).unwrap();
+    DevCerts::generate("load", ids)
+        .unwrap()
+        .write(dir.path())
+        .unwrap();
+    secagg::net::write_state_key(&dir.path().join("state.key")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let neighbours = if complete {
+        String::new()
+    } else {
+        format!("neighbours = {k}\n")
+    };
+    std::fs::write(
+        dir.path().join("server.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nstate_db = \"state.redb\"\nstate_key = \"state.key\"\nsessions = 0\n\
+             [tls]\nca = \"ca.pem\"\ncert = \"server.pem\"\nkey = \"server.key\"\n\
+             [session]\nclients = {n}\nvector_len = {d}\nbits = 32\nthreshold = {t}\n{neighbours}\
+             [deadlines]\nadvertise_keys = 600\nshare_keys = 600\nmasked_input = 600\nunmasking = 600\n"
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_secagg");
+    let mut server = Command::new(bin)
+        .args(["serve", "--log", "warn", "--config"])
+        .arg(dir.path().join("server.toml"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+
+    let config = ClientConfig {
+        server: format!("127.0.0.1:{port}"),
+        server_name: "localhost".into(),
+        tls: secagg::net::config::ClientTls {
+            ca: dir.path().join("ca.pem"),
+            cert: dir.path().join("client-{id}.pem"),
+            key: dir.path().join("client-{id}.key"),
+        },
+        give_up_after: 3600.0,
+        expect: secagg::net::config::Expect::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let traffic = Arc::new(Mutex::new(Traffic::default()));
+    let lo_before = loopback_bytes();
+    let start = Instant::now();
+    let sums = runtime.block_on(async {
+        let tasks: Vec<_> = (1..=u32::try_from(n).unwrap())
+            .map(|id| tokio::spawn(client(config.clone(), id, d, Arc::clone(&traffic))))
+            .collect();
+        let mut sums = Vec::new();
+        for t in tasks {
+            sums.push(t.await.unwrap());
+        }
+        sums
+    });
+    let wall = start.elapsed().as_secs_f64();
+    let lo = loopback_bytes() - lo_before;
+    let peak = peak_mib(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // Every client saw the same sum, and it is the plain sum.
+    let mut want = vec![0u64; d];
+    for id in 1..=n as u64 {
+        for (i, w) in want.iter_mut().enumerate() {
+            *w = (*w + (i as u64 * 7 + id) % (1 << 32)) % (1 << 32);
+        }
+    }
+    for s in &sums {
+        assert_eq!(s.as_deref(), Some(want.as_slice()), "the sum");
+    }
+
+    let traffic = traffic.lock().unwrap();
+    println!("wall time (join to the last outcome): {wall:.2} s");
+    let mut by_round: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for (r, s) in &traffic.latencies {
+        by_round.entry(*r).or_default().push(*s);
+    }
+    println!("round | clients | p50 s | p90 s | p99 s | max s");
+    for (r, mut v) in by_round {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{r} | {} | {:.3} | {:.3} | {:.3} | {:.3}",
+            v.len(),
+            percentile(&v, 0.5),
+            percentile(&v, 0.9),
+            percentile(&v, 0.99),
+            percentile(&v, 1.0)
+        );
+    }
+    // Version-2 sizes (WIRE.md §3) with no dropout: c = k ciphertexts each way, g = 0, an
+    // unmasking request names the k live neighbours and the client (s = k + 1, δ = 0), a response reveals
+    // k + 1 self-mask shares (its neighbours' and its own).
+    let (n64, k64, b) = (n as u64, (if complete { n - 1 } else { k }) as u64, 32u64);
+    let sent_formula =
+        n64 * (135 + (43 + 84 * k64) + (70 + (d as u64 * b).div_ceil(8)) + (46 + 36 * (k64 + 1)));
+    let received_formula = n64 * ((38 + 101 * n64) + (46 + 84 * k64) + (50 + 4 * (k64 + 1)));
+    println!(
+        "wire bytes sent by clients: {} (formula {}), received: {} (formula {})",
+        traffic.sent, sent_formula, traffic.received, received_formula
+    );
+    let carried = traffic.sent + traffic.received + traffic.outcomes;
+    println!(
+        "outcome bytes (the sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {lo} = {:.3} x (wire + outcome bytes)",
+        traffic.outcomes,
+        lo as f64 / carried as f64
+    );
+    println!("server peak memory (VmHWM): {peak:.1} MiB");
+
+    let sim_start = Instant::now();
+    let mut args = vec![
+        "simulate".to_owned(),
+        "--clients".into(),
+        n.to_string(),
+        "--dim".into(),
+        d.to_string(),
+        "--threshold".into(),
+        t.to_string(),
+        "--dropout".into(),
+        "0".into(),
+        "--json".into(),
+    ];
+    if !complete {
+        args.extend(["--neighbours".into(), k.to_string()]);
+    }
+    let sim = Command::new(bin).args(&args).output().unwrap();
+    let sim_wall = sim_start.elapsed().as_secs_f64();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    println!(
+        "secagg simulate {}: {sim_wall:.2} s wall; networked / simulated = {:.2}",
+        args.join(" "),
+        wall / sim_wall
+    );
+}
