@@ -228,16 +228,9 @@ fn next_round(params: &Params, round: Round) -> Option<Round> {
     })
 }
 
+/// The round numbered `n` on the wire of `proto/secagg.proto` (a `uint32`).
 fn round_numbered(n: u32) -> Option<Round> {
-    [
-        Round::AdvertiseKeys,
-        Round::ShareKeys,
-        Round::MaskedInput,
-        Round::Consistency,
-        Round::Unmasking,
-    ]
-    .into_iter()
-    .find(|r| u32::from(r.number()) == n)
+    crate::protocol::state::round_numbered(u8::try_from(n).ok()?)
 }
 
 /// The outcome message of a finished session.
