@@ -8,6 +8,7 @@
 pub mod client;
 mod derive;
 pub mod graph;
+pub mod roster_tree;
 pub mod messages;
 mod rules;
 pub mod server;

@@ -4,15 +4,24 @@
 //! A client shares its secrets with, and masks pairwise against, its neighbours only. The
 //! Harary graph `H(k, n)` puts the `n` roster members on a ring and joins each to the
 //! `floor(k / 2)` nearest on either side (and, for odd `k`, to the one opposite, which needs
-//! `n` even). Which client sits at which ring position is a permutation that no single party
-//! controls: its seed is derived from the hash of the whole AdvertiseKeys roster and the
-//! session id ([`roster_digest`], [`LABEL_GRAPH`](crate::crypto::kdf::LABEL_GRAPH)), so every
-//! client recomputes the graph from the roster it received and refuses one that does not
-//! match.
+//! `n` even). Which client sits at which ring position is a permutation of the roster's
+//! *ranks* (a member's rank is the number of members with a smaller id) that no single party
+//! controls: its seed is derived from the roster digest, the root of the roster tree
+//! ([`crate::protocol::roster_tree`]), and the session id
+//! ([`LABEL_GRAPH`](crate::crypto::kdf::LABEL_GRAPH)).
+//!
+//! Two permutations, by roster size (`docs/PROTOCOL.md` §6): up to [`FISHER_YATES_MAX`]
+//! members, or when the neighbourhood is a large part of the roster, a Fisher–Yates shuffle of
+//! the ranks (exactly uniform; `O(n)` for one client); above it, the swap-or-not shuffle of
+//! Hoang, Morris and Rogaway (CRYPTO 2012), which gives one member's ring position, and the
+//! member at a ring position, in `O(rounds)`, so a client finds its `k` neighbours' ranks in
+//! `O(k · rounds)` without touching the rest of the roster.
 
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
+use aes::Aes128;
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -22,6 +31,10 @@ use crate::ids::{ClientId, SessionId};
 pub use crate::vocabulary::Neighbourhood;
 
 pub use crate::protocol::derive::roster_digest;
+
+/// The largest roster whose ring is a Fisher–Yates shuffle of every rank; larger rosters
+/// use the swap-or-not shuffle (unless `64 (k + 1) > n'`).
+pub const FISHER_YATES_MAX: usize = 1 << 16;
 
 /// The neighbours of every member of a roster, computed once.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,9 +70,8 @@ impl Graph {
         }
     }
 
-    /// The neighbours of `u` alone in the graph [`Graph::new`] would build, without the
-    /// lookup table a graph keeps for every member (what one client needs, in `O(n)` after
-    /// the ring is drawn).
+    /// The neighbours of `u` alone in the graph [`Graph::new`] would build, from the ranks
+    /// [`neighbour_ranks`] gives (what one client needs: `O(k · rounds)` on a large roster).
     #[must_use]
     pub fn neighbours_of(
         kind: Neighbourhood,
@@ -68,24 +80,21 @@ impl Graph {
         members: &[ClientId],
         u: ClientId,
     ) -> BTreeSet<ClientId> {
-        let (ring, kind) = ring(kind, session, digest, members);
-        match ring.iter().position(|&c| c == u) {
-            Some(pos) => around(&ring, kind, pos, u),
-            None => BTreeSet::new(),
+        let mut sorted = members.to_vec();
+        sorted.sort_unstable();
+        let Ok(rank) = sorted.binary_search(&u) else {
+            return BTreeSet::new();
+        };
+        match neighbour_ranks(kind, session, digest, sorted.len(), rank) {
+            Some(ranks) => ranks.iter().filter_map(|&r| sorted.get(r).copied()).collect(),
+            None => sorted.iter().copied().filter(|&c| c != u).collect(),
         }
     }
 }
 
-/// The members in ring order and the kind actually used.
-fn ring(
-    kind: Neighbourhood,
-    session: &SessionId,
-    digest: &[u8; 32],
-    members: &[ClientId],
-) -> (Vec<ClientId>, Neighbourhood) {
-    let mut ring: Vec<ClientId> = members.to_vec();
-    ring.sort_unstable();
-    let n = ring.len();
+/// The kind actually used on `n` members: an odd degree on an odd roster is rounded up, and
+/// a degree with `k + 1 >= n` (or whose rounding overflows) gives the complete graph.
+fn effective(kind: Neighbourhood, n: usize) -> Neighbourhood {
     // No k-regular graph has an odd number of members of odd degree: round k up.
     // Checked: `Graph` is public, so `k` may be anything up to `usize::MAX`. A degree whose
     // rounding overflows is far above `n - 1` and gives the complete graph, as documented.
@@ -98,41 +107,211 @@ fn ring(
     };
     // SECURITY: `k + 1 < n` without overflow: with `k = usize::MAX` a wrapping `k + 1` would
     // be 0 and leave every member without neighbours.
-    let kind = match kind {
+    match kind {
         Neighbourhood::Harary { k } if k.checked_add(1).is_some_and(|h| h < n) => kind,
         _ => Neighbourhood::Complete,
-    };
-    if let Neighbourhood::Harary { .. } = kind {
+    }
+}
+
+/// The ring permutation of a Harary graph over `n` ranks.
+enum Shuffle {
+    /// `ring[p]` is the rank at ring position `p`.
+    FisherYates(Vec<usize>),
+    /// Computed per element.
+    SwapOrNot(SwapOrNot),
+}
+
+impl Shuffle {
+    fn new(session: &SessionId, digest: &[u8; 32], n: usize, k: usize) -> Self {
         let seed = kdf::derive(kdf::LABEL_GRAPH, session, ClientId(0), ClientId(0), digest);
         let mut rng = ChaCha20Rng::from_seed(*seed.bytes());
-        // Fisher-Yates, with unbiased indices.
-        for i in (1..ring.len()).rev() {
-            let j = uniform_below(&mut rng, i + 1);
-            ring.swap(i, j);
+        let fits = k
+            .checked_add(1)
+            .and_then(|q| q.checked_mul(64))
+            .is_some_and(|q| q <= n);
+        if n <= FISHER_YATES_MAX || !fits {
+            let mut ring: Vec<usize> = (0..n).collect();
+            // Fisher-Yates, with unbiased indices.
+            for i in (1..n).rev() {
+                let j = uniform_below(&mut rng, i + 1);
+                ring.swap(i, j);
+            }
+            Self::FisherYates(ring)
+        } else {
+            Self::SwapOrNot(SwapOrNot::new(&mut rng, n))
         }
     }
+
+    /// The ring position of rank `r`.
+    fn position(&self, r: usize) -> Option<usize> {
+        match self {
+            Self::FisherYates(ring) => ring.iter().position(|&x| x == r),
+            Self::SwapOrNot(s) => Some(s.forward(r)),
+        }
+    }
+
+    /// The rank at ring position `p`.
+    fn rank_at(&self, p: usize) -> Option<usize> {
+        match self {
+            Self::FisherYates(ring) => ring.get(p).copied(),
+            Self::SwapOrNot(s) => Some(s.inverse(p)),
+        }
+    }
+}
+
+/// The swap-or-not shuffle (Hoang, Morris and Rogaway, CRYPTO 2012, Fig. 1) on `Z_n`: round
+/// `i` pairs `x` with `K_i - x` and swaps the two when the round function says so. Every
+/// round is an involution, so the inverse runs the rounds backwards.
+struct SwapOrNot {
+    n: u64,
+    keys: Vec<u64>,
+    round_function: Aes128,
+}
+
+impl SwapOrNot {
+    /// Draws the round function's AES key (16 bytes), then the round keys `K_i` uniform in
+    /// `Z_n`, from `rng`.
+    fn new(rng: &mut ChaCha20Rng, n: usize) -> Self {
+        let mut key = [0u8; 16];
+        rng.fill_bytes(&mut key);
+        let rounds = swap_or_not_rounds(n);
+        let keys = (0..rounds)
+            .map(|_| uniform_below(rng, n) as u64)
+            .collect();
+        Self {
+            n: n as u64,
+            keys,
+            round_function: Aes128::new(&key.into()),
+        }
+    }
+
+    /// One round: `x` or its partner `K_i - x mod n`, by the round function's bit at the
+    /// larger of the two (the same for both, so the round is an involution).
+    fn round(&self, i: usize, key: u64, x: u64) -> u64 {
+        let partner = (key + self.n - x) % self.n;
+        let high = x.max(partner);
+        let mut block = [0u8; 16];
+        block[..4].copy_from_slice(&(i as u32).to_be_bytes());
+        block[4..12].copy_from_slice(&high.to_be_bytes());
+        let mut block = block.into();
+        self.round_function.encrypt_block(&mut block);
+        if block[15] & 1 == 1 { partner } else { x }
+    }
+
+    fn forward(&self, x: usize) -> usize {
+        let mut x = x as u64;
+        for (i, &key) in self.keys.iter().enumerate() {
+            x = self.round(i, key, x);
+        }
+        x as usize
+    }
+
+    fn inverse(&self, y: usize) -> usize {
+        let mut y = y as u64;
+        for (i, &key) in self.keys.iter().enumerate().rev() {
+            y = self.round(i, key, y);
+        }
+        y as usize
+    }
+}
+
+/// The number of swap-or-not rounds for `n` members, used only when `64 (k + 1) <= n`.
+///
+/// Hoang, Morris and Rogaway bound the CCA advantage of `r` rounds against `q` queries by
+/// `4 n^{3/2} / (r + 4) · ((q + n) / 2n)^{r/4 + 1}`. One client asks for `q = k + 1` points
+/// (its own position and its neighbours' ranks). With `64 q <= n`, `log2(2n / (q + n))` is
+/// above `15/16`, so `e = r/4 + 1 >= (66 + 1.5 b) · 16/15`, with `b` the bit length of `n`,
+/// puts the bound below `2^-64`. Integer arithmetic only: client and server must agree.
+#[must_use]
+pub fn swap_or_not_rounds(n: usize) -> usize {
+    let b = (usize::BITS - n.leading_zeros()) as usize;
+    let e = ((132 + 3 * b) * 8).div_ceil(15);
+    4 * (e - 1)
+}
+
+/// The ranks of the neighbours of the member of rank `rank` among `n` members, ascending, or
+/// `None` when the graph is complete (every other rank). The same ranks [`Graph::new`] puts
+/// around `rank`.
+#[must_use]
+pub fn neighbour_ranks(
+    kind: Neighbourhood,
+    session: &SessionId,
+    digest: &[u8; 32],
+    n: usize,
+    rank: usize,
+) -> Option<Vec<usize>> {
+    let Neighbourhood::Harary { k } = effective(kind, n) else {
+        return None;
+    };
+    if rank >= n {
+        return Some(Vec::new());
+    }
+    let shuffle = Shuffle::new(session, digest, n, k);
+    let pos = shuffle.position(rank)?;
+    let mut out: Vec<usize> = around(n, k, pos)
+        .into_iter()
+        .filter_map(|p| shuffle.rank_at(p))
+        .filter(|&r| r != rank)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+/// The ring positions around `pos` on a ring of `n` for degree `k` (`k + 1 < n`).
+fn around(n: usize, k: usize, pos: usize) -> Vec<usize> {
+    // `k + 1 < n`, so `step < n` and, with `pos < n`, no sum below can overflow.
+    let mut out = Vec::with_capacity(k);
+    for step in 1..=k / 2 {
+        out.push((pos + step) % n);
+        out.push((pos + n - step) % n);
+    }
+    if k % 2 == 1 {
+        out.push((pos + n / 2) % n);
+    }
+    out
+}
+
+/// The members in ring order and the kind actually used.
+fn ring(
+    kind: Neighbourhood,
+    session: &SessionId,
+    digest: &[u8; 32],
+    members: &[ClientId],
+) -> (Vec<ClientId>, Neighbourhood) {
+    let mut sorted: Vec<ClientId> = members.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    let kind = effective(kind, n);
+    let Neighbourhood::Harary { k } = kind else {
+        return (sorted, kind);
+    };
+    let ring = match Shuffle::new(session, digest, n, k) {
+        Shuffle::FisherYates(ranks) => ranks
+            .iter()
+            .filter_map(|&r| sorted.get(r).copied())
+            .collect(),
+        Shuffle::SwapOrNot(s) => (0..n)
+            .filter_map(|p| sorted.get(s.inverse(p)).copied())
+            .collect(),
+    };
     (ring, kind)
 }
 
-/// The neighbours of `u`, at position `pos` of `ring`, ascending, not counting `u`.
-fn around(ring: &[ClientId], kind: Neighbourhood, pos: usize, u: ClientId) -> BTreeSet<ClientId> {
-    let n = ring.len();
+/// The members around `u`, at position `pos` of `ring`, ascending, not counting `u`.
+fn members_around(
+    ring: &[ClientId],
+    kind: Neighbourhood,
+    pos: usize,
+    u: ClientId,
+) -> BTreeSet<ClientId> {
     match kind {
         Neighbourhood::Complete => ring.iter().copied().filter(|&c| c != u).collect(),
-        Neighbourhood::Harary { k } => {
-            // `ring` only holds a Harary kind with `k + 1 < n`, so `step < n` and, with
-            // `pos < n`, no sum below can overflow.
-            let mut out = BTreeSet::new();
-            for step in 1..=k / 2 {
-                out.extend(ring.get((pos + step) % n).copied());
-                out.extend(ring.get((pos + n - step) % n).copied());
-            }
-            if k % 2 == 1 {
-                out.extend(ring.get((pos + n / 2) % n).copied());
-            }
-            out.remove(&u);
-            out
-        }
+        Neighbourhood::Harary { k } => around(ring.len(), k, pos)
+            .into_iter()
+            .filter_map(|p| ring.get(p).copied())
+            .filter(|&c| c != u)
+            .collect(),
     }
 }
 
@@ -164,7 +343,7 @@ impl Graph {
         let Some(&(_, pos)) = self.positions.get(at) else {
             return BTreeSet::new();
         };
-        around(&self.ring, self.kind, pos, u)
+        members_around(&self.ring, self.kind, pos, u)
     }
 
     /// `u` and its neighbours, ascending: the clients whose shares `u` holds (and who hold
@@ -335,5 +514,53 @@ mod tests {
         }
         // Binomial(7000, 1/7): mean 1000, sd 29; 8 sd never flakes.
         assert!(seen.iter().all(|c| (768..=1232).contains(c)), "{seen:?}");
+    }
+}
+
+#[cfg(test)]
+mod shuffle_tests {
+    use super::*;
+
+    #[test]
+    fn swap_or_not_is_a_permutation_and_inverts() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for n in [2usize, 3, 10, 1000, 4097] {
+            let s = SwapOrNot::new(&mut rng, n);
+            let mut seen = alloc::vec![false; n];
+            for x in 0..n {
+                let y = s.forward(x);
+                assert!(y < n);
+                assert!(!seen[y], "n={n}: {y} twice");
+                seen[y] = true;
+                assert_eq!(s.inverse(y), x);
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_grow_with_the_roster() {
+        assert_eq!(swap_or_not_rounds(1_000_000), 408);
+        assert_eq!(swap_or_not_rounds(1 << 24), 440);
+        assert!(swap_or_not_rounds(FISHER_YATES_MAX + 1) < swap_or_not_rounds(1 << 24));
+    }
+
+    #[test]
+    fn one_clients_ranks_match_the_whole_graph_above_fisher_yates() {
+        let n = FISHER_YATES_MAX as u32 + 7;
+        let members: Vec<ClientId> = (0..n).map(|i| ClientId(3 * i + 1)).collect();
+        let sid = SessionId([5; 32]);
+        let kind = Neighbourhood::Harary { k: 12 };
+        let g = Graph::new(kind, &sid, &[8; 32], &members);
+        assert_eq!(g.kind(), kind);
+        for rank in [0usize, 1, 77, n as usize - 1] {
+            let ranks = neighbour_ranks(kind, &sid, &[8; 32], n as usize, rank).unwrap();
+            let ids: BTreeSet<ClientId> = ranks.iter().map(|&r| members[r]).collect();
+            assert_eq!(ids, g.neighbours(members[rank]), "rank {rank}");
+            assert_eq!(ids.len(), 12);
+        }
+        // A dense degree on the same roster falls back to Fisher-Yates, also consistent.
+        let dense = Neighbourhood::Harary { k: 1100 };
+        let ranks = neighbour_ranks(dense, &sid, &[8; 32], n as usize, 5).unwrap();
+        assert_eq!(ranks.len(), 1100);
     }
 }
