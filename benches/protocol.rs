@@ -23,7 +23,7 @@ use rand_core::SeedableRng;
 
 use secagg::harness::Harness;
 use secagg::protocol::messages::SharesDelivery;
-use secagg::protocol::session::{ClientSession, ServerSession};
+use secagg::protocol::session::{ClientSession, ServerSession, roster_for};
 use secagg::protocol::{client, server};
 use secagg::sim::Simulation;
 use secagg::wire::ServerMessage;
@@ -174,11 +174,12 @@ fn client(c: &mut Criterion) {
         let (_, msg) = client::AdvertiseKeys::new(&params, id, &mut client_rng(id));
         srv.receive(id, msg).unwrap();
     }
-    let (_, roster) = srv.close().unwrap();
+    let (_, rosters) = srv.close().unwrap();
+    let roster = roster_for(&rosters, ClientId(1)).unwrap();
     group.bench_function(BenchmarkId::new("share_keys", n), |b| {
         b.iter_batched(
             || client::AdvertiseKeys::new(&params, ClientId(1), &mut client_rng(ClientId(1))).0,
-            |c| c.share_keys(&roster, &mut rng).unwrap(),
+            |c| c.share_keys(roster, &mut rng).unwrap(),
             BatchSize::SmallInput,
         );
     });

@@ -40,7 +40,7 @@ use rand_core::SeedableRng;
 use secagg::harness::{Fate, Harness, copy_response};
 use secagg::protocol::graph::{Graph, roster_digest};
 use secagg::protocol::{client, messages as msg, server};
-use secagg::wire::{ClientMessage, ServerMessage};
+use secagg::wire::ClientMessage;
 use secagg::{
     ClientId, IdentityKey, Modulus, Params, Pki, PlainInput, Round, SessionId, ThreatModel,
 };
@@ -84,6 +84,22 @@ fn identity_key(u: ClientId) -> IdentityKey {
     IdentityKey::from_seed(&seed)
 }
 
+/// Client `u` of a session with `params`, with its keys from its own seeded rng.
+fn advertise(
+    params: &Params,
+    pki: Option<&Pki>,
+    u: ClientId,
+) -> (client::AdvertiseKeys, msg::AdvertiseKeys) {
+    let mut rng = client_rng(u);
+    match pki {
+        Some(pki) => {
+            let identity = client::Identity::new(identity_key(u), pki.clone());
+            client::AdvertiseKeys::with_identity(params, u, identity, &mut rng)
+        }
+        None => client::AdvertiseKeys::new(params, u, &mut rng),
+    }
+}
+
 /// A deterministic input below 2^16 for client `u`.
 fn input(u: ClientId, d: usize) -> PlainInput {
     let base = u64::from(u.0);
@@ -94,21 +110,24 @@ fn input(u: ClientId, d: usize) -> PlainInput {
     )
 }
 
-fn graph_of(params: &Params, roster: &msg::Roster) -> Graph {
-    let members: Vec<ClientId> = roster.entries.iter().map(|e| e.sender).collect();
+/// The graph of the whole roster `entries`, as the server derives it.
+fn graph_of(params: &Params, entries: &[msg::AdvertiseKeys]) -> Graph {
+    let members: Vec<ClientId> = entries.iter().map(|e| e.sender).collect();
     Graph::new(
         params.neighbourhood(),
         params.session(),
-        &roster_digest(&roster.entries),
+        &roster_digest(entries),
         &members,
     )
 }
 
-/// A session of n clients as one client sees it: the roster, built once.
+/// A session of n clients as one client sees it: the server after AdvertiseKeys (which
+/// gives each client its roster view), built once.
 struct Population {
     params: Params,
     pki: Option<Pki>,
-    roster: msg::Roster,
+    server: server::ShareKeys,
+    graph: Graph,
 }
 
 impl Population {
@@ -126,46 +145,45 @@ impl Population {
                     .map(|u| (u, identity_key(u).public_key())),
             )
         });
-        let mut pop = Self {
-            params,
-            pki,
-            roster: msg::Roster {
-                session: SessionId([0; 32]),
-                entries: Vec::new(),
-            },
-        };
         // The server checks that signatures are present; every client verifies them.
-        let mut srv = server::AdvertiseKeys::new(&pop.params);
+        let mut srv = server::AdvertiseKeys::new(&params);
+        let mut entries = Vec::new();
         for u in ids(n) {
-            let (_, out) = pop.advertise(u);
+            let (_, out) = advertise(&params, pki.as_ref(), u);
+            entries.push(out.clone());
             srv.receive(u, out).unwrap();
         }
-        pop.roster = srv.close().unwrap().1;
-        pop
+        let server = srv.close_lazy().unwrap();
+        let graph = graph_of(&params, &entries);
+        Self {
+            params,
+            pki,
+            server,
+            graph,
+        }
+    }
+
+    /// What `u` receives in ShareKeys: its view of the roster.
+    fn roster(&self, u: ClientId) -> msg::Roster {
+        self.server.roster_for(u).unwrap()
     }
 
     /// Client `u` with the keys the roster holds for it.
     fn advertise(&self, u: ClientId) -> (client::AdvertiseKeys, msg::AdvertiseKeys) {
-        let mut rng = client_rng(u);
-        match &self.pki {
-            Some(pki) => {
-                let identity = client::Identity::new(identity_key(u), pki.clone());
-                client::AdvertiseKeys::with_identity(&self.params, u, identity, &mut rng)
-            }
-            None => client::AdvertiseKeys::new(&self.params, u, &mut rng),
-        }
+        advertise(&self.params, self.pki.as_ref(), u)
     }
 
     /// The shares `u`'s neighbours sealed to it, as the server delivers them.
     fn delivery_for(&self, u: ClientId) -> msg::SharesDelivery {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let mut roster_signatures = Vec::new();
-        let sealed = graph_of(&self.params, &self.roster)
+        let sealed = self
+            .graph
             .neighbours(u)
             .into_iter()
             .map(|v| {
                 let (c, _) = self.advertise(v);
-                let (_, out) = c.share_keys(&self.roster, &mut rng).unwrap();
+                let (_, out) = c.share_keys(&self.roster(v), &mut rng).unwrap();
                 // Malicious mode: each neighbour's signature over the roster goes along.
                 roster_signatures.extend(out.roster_signature.map(|s| (v, s)));
                 out.sealed.into_iter().find(|s| s.recipient == u).unwrap()
@@ -189,8 +207,9 @@ fn client_rounds(
     x: usize,
 ) {
     let u = ClientId(1);
-    // ShareKeys: check the roster and derive the graph, k agreements, two Shamir splits
-    // over k + 1 holders, k seals.
+    let roster = pop.roster(u);
+    // ShareKeys: check the roster view and derive the neighbourhood, k agreements, two
+    // Shamir splits over k + 1 holders, k seals.
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     group.bench_with_input(
         BenchmarkId::new(format!("share_keys{suffix}"), x),
@@ -198,7 +217,7 @@ fn client_rounds(
         |b, _| {
             b.iter_batched(
                 || pop.advertise(u).0,
-                |c| c.share_keys(black_box(&pop.roster), &mut rng).unwrap(),
+                |c| c.share_keys(black_box(&roster), &mut rng).unwrap(),
                 BatchSize::SmallInput,
             );
         },
@@ -215,7 +234,7 @@ fn client_rounds(
             b.iter_batched(
                 || {
                     let c = pop.advertise(u).0;
-                    c.share_keys(&pop.roster, &mut setup_rng).unwrap().0
+                    c.share_keys(&roster, &mut setup_rng).unwrap().0
                 },
                 |c| c.masked_input(black_box(&delivery), &x_u).unwrap(),
                 BatchSize::SmallInput,
@@ -248,11 +267,12 @@ fn client(c: &mut Criterion) {
     // entry (the whole roster seeds the graph): linear in n.
     for n in [100usize, 1_000, 10_000] {
         let pop = Population::new(n, ThreatModel::Malicious);
+        let roster = pop.roster(u);
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         group.bench_with_input(BenchmarkId::new("share_keys_malicious", n), &n, |b, _| {
             b.iter_batched(
                 || pop.advertise(u).0,
-                |c| c.share_keys(black_box(&pop.roster), &mut rng).unwrap(),
+                |c| c.share_keys(black_box(&roster), &mut rng).unwrap(),
                 BatchSize::SmallInput,
             );
         });
@@ -329,10 +349,9 @@ impl Transcript {
                 Fate::Deliver
             });
         session.step().unwrap();
-        let Some(ServerMessage::Roster(roster)) = session.inbox(ClientId(1)) else {
-            panic!("client 1 has the roster");
-        };
-        let dropped = dropping(&params, &graph_of(&params, roster), percent);
+        let entries: Vec<msg::AdvertiseKeys> =
+            sent.borrow().advertised.iter().map(|(_, m)| m.clone()).collect();
+        let dropped = dropping(&params, &graph_of(&params, &entries), percent);
         for &u in &dropped {
             // Silent after ShareKeys.
             session.schedule_mut().drop_from(u, Round::MaskedInput);

@@ -140,6 +140,12 @@ pub enum Misbehavior {
     },
     /// Two roster entries share a public key.
     RosterDuplicateKey,
+    /// A roster view's proof does not open the roster tree at its entries (`docs/PROTOCOL.md`
+    /// §6).
+    RosterBadProof,
+    /// A roster view lacks a neighbour, or holds an entry, that the graph of its own tree
+    /// does not put around this client.
+    RosterWrongView,
     /// The share ciphertexts or their recipients do not match the roster.
     SharesMismatch {
         /// The peer in question.
@@ -390,6 +396,10 @@ impl fmt::Display for Misbehavior {
             }
             Self::RosterDuplicateId { peer } => write!(f, "roster repeats {peer}"),
             Self::RosterDuplicateKey => f.write_str("roster repeats a public key"),
+            Self::RosterBadProof => f.write_str("roster view's proof does not verify"),
+            Self::RosterWrongView => {
+                f.write_str("roster view is not this client's neighbourhood in its own tree")
+            }
             Self::SharesMismatch { peer } => {
                 write!(f, "share ciphertexts do not match the roster at {peer}")
             }

@@ -33,6 +33,7 @@ use crate::params::Params;
 use crate::params::ThreatModel;
 use crate::protocol::messages as msg;
 use crate::protocol::server::Output;
+use crate::protocol::session::roster_for;
 use crate::protocol::{Round, client, server};
 
 mod restart;
@@ -449,7 +450,7 @@ enum Ready {
 type Advertised = (
     server::ShareKeys,
     Vec<(ClientId, client::AdvertiseKeys, ChaCha20Rng)>,
-    msg::Roster,
+    Vec<msg::Roster>,
 );
 /// The server and clients after ShareKeys, with the deliveries.
 type Shared = (
@@ -672,12 +673,10 @@ impl Driver<'_, '_> {
         Ok((server, clients, roster))
     }
 
-    fn share_keys(&mut self, (mut server, clients, roster): Advertised) -> Result<Shared, Error> {
+    fn share_keys(&mut self, (mut server, clients, rosters): Advertised) -> Result<Shared, Error> {
         let mut t = Tally::default();
         let mut next = BTreeMap::new();
         let total = clients.len();
-        // Every client receives the same roster.
-        let roster_len = wire_len(&roster);
         let items: Vec<_> = clients
             .into_iter()
             .filter(|(id, _, _)| self.sim.speaks(*id, Round::ShareKeys))
@@ -685,8 +684,14 @@ impl Driver<'_, '_> {
         let restarts = self.restarts.take();
         let params = &self.sim.params;
         let step = |(id, c, mut rng): (ClientId, client::AdvertiseKeys, ChaCha20Rng)| {
-            Step::run(id, roster_len, || c.share_keys(&roster, &mut rng))
-                .restarted(restarts.as_ref(), params)
+            // The whole roster, or this client's view of a sparse graph.
+            let roster = roster_for(&rosters, id);
+            let roster_len = roster.map_or(0, wire_len);
+            Step::run(id, roster_len, || {
+                let roster = roster.ok_or(Error::Internal("every member has a roster"))?;
+                c.share_keys(roster, &mut rng)
+            })
+            .restarted(restarts.as_ref(), params)
         };
         self.drive(
             "share_keys",

@@ -5,7 +5,7 @@
 use core::fmt;
 
 /// The wire-format version the codec writes and the only one it reads.
-pub(crate) const WIRE_VERSION: u8 = 2;
+pub(crate) const WIRE_VERSION: u8 = 3;
 
 /// A protocol round, numbered as in Bonawitz et al., CCS 2017, Fig. 4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -50,9 +50,9 @@ pub use codec::{
 };
 pub(crate) use codec::{pack, packed_len, unpack};
 pub(crate) use messages::longest_message;
-pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage};
+pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage, max_roster_proof_len};
 pub use types::{
-    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster,
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster, RosterSlice,
     SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
     UnmaskingResponse,
 };

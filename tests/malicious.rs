@@ -27,7 +27,7 @@ use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use secagg::harness::{copy_response, refused};
 use secagg::protocol::graph::{Graph, roster_digest};
-use secagg::protocol::{client, messages as msg, server};
+use secagg::protocol::{client, messages as msg, server, session};
 use secagg::{
     AbortReason, ApiMisuse, ClientId, Error, IdentityKey, Misbehavior, Modulus, Output, Params,
     Party, Pki, PlainInput, Rejected, Round, SessionId, Signature, ThreatModel,
@@ -368,15 +368,24 @@ fn advertise(kind: Kind, session: SessionId, seed: u64, silent: &[ClientId]) -> 
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut srv = server::AdvertiseKeys::with_pki(&params, pki.clone());
     let mut clients = BTreeMap::new();
+    let mut entries = Vec::new();
     for u in ids(kind.n()) {
         let identity = client::Identity::new(identity_key(u), pki.clone());
         let (c, out) = client::AdvertiseKeys::with_identity(&params, u, identity, &mut rng);
         if !silent.contains(&u) {
+            entries.push(out.clone());
             srv.receive(u, out).unwrap();
             clients.insert(u, c);
         }
     }
-    let (srv, roster) = srv.close().unwrap();
+    let (srv, _views) = srv.close().unwrap();
+    // The whole roster, which clients accept on either graph: the tampering below edits
+    // it (the views an honest SecAgg+ server sends are tested in tests/secagg_plus.rs).
+    let roster = msg::Roster {
+        session,
+        entries,
+        slice: None,
+    };
     (srv, clients, roster, rng)
 }
 
@@ -812,10 +821,11 @@ fn honest_but_curious(with_identity: bool) -> (server::MaskedInput, client::Mask
         srv.receive(u, out).unwrap();
         clients.insert(u, c);
     }
-    let (mut srv, roster) = srv.close().unwrap();
+    let (mut srv, rosters) = srv.close().unwrap();
     let mut sharing = BTreeMap::new();
     for (u, c) in clients {
-        let (c, out) = c.share_keys(&roster, &mut rng).unwrap();
+        let roster = session::roster_for(&rosters, u).unwrap();
+        let (c, out) = c.share_keys(roster, &mut rng).unwrap();
         srv.receive(u, out).unwrap();
         sharing.insert(u, c);
     }
@@ -1034,8 +1044,9 @@ fn server_with_pki_rejects_forged_advertisement() {
         }
         srv.receive(u, honest).unwrap();
     }
-    let (_, roster) = srv.close().unwrap();
-    assert_eq!(roster.entries.len(), 7);
+    let (_, rosters) = srv.close().unwrap();
+    assert_eq!(rosters.len(), 1);
+    assert_eq!(rosters[0].entries.len(), 7);
 }
 
 #[test]
@@ -1066,7 +1077,8 @@ fn clients_catch_forged_advertisement_that_a_server_without_pki_accepted() {
         srv.receive(u, out).unwrap();
         clients.insert(u, c);
     }
-    let (_, roster) = srv.close().unwrap();
+    let (_, rosters) = srv.close().unwrap();
+    let roster = &rosters[0];
     for (u, c) in clients {
         let want = if u == id(4) {
             Misbehavior::RosterWrongSelfKeys
@@ -1074,7 +1086,7 @@ fn clients_catch_forged_advertisement_that_a_server_without_pki_accepted() {
             Misbehavior::BadSignature { peer: id(4) }
         };
         assert_eq!(
-            refused(c.share_keys(&roster, &mut rng)),
+            refused(c.share_keys(roster, &mut rng)),
             by_server(Round::ShareKeys, want)
         );
     }

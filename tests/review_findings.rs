@@ -77,6 +77,7 @@ fn victim_shown_tiny_roster(
     let roster = msg::Roster {
         session: *params.session(),
         entries,
+        slice: None,
     };
     victim_state.share_keys(&roster, &mut rng)
 }
@@ -476,6 +477,7 @@ fn typed_api_rejects_non_canonical_key_encodings() {
     let roster = msg::Roster {
         session: *params.session(),
         entries,
+        slice: None,
     };
     let client1 = clients.remove(0);
     assert_eq!(

@@ -9,7 +9,7 @@ use chacha20::ChaCha20Rng;
 use proptest::prelude::*;
 use rand_core::SeedableRng;
 use secagg::protocol::client::Identity;
-use secagg::protocol::session::{ClientSession, Closed, ServerSession};
+use secagg::protocol::session::{self, ClientSession, Closed, ServerSession};
 use secagg::protocol::state::{StateKey, max_client_state_len, max_server_state_len};
 use secagg::protocol::{client, messages as msg, server};
 use secagg::{
@@ -202,11 +202,12 @@ fn midway(key: &StateKey) -> Midway {
         states.push(c);
     }
     let mut sealed = vec![states[0].seal(key, &mut rng)];
-    let (server, roster) = server.close().unwrap();
+    let (server, rosters) = server.close().unwrap();
     let mut server = server;
     let mut next = Vec::new();
     for c in states {
-        let (c, m) = c.share_keys(&roster, &mut rng).unwrap();
+        let roster = session::roster_for(&rosters, c.id()).unwrap();
+        let (c, m) = c.share_keys(roster, &mut rng).unwrap();
         server.receive(m.sender, m).unwrap();
         next.push(c);
     }

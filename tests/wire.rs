@@ -10,6 +10,7 @@ use secagg::protocol::messages as msg;
 use secagg::sim::Simulation;
 use secagg::wire::{
     self, ClientMessage, DecodeError, DecodeWith, Kind, Limits, PackedMaskedInput, ServerMessage,
+    max_roster_proof_len,
 };
 use secagg::{ClientId, Modulus, Params, PlainInput, Round, SessionId, ThreatModel};
 use session::{Spec, Transcript};
@@ -680,8 +681,18 @@ impl Traffic {
     fn advertise_keys(self) -> u64 {
         135 + 64 * self.sig()
     }
+    /// The whole roster (the complete graph): a roster view of a sparse graph has `k + 1`
+    /// entries and a proof whose length depends on where the ids sit in the tree
+    /// (`roster_view_bounds`).
     fn roster(self) -> u64 {
-        38 + (101 + 64 * self.sig()) * self.n
+        39 + (101 + 64 * self.sig()) * self.n
+    }
+    /// The least and most a roster view can take: its `k + 1` entries with an empty proof,
+    /// and with the longest proof of `k + 1` leaves.
+    fn roster_view_bounds(self) -> (u64, u64) {
+        let entries = 47 + (101 + 64 * self.sig()) * (self.k + 1);
+        let proof = max_roster_proof_len(usize::try_from(self.k + 1).unwrap());
+        (entries, entries + proof as u64)
     }
     fn share_keys(self) -> u64 {
         43 + 84 * self.k + 64 * self.sig()
@@ -798,6 +809,17 @@ fn traffic_formulas_match_the_simulator() {
                 got.bytes_sent_per_client, sent as f64,
                 "{traffic:?} {round}"
             );
+            if round == Round::ShareKeys && neighbours.is_some() {
+                // A sparse graph: each client receives its view, not the whole roster.
+                let (least, most) = traffic.roster_view_bounds();
+                let got = got.bytes_received_per_client;
+                assert!(
+                    least as f64 <= got && got <= most as f64,
+                    "{traffic:?}: {got} not in [{least}, {most}]"
+                );
+                assert!(got < received as f64, "{traffic:?}: a view is below the roster");
+                continue;
+            }
             assert_eq!(
                 got.bytes_received_per_client, received as f64,
                 "{traffic:?} {round}"
@@ -866,6 +888,7 @@ fn encoded_traffic(t: Traffic) -> (u64, u64) {
     let mut received = len(&msg::Roster {
         session,
         entries: (1..=n).map(advert).collect(),
+        slice: None,
     }) + len(&msg::SharesDelivery {
         session,
         recipient: id(1),

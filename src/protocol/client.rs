@@ -34,7 +34,8 @@ use crate::protocol::derive::{
     pairwise_prg_seed, pairwise_sign, request_digest, roster_digest, self_mask_commitment,
     self_mask_prg_seed, share_keys_with,
 };
-use crate::protocol::graph::Graph;
+use crate::protocol::graph::neighbour_ranks;
+use crate::protocol::roster_tree;
 use crate::protocol::messages as msg;
 use crate::protocol::rules::{enough, wrong_model};
 

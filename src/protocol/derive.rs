@@ -2,7 +2,6 @@
 //! self-mask commitment and seed, the pairwise seed and sign, and the share keys
 //! (`docs/PROTOCOL.md` §4.2, §5, §6). Each uses a label of [`crate::crypto::kdf`].
 
-use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
 
@@ -14,43 +13,12 @@ use crate::ids::{ClientId, SessionId};
 use crate::params::MaskSuite;
 use crate::wire::AdvertiseKeys;
 
-/// SHA-256 over the roster in id order: for each entry, `id (u32 BE) || share public key ||
-/// mask public key || self-mask commitment`, prefixed by the entry count (u32 BE).
+/// The roster digest of a whole roster (any order): `n'` and the root of the roster tree
+/// ([`crate::protocol::roster_tree`]). Ids must be distinct (every party checks that first);
+/// a list that repeats one has no tree, and gets 32 zero bytes, which no roster has.
 #[must_use]
 pub fn roster_digest(entries: &[AdvertiseKeys]) -> [u8; 32] {
-    let mut sorted: Vec<&AdvertiseKeys> = entries.iter().collect();
-    // Rosters come in id order; sorting is then only a check.
-    if !sorted.is_sorted_by_key(|e| e.sender) {
-        sorted.sort_by_key(|e| e.sender);
-    }
-    let mut h = Sha256::new();
-    h.update(
-        u32::try_from(sorted.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    // Entries are laid out in a buffer and hashed 64 at a time: one `update` per field
-    // costs more than the hashing itself.
-    const ENTRY: usize = 4 + 32 + 32 + 32;
-    let mut buf = [0u8; 64 * ENTRY];
-    for group in sorted.chunks(64) {
-        let mut at = 0;
-        for e in group {
-            for field in [
-                &e.sender.to_be_bytes()[..],
-                &e.share_public_key.0,
-                &e.mask_public_key.0,
-                &e.self_mask_commitment,
-            ] {
-                if let Some(dst) = buf.get_mut(at..at + field.len()) {
-                    dst.copy_from_slice(field);
-                }
-                at += field.len();
-            }
-        }
-        h.update(buf.get(..at).unwrap_or_default());
-    }
-    h.finalize().into()
+    crate::protocol::roster_tree::roster_digest_of(entries).unwrap_or([0; 32])
 }
 
 /// The commitment `HKDF(LABEL_SELF_MASK_COMMITMENT, session, u, u, b_u)`.

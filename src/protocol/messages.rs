@@ -4,6 +4,6 @@
 
 pub use crate::wire::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, HEADER_LEN, MaskedInput, Roster,
-    SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
+    RosterSlice, SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
     UnmaskingResponse,
 };

@@ -37,17 +37,7 @@ const TAG_OPAQUE: u8 = 1;
 const TAG_BRANCH: u8 = 2;
 const TAG_LEAF: u8 = 3;
 
-/// Bytes of the largest proof node (an opaque subtree: tag, hash, count).
-pub const OPAQUE_LEN: usize = 1 + 32 + 4;
-
-/// The longest proof that reveals `revealed` entries: at most `HEIGHT` branch nodes per
-/// entry, each with an opaque sibling, and a leaf tag each.
-#[must_use]
-pub fn max_proof_len(revealed: usize) -> usize {
-    revealed
-        .saturating_mul(usize::from(HEIGHT) * (1 + OPAQUE_LEN) + 1)
-        .saturating_add(OPAQUE_LEN)
-}
+pub use crate::wire::max_roster_proof_len as max_proof_len;
 
 type Hash = [u8; 32];
 

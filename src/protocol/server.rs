@@ -35,7 +35,8 @@ use crate::protocol::Round;
 use crate::protocol::derive::{
     pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
 };
-use crate::protocol::graph::{Graph, roster_digest};
+use crate::protocol::graph::Graph;
+use crate::protocol::roster_tree::RosterTree;
 use crate::protocol::messages as msg;
 use crate::protocol::rules::{enough, wrong_model};
 
@@ -89,6 +90,7 @@ pub struct ShareKeys {
     params: Params,
     pki: Option<Pki>,
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    tree: RosterTree,
     roster_digest: [u8; 32],
     graph: Graph,
     inbox: BTreeMap<ClientId, (Vec<msg::SealedShares>, Option<Signature>)>,

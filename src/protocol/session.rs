@@ -19,7 +19,7 @@ use crate::protocol::client::state::Saved;
 use crate::protocol::server::Output;
 use crate::protocol::state::{self, StateKey};
 use crate::protocol::{Round, client, server};
-use crate::wire::{self, ClientMessage, Limits, ServerMessage};
+use crate::wire::{self, ClientMessage, Limits, Roster, ServerMessage};
 
 /// A client's whole session, round by round, over bytes: what a networked client holds. The
 /// README's second example runs a whole session with it and [`ServerSession`].
@@ -476,11 +476,9 @@ impl ServerSession {
         let next = |state, messages| ClosedMessages::Next(Box::new(state), messages);
         Ok(match self {
             Self::AdvertiseKeys(s) => {
-                let (state, roster) = s.close()?;
-                next(
-                    Self::ShareKeys(state),
-                    Vec::from([ServerMessage::Roster(roster)]),
-                )
+                let (state, rosters) = s.close()?;
+                let messages = rosters.into_iter().map(ServerMessage::Roster);
+                next(Self::ShareKeys(state), messages.collect())
             }
             Self::ShareKeys(s) => {
                 let (state, deliveries) = s.close()?;
@@ -518,12 +516,28 @@ pub enum ClosedMessages {
     Done(Output),
 }
 
-/// The clients a server message goes to: every client listed in a roster, the one recipient
-/// of any other message.
+/// The roster message among `rosters` (what the server's AdvertiseKeys close returned) that
+/// goes to client `id`: the whole roster, or `id`'s own view.
+#[must_use]
+pub fn roster_for(rosters: &[Roster], id: ClientId) -> Option<&Roster> {
+    match rosters {
+        [whole] if whole.slice.is_none() => Some(whole),
+        views => views
+            .binary_search_by_key(&id, |r| r.slice.as_ref().map_or(id, |s| s.recipient))
+            .ok()
+            .and_then(|i| views.get(i)),
+    }
+}
+
+/// The clients a server message goes to: every client listed in a whole roster, the one
+/// recipient of a roster view or of any other message.
 #[must_use]
 pub fn recipients(message: &ServerMessage) -> Vec<ClientId> {
     match message {
-        ServerMessage::Roster(r) => r.entries.iter().map(|e| e.sender).collect(),
+        ServerMessage::Roster(r) => match &r.slice {
+            Some(slice) => Vec::from([slice.recipient]),
+            None => r.entries.iter().map(|e| e.sender).collect(),
+        },
         ServerMessage::SharesDelivery(d) => Vec::from([d.recipient]),
         ServerMessage::ConsistencyRequest(c) => Vec::from([c.recipient]),
         ServerMessage::UnmaskingRequest(u) => Vec::from([u.recipient]),

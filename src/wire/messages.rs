@@ -11,7 +11,7 @@ use super::codec::{
     SIGNATURE_LEN, U32_LEN, pack, packed_len, put_count, put_header, read_header, read_kind, sum,
 };
 use super::types::{
-    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster,
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster, RosterSlice,
     SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
     UnmaskingResponse,
 };
@@ -23,6 +23,21 @@ use crate::ids::{ClientId, SessionId};
 /// An advertisement without header: `sender ‖ c^PK ‖ s^PK ‖ commitment ‖ option ‖ [signature]`.
 const ADVERT_BODY_MIN: usize = U32_LEN + 3 * BYTES32 + 1;
 const ADVERT_BODY_MAX: usize = ADVERT_BODY_MIN + SIGNATURE_LEN;
+/// The largest node of a roster proof: an opaque subtree (tag, hash, count).
+const PROOF_OPAQUE: usize = 1 + BYTES32 + U32_LEN;
+/// The height of the roster tree: one leaf per `u32` id.
+const PROOF_HEIGHT: usize = 32;
+
+/// The longest roster proof that reveals `revealed` entries: per entry at most one branch
+/// node per level with an opaque sibling, and its leaf tag; and one opaque node for a root
+/// that reveals nothing.
+#[must_use]
+pub fn max_roster_proof_len(revealed: usize) -> usize {
+    revealed
+        .saturating_mul(PROOF_HEIGHT * (1 + PROOF_OPAQUE) + 1)
+        .saturating_add(PROOF_OPAQUE)
+}
+
 /// One sealed share pair: the peer's id and the fixed-size ciphertext.
 const SEALED_ITEM: usize = U32_LEN + SEALED_SHARES_LEN;
 /// One revealed share: the owner's id and the scalar.
@@ -40,7 +55,13 @@ fn times(n: usize, size: usize) -> usize {
 pub(crate) fn longest_message(clients: usize, packed: usize) -> usize {
     [
         sum(&[HEADER_LEN, ADVERT_BODY_MAX]),
-        sum(&[HEADER_LEN, U32_LEN, times(clients, ADVERT_BODY_MAX)]),
+        sum(&[
+            HEADER_LEN,
+            U32_LEN,
+            times(clients, ADVERT_BODY_MAX),
+            1 + 2 * U32_LEN,
+            max_roster_proof_len(clients),
+        ]),
         sum(&[
             HEADER_LEN,
             2 * U32_LEN,
@@ -109,8 +130,9 @@ impl DecodeWith<Limits> for AdvertiseKeys {
     }
 }
 
-/// `version ‖ kind 2 ‖ session ‖ count ‖ count × advertisement body`. Each entry's session is
-/// the roster's: the server only admits advertisements of its own session.
+/// `version ‖ kind 2 ‖ session ‖ count ‖ count × advertisement body ‖ slice`, where `slice`
+/// is `0` (the whole roster) or `1 ‖ recipient ‖ proof length ‖ proof`. Each entry's session
+/// is the roster's: the server only admits advertisements of its own session.
 impl Encode for Roster {
     fn encode(&self, out: &mut Vec<u8>) {
         put_header(Kind::Roster, &self.session, out);
@@ -118,12 +140,25 @@ impl Encode for Roster {
         for entry in &self.entries {
             put_advert_body(entry, out);
         }
+        match &self.slice {
+            None => out.push(0),
+            Some(slice) => {
+                out.push(1);
+                slice.recipient.encode(out);
+                put_count(slice.proof.len(), out);
+                out.extend_from_slice(&slice.proof);
+            }
+        }
     }
     fn encoded_len(&self) -> usize {
+        let slice = self
+            .slice
+            .as_ref()
+            .map_or(0, |s| sum(&[2 * U32_LEN, s.proof.len()]));
         self.entries
             .iter()
             .map(advert_body_len)
-            .fold(HEADER_LEN + U32_LEN, usize::saturating_add)
+            .fold(sum(&[HEADER_LEN, U32_LEN, 1, slice]), usize::saturating_add)
     }
 }
 
@@ -135,7 +170,21 @@ impl DecodeWith<Limits> for Roster {
         for _ in 0..count {
             entries.push(read_advert_body(r, session)?);
         }
-        Ok(Self { session, entries })
+        let slice = match r.u8()? {
+            0 => None,
+            1 => {
+                let recipient = ClientId::decode(r)?;
+                let len = r.count("roster proof bytes", max_roster_proof_len(count), 1)?;
+                let proof = r.bytes(len)?.to_vec();
+                Some(RosterSlice { recipient, proof })
+            }
+            other => return Err(DecodeError::BadOptionByte(other)),
+        };
+        Ok(Self {
+            session,
+            entries,
+            slice,
+        })
     }
 }
 
@@ -725,8 +774,19 @@ mod tests {
         let roster = Roster {
             session: SID,
             entries: vec![advert(1, true), advert(2, false), advert(3, true)],
+            slice: None,
         };
-        round_trip(&roster, 38 + 165 + 101 + 165)?;
+        round_trip(&roster, 39 + 165 + 101 + 165)?;
+        // A view: the recipient and a proof (opaque bytes to the codec).
+        let view = Roster {
+            session: SID,
+            entries: vec![advert(2, false)],
+            slice: Some(RosterSlice {
+                recipient: ClientId(2),
+                proof: vec![3, 1, 2],
+            }),
+        };
+        round_trip(&view, 39 + 101 + 8 + 3)?;
         let sealed = |sender, recipient| SealedShares {
             sender: ClientId(sender),
             recipient: ClientId(recipient),
@@ -828,6 +888,7 @@ mod tests {
         let roster = ServerMessage::Roster(Roster {
             session: SID,
             entries: vec![advert(1, false)],
+            slice: None,
         });
         let bytes = to_bytes(&roster);
         assert_eq!(from_bytes::<ServerMessage>(&bytes, &limits), Ok(roster));

@@ -31,13 +31,30 @@ pub struct AdvertiseKeys {
     pub signature: Option<Signature>,
 }
 
-/// Round 0 to 1, server to every client: all advertised keys (the set `U_1`).
+/// Round 0 to 1, server to clients: the advertised keys of the set `U_1`, either all of them
+/// (`slice: None`, the same message to every member) or, on a sparse graph, one client's
+/// view (its own entry and its neighbours') with a proof against the roster tree
+/// ([`crate::protocol::roster_tree`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Roster {
     /// The session.
     pub session: SessionId,
-    /// One entry per client, as it advertised itself.
+    /// The entries, in ascending id order, as their owners advertised them: the whole
+    /// roster, or the recipient's view.
     pub entries: Vec<AdvertiseKeys>,
+    /// For a view: its recipient and the proof that opens the roster tree at the entries.
+    pub slice: Option<RosterSlice>,
+}
+
+/// What makes a [`Roster`] one client's view: the recipient, and the pruned roster tree
+/// whose leaves, in id order, are the roster's entries (its root gives the roster digest
+/// and size, and each entry's rank).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterSlice {
+    /// The one client this view is for.
+    pub recipient: ClientId,
+    /// The pruned tree, pre-order (`docs/WIRE.md` §4).
+    pub proof: Vec<u8>,
 }
 
 /// One sealed pair of shares, from `sender` to `recipient`.

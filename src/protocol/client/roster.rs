@@ -5,8 +5,9 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-/// What a checked roster gives a client: its neighbours, every member (malicious mode only)
-/// and the roster's digest.
+/// What a checked roster gives a client: its neighbours, every member's id (malicious mode,
+/// from a whole roster only: ConsistencyCheck checks the survivors against it) and the
+/// roster's digest.
 pub(super) struct CheckedRoster {
     pub(super) peers: BTreeMap<ClientId, Peer>,
     pub(super) members: Vec<ClientId>,
@@ -18,25 +19,76 @@ fn fault(what: Misbehavior) -> Error {
 }
 
 impl AdvertiseKeys {
-    /// Checks the roster; returns this client's neighbours, the roster's digest and, in the
-    /// malicious-server mode (where ConsistencyCheck needs them), every member's id,
+    /// Checks the roster, whole or a view; returns this client's neighbours, the roster's
+    /// digest and, in the malicious-server mode with a whole roster, every member's id,
     /// ascending.
     pub(super) fn check_roster(&self, roster: &msg::Roster) -> Result<CheckedRoster, Error> {
         check_session(&self.params, &roster.session, Round::ShareKeys)?;
         let pki = hardening(&self.params, &self.identity)?.map(|identity| &identity.pki);
-        self.check_size(roster.entries.len())?;
-        self.check_entries(roster, pki)?;
-        check_distinct_keys(roster)?;
-        let mut members = distinct_members(roster, self.id)?;
-        // SecAgg+: keep only the neighbours, from the graph this client derives itself from
-        // the roster and its own configured degree (never from what the server claims).
-        let digest = roster_digest(&roster.entries);
-        let peers = self.neighbours(roster, &digest, &members)?;
-        enough(&self.params, peers.len() + 1, Round::ShareKeys)?;
-        if pki.is_none() {
-            // Only ConsistencyCheck reads the member list: do not keep O(n) per client.
-            members = Vec::new();
+        if roster.entries.len() > self.params.clients() {
+            return Err(fault(Misbehavior::UnexpectedMessage));
         }
+        let ids = distinct_members(roster, self.id)?;
+        // The roster's digest and size, and the rank of each entry held: a whole roster is
+        // its own proof; a view carries one against the tree.
+        let (digest, size, ranks) = match &roster.slice {
+            None => {
+                let digest = roster_digest(&roster.entries);
+                (digest, ids.len(), (0..ids.len()).collect::<Vec<usize>>())
+            }
+            Some(slice) => {
+                if slice.recipient != self.id {
+                    return Err(fault(Misbehavior::WrongRecipient));
+                }
+                let mut sorted = roster.entries.clone();
+                sorted.sort_by_key(|e| e.sender);
+                let verified = roster_tree::verify(&slice.proof, &sorted)
+                    .map_err(|_| fault(Misbehavior::RosterBadProof))?;
+                (verified.digest, verified.count, verified.ranks)
+            }
+        };
+        // SECURITY: the size checked is the tree's, which the digest (and so the graph, and
+        // in the malicious mode every neighbour's roster signature) commits to.
+        self.check_size(size)?;
+        let own = ids
+            .binary_search(&self.id)
+            .map_err(|_| fault(Misbehavior::RosterMissingSelf))?;
+        let own_rank = *ranks.get(own).ok_or(Error::Internal("one rank per entry"))?;
+        // SecAgg+: keep only the neighbours, from the graph this client derives itself from
+        // the roster's digest and its own configured degree (never from what the server
+        // claims), and require the view to hold exactly them.
+        let wanted: Vec<usize> = match neighbour_ranks(
+            self.params.neighbourhood(),
+            self.params.session(),
+            &digest,
+            size,
+            own_rank,
+        ) {
+            Some(ranks) => ranks,
+            None => (0..size).filter(|&r| r != own_rank).collect(),
+        };
+        let mut neighbours = BTreeSet::new();
+        for r in &wanted {
+            // SECURITY: every neighbour the graph names must be in the view: a server that
+            // leaves one out would choose this client's neighbourhood.
+            let at = ranks
+                .binary_search(r)
+                .map_err(|_| fault(Misbehavior::RosterWrongView))?;
+            neighbours.insert(*ids.get(at).ok_or(Error::Internal("one id per rank"))?);
+        }
+        if roster.slice.is_some() && ranks.len() != wanted.len() + 1 {
+            return Err(fault(Misbehavior::RosterWrongView));
+        }
+        self.check_entries(roster, &neighbours, pki)?;
+        check_distinct_keys(roster)?;
+        let peers = self.neighbours(roster, &neighbours)?;
+        enough(&self.params, peers.len() + 1, Round::ShareKeys)?;
+        // Only ConsistencyCheck reads the member list, and only a whole roster has it.
+        let members = if pki.is_some() && roster.slice.is_none() {
+            ids
+        } else {
+            Vec::new()
+        };
         Ok(CheckedRoster {
             peers,
             members,
@@ -44,7 +96,7 @@ impl AdvertiseKeys {
         })
     }
 
-    /// At most `n` entries, at least `t`, at least the session's minimum.
+    /// A roster of at most `n` members, at least `t`, at least the session's minimum.
     fn check_size(&self, len: usize) -> Result<(), Error> {
         if len > self.params.clients() {
             return Err(fault(Misbehavior::UnexpectedMessage));
@@ -65,8 +117,14 @@ impl AdvertiseKeys {
     }
 
     /// Every entry: of this session, canonical keys, this client exactly once and as it
-    /// advertised, no other entry with one of its keys, and (malicious mode) signed.
-    fn check_entries(&self, roster: &msg::Roster, pki: Option<&Pki>) -> Result<(), Error> {
+    /// advertised, no other entry with one of its keys, and (malicious mode) every
+    /// neighbour's signed.
+    fn check_entries(
+        &self,
+        roster: &msg::Roster,
+        neighbours: &BTreeSet<ClientId>,
+        pki: Option<&Pki>,
+    ) -> Result<(), Error> {
         let mut seen_self = false;
         for entry in &roster.entries {
             check_session(&self.params, &entry.session, Round::ShareKeys)?;
@@ -90,7 +148,9 @@ impl AdvertiseKeys {
             } else if own_key {
                 return Err(fault(Misbehavior::RosterSelfRepeated));
             }
-            if let Some(pki) = pki {
+            if let Some(pki) = pki
+                && (entry.sender == self.id || neighbours.contains(&entry.sender))
+            {
                 check_signed(entry, pki)?;
             }
         }
@@ -100,21 +160,12 @@ impl AdvertiseKeys {
         Ok(())
     }
 
-    /// This client's neighbours in the graph of `digest` over `members`, none with a
-    /// small-order key.
+    /// The entries of `neighbours`, none with a small-order key.
     fn neighbours(
         &self,
         roster: &msg::Roster,
-        digest: &[u8; 32],
-        members: &[ClientId],
+        neighbours: &BTreeSet<ClientId>,
     ) -> Result<BTreeMap<ClientId, Peer>, Error> {
-        let neighbours = Graph::neighbours_of(
-            self.params.neighbourhood(),
-            self.params.session(),
-            digest,
-            members,
-            self.id,
-        );
         let peers: BTreeMap<ClientId, Peer> = roster
             .entries
             .iter()
@@ -141,9 +192,11 @@ impl AdvertiseKeys {
     }
 }
 
-/// SECURITY: against a malicious server, every roster entry (not only the neighbours': the
-/// whole roster seeds the graph) must carry its owner's identity signature, so the server can
-/// neither inject keys it made up nor grind the graph with fake entries.
+/// SECURITY: against a malicious server, every entry this client uses (its own and its
+/// neighbours') must carry its owner's identity signature, so the server cannot inject keys
+/// it made up. Entries this client never sees seed the graph through the tree's root; what
+/// a server gains by varying them (a search over graphs) is bounded in `docs/PROTOCOL.md`
+/// §13.3.
 fn check_signed(entry: &msg::AdvertiseKeys, pki: &Pki) -> Result<(), Error> {
     let verified = entry
         .signature

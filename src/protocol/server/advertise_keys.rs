@@ -88,15 +88,31 @@ impl AdvertiseKeys {
         Ok(())
     }
 
-    /// Ends Round 0: the roster `U_1` goes to every client in it.
+    /// Ends Round 0: the roster `U_1` goes to every client in it: on the complete graph the
+    /// whole roster, one message for all; on a sparse graph each member's view (its entry and
+    /// its neighbours', with their proof against the roster tree), one message per member
+    /// (also available one at a time: [`ShareKeys::roster_for`]).
     ///
-    /// Implements Round 0, server side: Bonawitz et al., CCS 2017, Fig. 4.
+    /// Implements Round 0, server side: Bonawitz et al., CCS 2017, Fig. 4; the views are
+    /// `docs/PROTOCOL.md` §6.
     ///
     /// # Errors
     /// [`Error::Abort`] if fewer than `t` clients, or fewer than the session's minimum
     /// roster ([`Params::min_roster`]), advertised keys: honest clients would refuse it.
     #[must_use = "the roster must be sent"]
-    pub fn close(self) -> Result<(ShareKeys, msg::Roster), Error> {
+    pub fn close(self) -> Result<(ShareKeys, Vec<msg::Roster>), Error> {
+        let next = self.close_lazy()?;
+        let rosters = next.rosters();
+        Ok((next, rosters))
+    }
+
+    /// [`AdvertiseKeys::close`] without building every member's roster message: the driver
+    /// fetches each with [`ShareKeys::roster_for`] when it sends it, so a large SecAgg+
+    /// session never holds all views at once (`O(n k log n)` bytes).
+    ///
+    /// # Errors
+    /// As [`AdvertiseKeys::close`].
+    pub fn close_lazy(self) -> Result<ShareKeys, Error> {
         enough(&self.params, self.roster.len(), Round::AdvertiseKeys)?;
         if self.roster.len() < self.params.min_roster() {
             return Err(AbortReason::TooFewSurvivors {
@@ -106,26 +122,79 @@ impl AdvertiseKeys {
             }
             .into());
         }
-        let roster = msg::Roster {
-            session: *self.params.session(),
-            entries: self.roster.values().cloned().collect(),
-        };
-        let members: Vec<ClientId> = self.roster.keys().copied().collect();
-        let digest = roster_digest(&roster.entries);
-        let graph = Graph::new(
-            self.params.neighbourhood(),
-            self.params.session(),
-            &digest,
-            &members,
-        );
-        let next = ShareKeys {
-            params: self.params,
-            pki: self.pki,
-            roster: self.roster,
+        ShareKeys::open_round(self.params, self.pki, self.roster)
+    }
+}
+
+impl ShareKeys {
+    /// The ShareKeys state over `roster`: the tree, its digest and the graph.
+    pub(super) fn open_round(
+        params: Params,
+        pki: Option<Pki>,
+        roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    ) -> Result<Self, Error> {
+        let entries: Vec<msg::AdvertiseKeys> = roster.values().cloned().collect();
+        let tree = RosterTree::new(&entries)
+            .ok_or(Error::Internal("a roster map holds ascending ids"))?;
+        let members: Vec<ClientId> = roster.keys().copied().collect();
+        let digest = *tree.digest();
+        let graph = Graph::new(params.neighbourhood(), params.session(), &digest, &members);
+        Ok(Self {
+            params,
+            pki,
+            roster,
+            tree,
             roster_digest: digest,
             graph,
             inbox: BTreeMap::new(),
-        };
-        Ok((next, roster))
+        })
+    }
+
+    /// The roster messages of this round: the whole roster once on the complete graph,
+    /// else one view per member, in id order.
+    #[must_use]
+    pub fn rosters(&self) -> Vec<msg::Roster> {
+        if self.graph.kind() == crate::vocabulary::Neighbourhood::Complete {
+            return Vec::from([msg::Roster {
+                session: *self.params.session(),
+                entries: self.roster.values().cloned().collect(),
+                slice: None,
+            }]);
+        }
+        self.roster
+            .keys()
+            .filter_map(|&u| self.roster_for(u))
+            .collect()
+    }
+
+    /// What member `u` receives: on the complete graph the whole roster, on a sparse graph
+    /// its view, `u` and its neighbours with their proof (`O(k log n)` bytes). `None` if `u`
+    /// is not a member.
+    #[must_use]
+    pub fn roster_for(&self, u: ClientId) -> Option<msg::Roster> {
+        if !self.roster.contains_key(&u) {
+            return None;
+        }
+        let session = *self.params.session();
+        if self.graph.kind() == crate::vocabulary::Neighbourhood::Complete {
+            return Some(msg::Roster {
+                session,
+                entries: self.roster.values().cloned().collect(),
+                slice: None,
+            });
+        }
+        let view: Vec<ClientId> = self.graph.view(u).into_iter().collect();
+        let entries = view
+            .iter()
+            .filter_map(|v| self.roster.get(v).cloned())
+            .collect();
+        Some(msg::Roster {
+            session,
+            entries,
+            slice: Some(msg::RosterSlice {
+                recipient: u,
+                proof: self.tree.prove(&view),
+            }),
+        })
     }
 }

@@ -83,6 +83,7 @@ fn write_roster(w: &mut Writer, params: &Params, roster: &BTreeMap<ClientId, msg
     let roster = msg::Roster {
         session: *params.session(),
         entries: roster.values().cloned().collect(),
+        slice: None,
     };
     w.nested(&crate::wire::to_bytes(&roster));
 }
@@ -91,6 +92,7 @@ fn write_roster(w: &mut Writer, params: &Params, roster: &BTreeMap<ClientId, msg
 /// keys, the digest and the graph.
 struct RosterParts {
     roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    tree: RosterTree,
     digest: [u8; 32],
     graph: Graph,
 }
@@ -121,11 +123,14 @@ fn read_roster_entries(
 fn read_roster(r: &mut Reader<'_>, params: &Params) -> Result<RosterParts, DecodeError> {
     let roster = read_roster_entries(r, params)?;
     let entries: Vec<msg::AdvertiseKeys> = roster.values().cloned().collect();
-    let digest = roster_digest(&entries);
+    let tree = RosterTree::new(&entries)
+        .ok_or(DecodeError::NonCanonical("roster ids not strictly ascending"))?;
+    let digest = *tree.digest();
     let members: Vec<ClientId> = roster.keys().copied().collect();
     let graph = Graph::new(params.neighbourhood(), params.session(), &digest, &members);
     Ok(RosterParts {
         roster,
+        tree,
         digest,
         graph,
     })
@@ -223,6 +228,7 @@ impl Saved for ShareKeys {
     fn read(r: &mut Reader<'_>, params: &Params, pki: Option<Pki>) -> Result<Self, DecodeError> {
         let RosterParts {
             roster,
+            tree,
             digest,
             graph,
         } = read_roster(r, params)?;
@@ -245,6 +251,7 @@ impl Saved for ShareKeys {
             params: params.clone(),
             pki,
             roster,
+            tree,
             roster_digest: digest,
             graph,
             inbox,
@@ -271,6 +278,7 @@ impl Saved for MaskedInput {
             roster,
             digest,
             graph,
+            ..
         } = read_roster(r, params)?;
         let share_keys_senders = read_members(r, "share-keys senders", &roster)?;
         let survivors = read_members(r, "survivors", &roster)?;
