@@ -897,11 +897,13 @@ mod tests {
 
     #[test]
     fn longest_message_bounds_every_kind() {
-        // n = 5, d = 6 elements of 10 bits (8 bytes): a roster of n signed entries is the
-        // longest, 38 + 165 n (the fullest unmasking request is 50 + 76 n, the fullest
-        // signed delivery 46 + 152 n). A long masked input: 38 + the roster digest + packed.
-        assert_eq!(longest_message(5, 8), 38 + 165 * 5);
-        assert_eq!(longest_message(1, 1000), 38 + 32 + 1000);
+        // n = 5, d = 6 elements of 10 bits (8 bytes): a roster of n signed entries with the
+        // longest proof of n leaves is the longest, 38 + 165 n + 9 + (1217 n + 37) (the
+        // fullest unmasking request is 50 + 76 n, the fullest signed delivery 46 + 152 n).
+        assert_eq!(max_roster_proof_len(5), 1217 * 5 + 37);
+        assert_eq!(longest_message(5, 8), 38 + 165 * 5 + 9 + 1217 * 5 + 37);
+        // A long masked input: 38 + the roster digest + packed.
+        assert_eq!(longest_message(1, 100_000), 38 + 32 + 100_000);
         assert_eq!(longest_message(usize::MAX, 0), usize::MAX);
     }
 }
