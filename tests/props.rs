@@ -501,8 +501,13 @@ fn drive(
     let params = case.params();
     let plain = inputs.iter().cloned().map(PlainInput::new).collect();
     let mut session = Harness::new(&params, plain, case.seed).on_server_message(|_, _, m| {
+        // Every member's view holds its own entry: together the views are the roster.
         if let ServerMessage::Roster(roster) = m {
-            roster_out.clone_from(&roster.entries);
+            for e in &roster.entries {
+                if let Err(at) = roster_out.binary_search_by_key(&e.sender, |x| x.sender) {
+                    roster_out.insert(at, e.clone());
+                }
+            }
         }
         Fate::Deliver
     });

@@ -28,6 +28,12 @@ impl AdvertiseKeys {
         if roster.entries.len() > self.params.clients() {
             return Err(fault(Misbehavior::UnexpectedMessage));
         }
+        if roster.slice.is_none() {
+            // A whole roster's size is its length: refuse a small one before anything else.
+            self.check_size(roster.entries.len())?;
+        }
+        self.check_entries(roster, pki)?;
+        check_distinct_keys(roster)?;
         let ids = distinct_members(roster, self.id)?;
         // The roster's digest and size, and the rank of each entry held: a whole roster is
         // its own proof; a view carries one against the tree.
@@ -79,8 +85,6 @@ impl AdvertiseKeys {
         if roster.slice.is_some() && ranks.len() != wanted.len() + 1 {
             return Err(fault(Misbehavior::RosterWrongView));
         }
-        self.check_entries(roster, &neighbours, pki)?;
-        check_distinct_keys(roster)?;
         let peers = self.neighbours(roster, &neighbours)?;
         enough(&self.params, peers.len() + 1, Round::ShareKeys)?;
         // Only ConsistencyCheck reads the member list, and only a whole roster has it.
@@ -116,15 +120,9 @@ impl AdvertiseKeys {
         Ok(())
     }
 
-    /// Every entry: of this session, canonical keys, this client exactly once and as it
-    /// advertised, no other entry with one of its keys, and (malicious mode) every
-    /// neighbour's signed.
-    fn check_entries(
-        &self,
-        roster: &msg::Roster,
-        neighbours: &BTreeSet<ClientId>,
-        pki: Option<&Pki>,
-    ) -> Result<(), Error> {
+    /// Every entry received: of this session, canonical keys, this client exactly once and
+    /// as it advertised, no other entry with one of its keys, and (malicious mode) signed.
+    fn check_entries(&self, roster: &msg::Roster, pki: Option<&Pki>) -> Result<(), Error> {
         let mut seen_self = false;
         for entry in &roster.entries {
             check_session(&self.params, &entry.session, Round::ShareKeys)?;
@@ -148,9 +146,7 @@ impl AdvertiseKeys {
             } else if own_key {
                 return Err(fault(Misbehavior::RosterSelfRepeated));
             }
-            if let Some(pki) = pki
-                && (entry.sender == self.id || neighbours.contains(&entry.sender))
-            {
+            if let Some(pki) = pki {
                 check_signed(entry, pki)?;
             }
         }
@@ -192,11 +188,11 @@ impl AdvertiseKeys {
     }
 }
 
-/// SECURITY: against a malicious server, every entry this client uses (its own and its
-/// neighbours') must carry its owner's identity signature, so the server cannot inject keys
-/// it made up. Entries this client never sees seed the graph through the tree's root; what
-/// a server gains by varying them (a search over graphs) is bounded in `docs/PROTOCOL.md`
-/// §13.3.
+/// SECURITY: against a malicious server, every entry this client receives (the whole
+/// roster, or its view: its own entry and its neighbours') must carry its owner's identity
+/// signature, so the server cannot inject keys it made up. Entries outside a view seed the
+/// graph through the tree's root only; what a server gains by varying them (a search over
+/// graphs) is bounded in `docs/PROTOCOL.md` §13.3.
 fn check_signed(entry: &msg::AdvertiseKeys, pki: &Pki) -> Result<(), Error> {
     let verified = entry
         .signature
