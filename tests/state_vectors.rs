@@ -1,4 +1,4 @@
-//! Regression vectors of the state format, version 1 (`docs/WIRE.md` §11): for fixed seeds,
+//! Regression vectors of the state format, version 2 (`docs/WIRE.md` §11): for fixed seeds,
 //! the exact bytes of every saved state of client 1 and of the server in two small sessions,
 //! and of their parameters and PKI. The test recomputes them and compares byte for byte, then
 //! opens every one. After an intended change of the format, regenerate and review the diff:
@@ -137,7 +137,7 @@ fn states(name: &str, params: &Params) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn state_vectors_match() {
     let mut text = String::from(
-        "# secagg state format version 1 (docs/WIRE.md §11): regression vectors.\n\
+        "# secagg state format version 2 (docs/WIRE.md §11): regression vectors.\n\
          # Host StateKey: 32 bytes of 0x42. Protocol randomness: ChaCha20Rng::seed_from_u64(1);\n\
          # nonces: ChaCha20Rng::seed_from_u64(2). Identity keys: seed [id; 32]. Inputs: [id; d].\n\
          # secagg_plus_n6_k2: n = 6, k = 2, m = 1000, d = 4, sid = [0x61; 32]; client 6 drops\n\

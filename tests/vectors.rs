@@ -2,7 +2,7 @@
 //! every message of three small sessions, and `bad/*` byte strings every decoder must reject
 //! with the error named next to them.
 //!
-//! The files live in `tests/vectors/v2/`. This test recomputes every session from its seeds
+//! The files live in `tests/vectors/v3/`. This test recomputes every session from its seeds
 //! and compares the result byte for byte with the files, so an accidental change of the wire
 //! format (or of the protocol's randomness use) fails loudly. After an *intended* change,
 //! regenerate them and review the diff:
@@ -33,7 +33,7 @@ const REGENERATE: &str = "SECAGG_REGENERATE_VECTORS";
 
 fn path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/v2")
+        .join("tests/vectors/v3")
         .join(file)
 }
 

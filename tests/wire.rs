@@ -135,11 +135,12 @@ fn layout_len(bytes: &[u8], limits: &Limits) -> usize {
     } else {
         match wire::from_bytes::<ServerMessage>(bytes, limits).unwrap() {
             ServerMessage::Roster(m) => {
-                38 + m
+                39 + m
                     .entries
                     .iter()
                     .map(|e| 101 + 64 * usize::from(e.signature.is_some()))
                     .sum::<usize>()
+                    + m.slice.as_ref().map_or(0, |s| 8 + s.proof.len())
             }
             ServerMessage::SharesDelivery(m) => {
                 46 + 84 * m.sealed.len() + 68 * m.roster_signatures.len()
@@ -162,7 +163,7 @@ fn message_sizes_follow_the_documented_layouts() {
     }
 }
 
-/// The header is `version 2 ‖ kind ‖ session id` and the kinds alternate direction.
+/// The header is `version 3 ‖ kind ‖ session id` and the kinds alternate direction.
 #[test]
 fn every_message_starts_with_version_kind_and_session() {
     for (spec, t) in all_specs().iter().zip(transcripts()) {
@@ -227,7 +228,7 @@ fn rejects_trailing_bytes() {
 fn rejects_unknown_version() {
     for t in transcripts() {
         for (name, bytes) in &t.messages {
-            for v in [0u8, 1, 3, 0xff] {
+            for v in [0u8, 1, 2, 4, 0xff] {
                 let mut b = bytes.clone();
                 b[0] = v;
                 let got = decode_as(kind_of(bytes), &b, &t.limits);
@@ -935,14 +936,14 @@ fn traffic_totals_have_the_documented_closed_form() {
             malicious: false,
         };
         assert_eq!(t.sent(), 330 + 120 * k + (d * b).div_ceil(8));
-        assert_eq!(t.received(), 138 + 101 * n + 88 * k);
+        assert_eq!(t.received(), 139 + 101 * n + 88 * k);
         assert_eq!(encoded_traffic(t), (t.sent(), t.received()), "{t:?}");
         let m = Traffic {
             malicious: true,
             ..t
         };
         assert_eq!(m.sent(), 560 + 120 * k + (d * b).div_ceil(8));
-        assert_eq!(m.received(), 248 + 169 * n + 224 * k);
+        assert_eq!(m.received(), 249 + 169 * n + 224 * k);
         assert_eq!(encoded_traffic(m), (m.sent(), m.received()), "{m:?}");
     }
 }
@@ -974,8 +975,8 @@ fn expansion_factors_for_the_papers_settings() {
             assert_eq!(encoded_traffic(t), (t.sent(), t.received()), "{t:?}");
         }
     }
-    assert_eq!(small.sent() + small.received(), 3_724_548);
-    assert_eq!(large.sent() + large.received(), 67_977_476);
+    assert_eq!(small.sent() + small.received(), 3_724_549);
+    assert_eq!(large.sent() + large.received(), 67_977_477);
     assert_eq!(round3(small.expansion(16)), 1.776);
     assert_eq!(round3(large.expansion(16)), 2.026);
     assert_eq!(round3(small.expansion(small.b)), 1.093);
@@ -991,7 +992,7 @@ fn expansion_factors_for_the_papers_settings() {
                 malicious: true,
                 ..small
             },
-            3_933_648,
+            3_933_649,
             1.876,
             1.154,
         ),
@@ -1000,22 +1001,26 @@ fn expansion_factors_for_the_papers_settings() {
                 malicious: true,
                 ..large
             },
-            71_320_016,
+            71_320_017,
             2.126,
             1.134,
         ),
-        (Traffic { k: 64, ..large }, 64_583_124, 1.925, 1.027),
+        (Traffic { k: 64, ..large }, 64_583_125, 1.925, 1.027),
     ] {
         assert_eq!(t.sent() + t.received(), total, "{t:?}");
         assert_eq!(round3(t.expansion(16)), over16, "{t:?}");
         assert_eq!(round3(t.expansion(t.b)), overb, "{t:?}");
     }
-    // SecAgg+: the roster is most of the overhead.
+    // SecAgg+ with the whole roster: the roster is most of the overhead. A client of a
+    // sparse graph receives its view instead, `k + 1` entries and a proof of at most
+    // 1,217 bytes per entry (`Traffic::roster_view_bounds`): here at most 85,754 bytes.
     let plus = Traffic { k: 64, ..large };
-    assert_eq!(plus.roster(), 1_654_822);
+    assert_eq!(plus.roster_view_bounds().1, 85_754);
+    assert!(19 * plus.roster_view_bounds().1 < plus.roster());
+    assert_eq!(plus.roster(), 1_654_823);
     assert_eq!(
         plus.sent() + plus.received() - plus.d * plus.b / 8,
-        1_668_564
+        1_668_565
     );
     // Bonawitz et al.'s own accounting (2n keys and 5n - 4 shares of 256 bits, d elements of
     // b = 16 + log2 n bits, over 16d bits) reproduces their 1.73x and 1.98x.

@@ -20,7 +20,17 @@ pub(super) fn check_envelope(
             assert!(r.entries.len() <= params.clients());
             let senders: Vec<ClientId> = r.entries.iter().map(|e| e.sender).collect();
             assert!(distinct(&senders));
-            assert_eq!(envelope.to, senders);
+            match &r.slice {
+                // A whole roster goes to every member.
+                None => assert_eq!(envelope.to, senders),
+                // A view goes to its recipient, holds it, and its proof opens the tree.
+                Some(slice) => {
+                    assert_eq!(envelope.to, [slice.recipient]);
+                    assert!(senders.contains(&slice.recipient));
+                    let opened = crate::protocol::roster_tree::verify(&slice.proof, &r.entries);
+                    assert!(opened.is_ok(), "a view whose proof fails: {opened:?}");
+                }
+            }
             let mut keys = BTreeSet::new();
             for e in &r.entries {
                 assert!(keys.insert(e.share_public_key), "repeated key in roster");

@@ -17,7 +17,7 @@ pub(super) fn modulus(m: u64) -> Modulus {
 }
 
 /// The small fixed sessions the session targets run (`index % SESSIONS`). The first three are
-/// those of the protocol test vectors (`tests/vectors/v2/`): same ids, sizes and moduli.
+/// those of the protocol test vectors (`tests/vectors/v3/`): same ids, sizes and moduli.
 #[must_use]
 pub fn session_params(index: usize) -> Params {
     let b = |sid: u8, n, m, d| Params::builder(SessionId([sid; 32]), n, m, d);

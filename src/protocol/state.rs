@@ -37,7 +37,7 @@ use crate::wire::{self, Decode, Limits, Reader};
 pub use crate::crypto::aead::StateKey;
 
 /// The version byte of saved states; its own number, apart from the wire version.
-pub const STATE_VERSION: u8 = 1;
+pub const STATE_VERSION: u8 = 2;
 
 /// Bytes of the clear header: version, role, stage, session id, party.
 pub const STATE_HEADER_LEN: usize = 1 + 1 + 1 + 32 + 4;
