@@ -349,8 +349,12 @@ impl Transcript {
                 Fate::Deliver
             });
         session.step().unwrap();
-        let entries: Vec<msg::AdvertiseKeys> =
-            sent.borrow().advertised.iter().map(|(_, m)| m.clone()).collect();
+        let entries: Vec<msg::AdvertiseKeys> = sent
+            .borrow()
+            .advertised
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect();
         let dropped = dropping(&params, &graph_of(&params, &entries), percent);
         for &u in &dropped {
             // Silent after ShareKeys.

@@ -8,8 +8,8 @@
 pub mod client;
 mod derive;
 pub mod graph;
-pub mod roster_tree;
 pub mod messages;
+pub mod roster_tree;
 mod rules;
 pub mod server;
 pub mod session;

@@ -16,8 +16,7 @@ use secagg::protocol::session::ClientSession;
 use secagg::sim::Simulation;
 use secagg::wire::{ClientMessage, ServerMessage};
 use secagg::{
-    ClientId, Misbehavior, Modulus, Neighbourhood, Params, PlainInput, PublicKey, Rejected, Round,
-    SessionId,
+    ClientId, Misbehavior, Modulus, Neighbourhood, Params, PlainInput, PublicKey, Round, SessionId,
 };
 
 fn inputs(n: usize, d: usize) -> Vec<PlainInput> {

@@ -818,7 +818,10 @@ fn traffic_formulas_match_the_simulator() {
                     least as f64 <= got && got <= most as f64,
                     "{traffic:?}: {got} not in [{least}, {most}]"
                 );
-                assert!(got < received as f64, "{traffic:?}: a view is below the roster");
+                assert!(
+                    got < received as f64,
+                    "{traffic:?}: a view is below the roster"
+                );
                 continue;
             }
             assert_eq!(

@@ -35,8 +35,8 @@ use crate::protocol::derive::{
     self_mask_prg_seed, share_keys_with,
 };
 use crate::protocol::graph::neighbour_ranks;
-use crate::protocol::roster_tree;
 use crate::protocol::messages as msg;
+use crate::protocol::roster_tree;
 use crate::protocol::rules::{enough, wrong_model};
 
 pub use crate::arith::PlainInput;

@@ -2,7 +2,6 @@
 //! self-mask commitment and seed, the pairwise seed and sign, and the share keys
 //! (`docs/PROTOCOL.md` §4.2, §5, §6). Each uses a label of [`crate::crypto::kdf`].
 
-
 use sha2::{Digest, Sha256};
 
 use crate::crypto::kdf::{self, DerivedKey};

@@ -17,6 +17,7 @@
 //! member at a ring position, in `O(rounds)`, so a client finds its `k` neighbours' ranks in
 //! `O(k · rounds)` without touching the rest of the roster.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
@@ -86,7 +87,10 @@ impl Graph {
             return BTreeSet::new();
         };
         match neighbour_ranks(kind, session, digest, sorted.len(), rank) {
-            Some(ranks) => ranks.iter().filter_map(|&r| sorted.get(r).copied()).collect(),
+            Some(ranks) => ranks
+                .iter()
+                .filter_map(|&r| sorted.get(r).copied())
+                .collect(),
             None => sorted.iter().copied().filter(|&c| c != u).collect(),
         }
     }
@@ -118,7 +122,7 @@ enum Shuffle {
     /// `ring[p]` is the rank at ring position `p`.
     FisherYates(Vec<usize>),
     /// Computed per element.
-    SwapOrNot(SwapOrNot),
+    SwapOrNot(Box<SwapOrNot>),
 }
 
 impl Shuffle {
@@ -138,7 +142,7 @@ impl Shuffle {
             }
             Self::FisherYates(ring)
         } else {
-            Self::SwapOrNot(SwapOrNot::new(&mut rng, n))
+            Self::SwapOrNot(Box::new(SwapOrNot::new(&mut rng, n)))
         }
     }
 
@@ -163,8 +167,8 @@ impl Shuffle {
 /// `i` pairs `x` with `K_i - x` and swaps the two when the round function says so. Every
 /// round is an involution, so the inverse runs the rounds backwards.
 struct SwapOrNot {
-    n: u64,
-    keys: Vec<u64>,
+    n: usize,
+    keys: Vec<usize>,
     round_function: Aes128,
 }
 
@@ -175,43 +179,41 @@ impl SwapOrNot {
         let mut key = [0u8; 16];
         rng.fill_bytes(&mut key);
         let rounds = swap_or_not_rounds(n);
-        let keys = (0..rounds)
-            .map(|_| uniform_below(rng, n) as u64)
-            .collect();
+        let keys = (0..rounds).map(|_| uniform_below(rng, n)).collect();
         Self {
-            n: n as u64,
+            n,
             keys,
             round_function: Aes128::new(&key.into()),
         }
     }
 
-    /// One round: `x` or its partner `K_i - x mod n`, by the round function's bit at the
-    /// larger of the two (the same for both, so the round is an involution).
-    fn round(&self, i: usize, key: u64, x: u64) -> u64 {
+    /// Round `i`: `x` or its partner `K_i - x mod n`, by the low bit of
+    /// `AES(BE32(i) ‖ BE64(max(x, partner)) ‖ 0^4)` (the same for both, so the round is an
+    /// involution).
+    fn round(&self, i: usize, key: usize, x: usize) -> usize {
+        // `key < n` and `x < n`, and `n` fits a `u32` (a roster has at most 2^32 members).
         let partner = (key + self.n - x) % self.n;
         let high = x.max(partner);
         let mut block = [0u8; 16];
-        block[..4].copy_from_slice(&(i as u32).to_be_bytes());
-        block[4..12].copy_from_slice(&high.to_be_bytes());
+        block[..4].copy_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
+        block[4..12].copy_from_slice(&u64::try_from(high).unwrap_or(u64::MAX).to_be_bytes());
         let mut block = block.into();
         self.round_function.encrypt_block(&mut block);
         if block[15] & 1 == 1 { partner } else { x }
     }
 
-    fn forward(&self, x: usize) -> usize {
-        let mut x = x as u64;
+    fn forward(&self, mut x: usize) -> usize {
         for (i, &key) in self.keys.iter().enumerate() {
             x = self.round(i, key, x);
         }
-        x as usize
+        x
     }
 
-    fn inverse(&self, y: usize) -> usize {
-        let mut y = y as u64;
+    fn inverse(&self, mut y: usize) -> usize {
         for (i, &key) in self.keys.iter().enumerate().rev() {
             y = self.round(i, key, y);
         }
-        y as usize
+        y
     }
 }
 
@@ -546,7 +548,7 @@ mod shuffle_tests {
 
     #[test]
     fn one_clients_ranks_match_the_whole_graph_above_fisher_yates() {
-        let n = FISHER_YATES_MAX as u32 + 7;
+        let n = u32::try_from(FISHER_YATES_MAX).unwrap() + 7;
         let members: Vec<ClientId> = (0..n).map(|i| ClientId(3 * i + 1)).collect();
         let sid = SessionId([5; 32]);
         let kind = Neighbourhood::Harary { k: 12 };

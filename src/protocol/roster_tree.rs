@@ -109,7 +109,15 @@ impl RosterTree {
         let ids: Vec<ClientId> = entries.iter().map(|e| e.sender).collect();
         let leaves: Vec<Hash> = entries.iter().map(leaf_hash).collect();
         let mut nodes = alloc::vec![Vec::new(); usize::from(HEIGHT)];
-        let root = build(&ids, &leaves, HEIGHT, 0, 0, ids.len(), &mut Some(&mut nodes));
+        let root = build(
+            &ids,
+            &leaves,
+            HEIGHT,
+            0,
+            0,
+            ids.len(),
+            &mut Some(&mut nodes),
+        );
         Some(Self {
             ids,
             leaves,
@@ -332,7 +340,10 @@ impl Walk<'_> {
                     return Err(ProofError::NotCanonical);
                 }
                 let to32 = |c: u64| u32::try_from(c).map_err(|_| ProofError::NotCanonical);
-                Ok((node_hash(height, (&lh, to32(lc)?), (&rh, to32(rc)?)), lc + rc))
+                Ok((
+                    node_hash(height, (&lh, to32(lc)?), (&rh, to32(rc)?)),
+                    lc + rc,
+                ))
             }
             other => Err(ProofError::UnknownTag(other)),
         }
@@ -386,7 +397,7 @@ mod tests {
             sender: ClientId(id),
             share_public_key: PublicKey(c),
             mask_public_key: PublicKey(s),
-            self_mask_commitment: [id as u8; 32],
+            self_mask_commitment: [id.to_le_bytes()[0]; 32],
             signature: None,
         }
     }
@@ -401,7 +412,13 @@ mod tests {
         let all = roster(&ids);
         let tree = RosterTree::new(&all).unwrap();
         assert_eq!(Some(*tree.digest()), roster_digest_of(&all));
-        for pick in [vec![0usize], vec![1, 3], vec![0, 7], vec![2, 4, 5, 6], (0..8).collect()] {
+        for pick in [
+            vec![0usize],
+            vec![1, 3],
+            vec![0, 7],
+            vec![2, 4, 5, 6],
+            (0..8).collect(),
+        ] {
             let reveal: Vec<ClientId> = pick.iter().map(|&i| ClientId(ids[i])).collect();
             let shown: Vec<AdvertiseKeys> = pick.iter().map(|&i| all[i].clone()).collect();
             let proof = tree.prove(&reveal);

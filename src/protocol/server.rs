@@ -36,8 +36,8 @@ use crate::protocol::derive::{
     pairwise_prg_seed, pairwise_sign, self_mask_commitment, self_mask_prg_seed,
 };
 use crate::protocol::graph::Graph;
-use crate::protocol::roster_tree::RosterTree;
 use crate::protocol::messages as msg;
+use crate::protocol::roster_tree::RosterTree;
 use crate::protocol::rules::{enough, wrong_model};
 
 fn reject(client: ClientId, round: Round, reason: Misbehavior) -> Rejected {

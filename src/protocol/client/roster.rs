@@ -59,7 +59,9 @@ impl AdvertiseKeys {
         let own = ids
             .binary_search(&self.id)
             .map_err(|_| fault(Misbehavior::RosterMissingSelf))?;
-        let own_rank = *ranks.get(own).ok_or(Error::Internal("one rank per entry"))?;
+        let own_rank = *ranks
+            .get(own)
+            .ok_or(Error::Internal("one rank per entry"))?;
         // SecAgg+: keep only the neighbours, from the graph this client derives itself from
         // the roster's digest and its own configured degree (never from what the server
         // claims), and require the view to hold exactly them.

@@ -134,8 +134,8 @@ impl ShareKeys {
         roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
     ) -> Result<Self, Error> {
         let entries: Vec<msg::AdvertiseKeys> = roster.values().cloned().collect();
-        let tree = RosterTree::new(&entries)
-            .ok_or(Error::Internal("a roster map holds ascending ids"))?;
+        let tree =
+            RosterTree::new(&entries).ok_or(Error::Internal("a roster map holds ascending ids"))?;
         let members: Vec<ClientId> = roster.keys().copied().collect();
         let digest = *tree.digest();
         let graph = Graph::new(params.neighbourhood(), params.session(), &digest, &members);

@@ -123,8 +123,9 @@ fn read_roster_entries(
 fn read_roster(r: &mut Reader<'_>, params: &Params) -> Result<RosterParts, DecodeError> {
     let roster = read_roster_entries(r, params)?;
     let entries: Vec<msg::AdvertiseKeys> = roster.values().cloned().collect();
-    let tree = RosterTree::new(&entries)
-        .ok_or(DecodeError::NonCanonical("roster ids not strictly ascending"))?;
+    let tree = RosterTree::new(&entries).ok_or(DecodeError::NonCanonical(
+        "roster ids not strictly ascending",
+    ))?;
     let digest = *tree.digest();
     let members: Vec<ClientId> = roster.keys().copied().collect();
     let graph = Graph::new(params.neighbourhood(), params.session(), &digest, &members);
