@@ -51,7 +51,7 @@ pub const DEFAULT_SIGMA: u32 = 40;
 /// `2^-20`.
 pub const DEFAULT_ETA: u32 = 20;
 
-/// The largest number of clients [`find`] accepts: far above what a session takes
+/// The largest number of clients [`find`] accepts: what a session takes
 /// ([`MAX_CLIENTS`](crate::MAX_CLIENTS)), and low enough that the rounding error of the
 /// log-factorials (about `n ln n * 2^-53`) stays below `10^-7`.
 pub const MAX_FINDER_CLIENTS: usize = 1 << 24;

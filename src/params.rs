@@ -6,8 +6,9 @@ use crate::error::{ConfigError, DecodeError};
 use crate::ids::SessionId;
 pub use crate::vocabulary::{Neighbourhood, ThreatModel};
 
-/// The largest number of clients a session accepts.
-pub const MAX_CLIENTS: usize = 1 << 16;
+/// The largest number of clients a session accepts: every size the parameter finder covers.
+/// Every bound and allocation is derived from the session's own `n`, not from this.
+pub const MAX_CLIENTS: usize = 1 << 24;
 /// The largest vector length a session accepts.
 pub const MAX_VECTOR_LEN: usize = 1 << 28;
 
