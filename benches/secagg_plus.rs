@@ -3,14 +3,19 @@
 //!
 //! * `secagg_plus_client`: one client's `share_keys` and `masked_input` against the number of
 //!   clients n = 100, 1,000, 10,000. Its masking work is O(k·d) whatever n; `share_keys` also
-//!   checks and hashes the whole roster to derive the graph (O(n), small per entry), and in
-//!   the malicious-server mode (`share_keys_malicious`) verifies every entry's Ed25519
-//!   signature (O(n), about the cost of one key agreement each).
+//!   checks its roster view (k + 1 entries and their proof, O(k log n)) and finds its
+//!   neighbours (a Fisher-Yates shuffle of the n ranks up to 2^16 members), and in the
+//!   malicious-server mode (`share_keys_malicious`) verifies the view's k + 1 Ed25519
+//!   signatures.
 //!   `share_keys_by_k` and `masked_input_by_k`: the same against k = 10, 20, 40 at n = 1,000.
 //! * `secagg_plus_server`: the server's `Unmasking::finish` against n = 100, 1,000 and the
 //!   dropout rate (0, 10%, 30% of the clients silent from MaskedInputCollection on, the case
 //!   where their pairwise masks must be removed); and at 10% dropout against d = 1,000 to
 //!   100,000 (n = 100) and against k = 10, 20, 40 (n = 300).
+//!
+//! * `secagg_plus_scale`: one client's ShareKeys at n = 1,000 and n = 10^6 with the finder's
+//!   `(k, t)` for 5% dropout and 5% corruption, both threat models (`cargo bench --bench
+//!   secagg_plus -- scale`; the setup at n = 10^6 builds the server's tree and ring, seconds).
 //!
 //! Run with `cargo bench --bench secagg_plus` (one to three minutes after the build, most of it
 //! setup; criterion warns that ten samples of the slowest steps overrun their target time, as
@@ -263,8 +268,8 @@ fn client(c: &mut Criterion) {
         let pop = Population::with(params_with(1_000, k, D, ThreatModel::HonestButCurious));
         client_rounds(&mut group, &pop, "_by_k", k);
     }
-    // Against a malicious server, ShareKeys also verifies the signature of every roster
-    // entry (the whole roster seeds the graph): linear in n.
+    // Against a malicious server, ShareKeys also verifies the signature of every entry of
+    // its view.
     for n in [100usize, 1_000, 10_000] {
         let pop = Population::new(n, ThreatModel::Malicious);
         let roster = pop.roster(u);
@@ -445,9 +450,138 @@ fn server(c: &mut Criterion) {
     group.finish();
 }
 
+/// The entry of a client that is not measured: distinct canonical keys derived from its id
+/// (any valid key works for a peer: the measured client only agrees keys with it), and a
+/// placeholder signature where one is required (the server here has no PKI and checks only
+/// that one is present; the measured client's neighbours are re-signed below).
+fn stand_in(params: &Params, v: ClientId) -> msg::AdvertiseKeys {
+    let key = |tag: u8| {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&v.0.to_be_bytes());
+        k[4] = tag;
+        k[5..9].copy_from_slice(&v.0.wrapping_mul(0x9e37_79b9).to_le_bytes());
+        k[31] = 0x40;
+        secagg::PublicKey(k)
+    };
+    msg::AdvertiseKeys {
+        session: *params.session(),
+        sender: v,
+        share_public_key: key(1),
+        mask_public_key: key(2),
+        self_mask_commitment: [7; 32],
+        signature: (params.threat_model() == ThreatModel::Malicious)
+            .then_some(secagg::Signature([0; 64])),
+    }
+}
+
+/// One client's ShareKeys against n = 1,000 and n = 10^6 at the finder's `(k, t)` for 5%
+/// dropout and 5% corruption (`secagg params`), in both threat models: the view it receives
+/// (its bytes are printed) and `share_keys` on it. Only client 1 has real keys; the other
+/// entries are stand-ins (`stand_in`), and client 1's neighbours are signed with their
+/// identity keys after the server built the tree (signatures are not in the tree).
+fn scale(c: &mut Criterion) {
+    let mut group = c.benchmark_group("secagg_plus_scale");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(600));
+    let u = ClientId(1);
+    for (n, k, t, threat, name) in [
+        (
+            1_000usize,
+            30usize,
+            17usize,
+            ThreatModel::HonestButCurious,
+            "share_keys",
+        ),
+        (
+            1_000_000,
+            38,
+            22,
+            ThreatModel::HonestButCurious,
+            "share_keys",
+        ),
+        (
+            1_000,
+            52,
+            37,
+            ThreatModel::Malicious,
+            "share_keys_malicious",
+        ),
+        (
+            1_000_000,
+            78,
+            55,
+            ThreatModel::Malicious,
+            "share_keys_malicious",
+        ),
+    ] {
+        let params = Params::builder(
+            SessionId([0x5c; 32]),
+            n,
+            Modulus::power_of_two(32).unwrap(),
+            16,
+        )
+        .neighbours(k)
+        .threshold(t)
+        .threat_model(threat)
+        .build()
+        .unwrap();
+        let malicious = threat == ThreatModel::Malicious;
+        let own_identity = || client::Identity::new(identity_key(u), Pki::new([]));
+        let mut srv = server::AdvertiseKeys::new(&params);
+        let own = if malicious {
+            client::AdvertiseKeys::with_identity(&params, u, own_identity(), &mut client_rng(u)).1
+        } else {
+            client::AdvertiseKeys::new(&params, u, &mut client_rng(u)).1
+        };
+        srv.receive(u, own).unwrap();
+        for v in 2..=u32::try_from(n).unwrap() {
+            srv.receive(ClientId(v), stand_in(&params, ClientId(v)))
+                .unwrap();
+        }
+        let server = srv.close_lazy().unwrap();
+        let mut view = server.roster_for(u).unwrap();
+        drop(server);
+        let mut pki = Vec::new();
+        for e in &mut view.entries {
+            pki.push((e.sender, identity_key(e.sender).public_key()));
+            if malicious && e.sender != u {
+                e.signature = Some(identity_key(e.sender).sign_advertisement(e));
+            }
+        }
+        let pki = Pki::new(pki);
+        println!(
+            "secagg_plus_scale/{name}/{n}: k = {k}, t = {t}: the view is {} bytes ({} entries, \
+             a proof of {} bytes)",
+            secagg::wire::to_bytes(&view).len(),
+            view.entries.len(),
+            view.slice.as_ref().map_or(0, |s| s.proof.len()),
+        );
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+            b.iter_batched(
+                || {
+                    let mut rng = client_rng(u);
+                    if malicious {
+                        let identity = client::Identity::new(identity_key(u), pki.clone());
+                        client::AdvertiseKeys::with_identity(&params, u, identity, &mut rng).0
+                    } else {
+                        client::AdvertiseKeys::new(&params, u, &mut rng).0
+                    }
+                },
+                |c| c.share_keys(black_box(&view), &mut rng).unwrap(),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default();
-    targets = client, server
+    targets = client, server, scale
 }
 criterion_main!(benches);
