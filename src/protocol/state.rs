@@ -377,7 +377,8 @@ fn sum(parts: &[usize]) -> usize {
 /// Bytes of one nested message other than a masked input, in a session of `clients`
 /// clients: a length prefix and the longest such message.
 fn nested_max(clients: usize) -> usize {
-    sum(&[4, wire::longest_message(clients, 0)])
+    // States hold whole rosters, never views.
+    sum(&[4, wire::longest_message(clients, 0, 0)])
 }
 
 /// The largest sealed client state of the session: `O(n + h)` bytes for `n` clients and `h`

@@ -51,12 +51,19 @@ impl Limits {
         let max_clients = params.clients();
         let vector_len = params.vector_len();
         let modulus = params.modulus();
+        // A SecAgg+ client's roster view: itself and its neighbours (a whole roster is
+        // bounded by `max_clients` alone).
+        let view = match params.neighbourhood() {
+            crate::vocabulary::Neighbourhood::Harary { k } => k.saturating_add(2).min(max_clients),
+            crate::vocabulary::Neighbourhood::Complete => 0,
+        };
         Self {
             max_clients,
             vector_len,
             modulus,
             max_message_bytes: super::messages::longest_message(
                 max_clients,
+                view,
                 packed_len(vector_len, modulus.bits()),
             ),
         }

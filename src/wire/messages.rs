@@ -52,15 +52,17 @@ fn times(n: usize, size: usize) -> usize {
 
 /// The longest message any party of a session with at most `clients` per list and masked
 /// vectors of `packed` bytes can send (counts at their limits, signatures present).
-pub(crate) fn longest_message(clients: usize, packed: usize) -> usize {
+pub(crate) fn longest_message(clients: usize, view: usize, packed: usize) -> usize {
     [
         sum(&[HEADER_LEN, ADVERT_BODY_MAX]),
+        // A whole roster, and a view of `view` entries with the longest proof of them.
+        sum(&[HEADER_LEN, U32_LEN, times(clients, ADVERT_BODY_MAX), 1]),
         sum(&[
             HEADER_LEN,
             U32_LEN,
-            times(clients, ADVERT_BODY_MAX),
+            times(view, ADVERT_BODY_MAX),
             1 + 2 * U32_LEN,
-            max_roster_proof_len(clients),
+            max_roster_proof_len(view),
         ]),
         sum(&[
             HEADER_LEN,
@@ -897,13 +899,15 @@ mod tests {
 
     #[test]
     fn longest_message_bounds_every_kind() {
-        // n = 5, d = 6 elements of 10 bits (8 bytes): a roster of n signed entries with the
-        // longest proof of n leaves is the longest, 38 + 165 n + 9 + (1217 n + 37) (the
-        // fullest unmasking request is 50 + 76 n, the fullest signed delivery 46 + 152 n).
-        assert_eq!(max_roster_proof_len(5), 1217 * 5 + 37);
-        assert_eq!(longest_message(5, 8), 38 + 165 * 5 + 9 + 1217 * 5 + 37);
+        // n = 5, d = 6 elements of 10 bits (8 bytes), complete graph: a whole roster of n
+        // signed entries is the longest, 39 + 165 n (the fullest unmasking request is
+        // 50 + 76 n, the fullest signed delivery 46 + 152 n).
+        assert_eq!(longest_message(5, 0, 8), 39 + 165 * 5);
+        // A view of 3 signed entries with the longest proof of 3 leaves.
+        assert_eq!(max_roster_proof_len(3), 1217 * 3 + 37);
+        assert_eq!(longest_message(5, 3, 8), 38 + 165 * 3 + 9 + 1217 * 3 + 37);
         // A long masked input: 38 + the roster digest + packed.
-        assert_eq!(longest_message(1, 100_000), 38 + 32 + 100_000);
-        assert_eq!(longest_message(usize::MAX, 0), usize::MAX);
+        assert_eq!(longest_message(1, 0, 1000), 38 + 32 + 1000);
+        assert_eq!(longest_message(usize::MAX, 0, 0), usize::MAX);
     }
 }
