@@ -41,12 +41,14 @@ def _foreign(msg: Message) -> Exception:
 
 
 def _flatten(arrays: list[np.ndarray]) -> np.ndarray:
-    """One float64 vector, converted while copied (a single pass over the update)."""
+    """One flat vector, float32 if every array is (the encoder widens it exactly), float64
+    otherwise; a single contiguous float array is read in place."""
     if not arrays:
         return np.zeros(0)
+    dtype = np.float32 if all(np.asarray(a).dtype == np.float32 for a in arrays) else np.float64
     if len(arrays) == 1:
-        return np.asarray(arrays[0], dtype=np.float64).reshape(-1)
-    return np.concatenate([np.asarray(a).reshape(-1) for a in arrays], dtype=np.float64)
+        return np.asarray(arrays[0], dtype=dtype).reshape(-1)
+    return np.concatenate([np.asarray(a).reshape(-1) for a in arrays], dtype=dtype)
 
 
 def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:
@@ -112,12 +114,12 @@ def _train_and_mask(msg, ctxt, call_next, session, params, setup, message) -> tu
         weight = max_weight
     encoder = encoder_config(setup).check(params.modulus, params.clients)
     # NaN and infinities raise EncodingError(kind="NonFinite"): the client drops out of the
-    # round with that reason instead of sending a huge value.
-    values, report = encoder.encode(update, weight)
+    # round with that reason instead of sending a huge value. The encoded input stays in
+    # native memory (zeroized), never a numpy array.
+    reply, report = session.handle_with_update(message, encoder, update, weight)
     if report["clipped"]:
         log(WARNING, "secagg.flower: update clipped (%s coordinates, norm %.4g)",
             report["coordinates_clipped"], report["norm"])
-    reply = session.handle_with_input(message, values)
     # The update leaves only masked: the plain arrays are dropped from the reply.
     for record in content.array_records.values():
         record.clear()
