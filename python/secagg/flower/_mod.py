@@ -10,7 +10,7 @@ sealing key never enters the context (:mod:`secagg.flower._keys`).
 from __future__ import annotations
 
 from logging import WARNING
-from typing import cast
+from typing import Optional, cast
 
 import numpy as np
 
@@ -23,7 +23,15 @@ from flwr.supercore import log
 
 from .._native import ApiMisuseError, ClientSession, ConfigError, Params
 from ._common import FLOWER_RECORD, PROTOCOL_VERSION, RECORD, STATE_RECORD, encoder_config, error
+from ._identity import Directory, node_directory, node_identity, roster_session
 from ._keys import state_key
+
+# The client's own floors in the malicious-server mode (node config entries, with defaults):
+# a server cannot lower them.
+NODE_CONFIG_MIN_THRESHOLD = "secagg-min-threshold"
+NODE_CONFIG_MIN_NEIGHBOURS = "secagg-min-neighbours"
+NODE_CONFIG_MAX_CLIENTS = "secagg-max-clients"
+_MAX_VECTOR_LEN = 1 << 28
 
 _SETUP_KEYS = ("dim", "scale", "clipping_range", "max_weight", "weight_unit", "l2_clip", "noise",
                "noise_multiplier", "min_contributors")
@@ -62,8 +70,13 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
         raise _foreign(msg)
     cfg = records[RECORD]
     stage = cast(str, cfg["stage"])
-    key = state_key(dict(ctxt.node_config))
+    node_config = dict(ctxt.node_config)
+    if stage == "hello":
+        return _hello(msg, cfg, node_config)
+    key = state_key(node_config)
     out_content = RecordDict()
+    roster: list[str] = []
+    nonce = b""
 
     if stage == "setup":
         if int(cast(int, cfg.get("version", 0))) != PROTOCOL_VERSION:
@@ -71,7 +84,12 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
         params = Params.from_bytes(cast(bytes, cfg["params"]))
         client_id = int(cast(int, cfg["id"]))
         setup = {k: cfg[k] for k in _SETUP_KEYS if k in cfg}
-        session, reply = ClientSession.start(params, client_id)
+        directory = node_directory(node_config)
+        if directory is None and params.threat_model != "malicious":
+            session, reply = ClientSession.start(params, client_id)
+        else:
+            params, identity, pki, roster, nonce = _malicious_setup(cfg, node_config, directory, client_id)
+            session, reply = ClientSession.start(params, client_id, identity_key=identity, pki=pki)
         newest = 0
     else:
         state_records = ctxt.state.config_records
@@ -82,7 +100,12 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
         client_id = int(cast(int, st["id"]))
         setup = {k: st[k] for k in _SETUP_KEYS if k in st}
         newest = int(cast(int, st["stage"]))
-        session = ClientSession.open(cast(bytes, st["sealed"]), key, params, client_id, newest_stage=newest)
+        identity_kw: dict = {}
+        if "roster" in st:
+            roster, nonce = list(cast(list, st["roster"])), cast(bytes, st["nonce"])
+            identity_kw = _identity(node_config, roster)
+        session = ClientSession.open(cast(bytes, st["sealed"]), key, params, client_id, newest_stage=newest,
+                                     **identity_kw)
         message = cast(bytes, cfg["msg"])
         if session.needs_input:
             reply, out_content = _train_and_mask(msg, ctxt, call_next, session, params, setup, message)
@@ -93,9 +116,74 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
     record = {"sealed": session.seal(key), "stage": session.stage, "params": params.to_bytes(),
               "id": client_id}
     record.update(setup)
+    if roster:
+        # Public: the names and the nonce the session id commits to.
+        record.update(roster=roster, nonce=nonce)
     ctxt.state.config_records[STATE_RECORD] = ConfigRecord(record)
     out_content.config_records[RECORD] = ConfigRecord({"stage": stage, "msg": reply})
     return Message(out_content, reply_to=msg)
+
+
+def _require_directory(node_config: dict) -> Directory:
+    directory = node_directory(node_config)
+    if directory is None:
+        raise error(ConfigError, "NoDirectory",
+                    "secagg.flower: the server runs the malicious-server mode, which needs a "
+                    "public-key directory on this node ('secagg-directory-file' in the node config)")
+    return directory
+
+
+def _hello(msg: Message, cfg, node_config: dict) -> Message:
+    """The first message of a malicious-mode round: this node's name in its directory."""
+    if int(cast(int, cfg.get("version", 0))) != PROTOCOL_VERSION:
+        raise error(ConfigError, "Version", "secagg.flower: the server speaks another protocol version")
+    directory = _require_directory(node_config)
+    _, name = node_identity(node_config, directory)
+    content = RecordDict()
+    content.config_records[RECORD] = ConfigRecord({"stage": "hello", "name": name})
+    return Message(content, reply_to=msg)
+
+
+def _malicious_setup(cfg, node_config: dict, directory: Optional[Directory], client_id: int):
+    """Checks a malicious-mode setup against this node's own directory and floors."""
+    # SECURITY: a node with a directory runs only malicious-server sessions, so a server
+    # cannot switch the signatures off by announcing the honest-but-curious mode.
+    announced = Params.from_bytes(cast(bytes, cfg["params"]))
+    if announced.threat_model != "malicious":
+        raise error(ConfigError, "ThreatModel",
+                    "secagg.flower: this node runs only malicious-server sessions (a directory is "
+                    f"configured); the server asked for {announced.threat_model}")
+    # SECURITY: no malicious-mode session without a directory the server does not control.
+    directory = directory or _require_directory(node_config)
+    identity, name = node_identity(node_config, directory)
+    if "roster" not in cfg or "nonce" not in cfg:
+        raise error(ConfigError, "Roster", "secagg.flower: a malicious-mode setup without a roster")
+    roster = [str(n) for n in cast(list, cfg["roster"])]
+    nonce = bytes(cast(bytes, cfg["nonce"]))
+    directory.check_roster(roster)
+    if not 1 <= client_id <= len(roster) or roster[client_id - 1] != name:
+        raise error(ConfigError, "Roster", "secagg.flower: the roster does not place this node at its client id")
+    # SECURITY: the session id must commit to this roster with the keys of this node's own
+    # directory: a server that substituted a key, or shows others another roster, runs
+    # another session, which this client refuses here.
+    params = Params.from_bytes_expecting(
+        cast(bytes, cfg["params"]),
+        session=roster_session(nonce, roster, directory),
+        threat_model="malicious",
+        min_threshold=int(node_config.get(NODE_CONFIG_MIN_THRESHOLD, 2)),
+        min_neighbours=int(node_config.get(NODE_CONFIG_MIN_NEIGHBOURS, 2)),
+        max_clients=min(len(roster), int(node_config.get(NODE_CONFIG_MAX_CLIENTS, 1 << 16))),
+        max_vector_len=_MAX_VECTOR_LEN,
+    )
+    if params.clients != len(roster):
+        raise error(ConfigError, "Roster", "secagg.flower: the roster does not list every client of the session")
+    return params, identity, directory.pki(roster), roster, nonce
+
+
+def _identity(node_config: dict, roster: list[str]) -> dict:
+    directory = _require_directory(node_config)
+    identity, _ = node_identity(node_config, directory)
+    return {"identity_key": identity, "pki": directory.pki(roster)}
 
 
 def _train_and_mask(msg, ctxt, call_next, session, params, setup, message) -> tuple[bytes, RecordDict]:
