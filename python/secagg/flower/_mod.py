@@ -31,6 +31,9 @@ from ._keys import state_key
 NODE_CONFIG_MIN_THRESHOLD = "secagg-min-threshold"
 NODE_CONFIG_MIN_NEIGHBOURS = "secagg-min-neighbours"
 NODE_CONFIG_MAX_CLIENTS = "secagg-max-clients"
+# Any mode: "true" makes this node refuse a threshold below a strict majority of the share
+# holders (defence in depth against a server that deviates; the server cannot switch it off).
+NODE_CONFIG_REQUIRE_MAJORITY = "secagg-require-majority"
 _MAX_VECTOR_LEN = 1 << 28
 
 _SETUP_KEYS = ("dim", "scale", "clipping_range", "max_weight", "weight_unit", "l2_clip", "noise",
@@ -85,6 +88,7 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
         client_id = int(cast(int, cfg["id"]))
         setup = {k: cfg[k] for k in _SETUP_KEYS if k in cfg}
         directory = node_directory(node_config)
+        _check_majority(params, node_config)
         if directory is None and params.threat_model != "malicious":
             session, reply = ClientSession.start(params, client_id)
         else:
@@ -122,6 +126,17 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
     ctxt.state.config_records[STATE_RECORD] = ConfigRecord(record)
     out_content.config_records[RECORD] = ConfigRecord({"stage": stage, "msg": reply})
     return Message(out_content, reply_to=msg)
+
+
+def _check_majority(params: Params, node_config: dict) -> None:
+    if str(node_config.get(NODE_CONFIG_REQUIRE_MAJORITY, "false")).lower() not in ("true", "1", "yes"):
+        return
+    # SECURITY: with the node's majority policy, t must exceed half of the share holders
+    # (two sets of t holders always intersect), whatever the server announces.
+    if 2 * params.threshold <= params.share_holders:
+        raise error(ConfigError, "Unexpected",
+                    f"secagg.flower: threshold {params.threshold} is not a strict majority of the "
+                    f"{params.share_holders} share holders, which this node requires")
 
 
 def _require_directory(node_config: dict) -> Directory:

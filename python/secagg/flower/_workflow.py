@@ -61,16 +61,23 @@ class RoundReport:
     roster: list[str] = field(default_factory=list)
 
 
-def graph(num_shares: int, threshold: int, clients: int,
-          threat_model: str = "honest_but_curious") -> tuple[Optional[int], int]:
+def graph(num_shares: int, threshold: int, clients: int, threat_model: str = "honest_but_curious",
+          require_majority: bool = False) -> tuple[Optional[int], int]:
     """Flower's ``num_shares`` (share holders, the client itself included) and
     ``reconstruction_threshold`` as our degree ``k`` and threshold ``t``.
 
     An even ``num_shares`` is rounded up to the next odd one (the degree of a Harary graph
     on any roster size must be even); a ``num_shares`` that covers every client is the
-    complete graph (SecAgg). A threshold below a strict majority of the holders is raised to
-    it, with a warning: below it, two disjoint sets of holders could reveal both secrets of
-    one client (Bonawitz et al., CCS 2017, section 4).
+    complete graph (SecAgg).
+
+    The threshold is the caller's, as in Flower and in the core's honest-but-curious
+    default: what security needs is ``t`` above the number of corrupt share holders
+    (Bonawitz et al., CCS 2017, Theorem 6.2; per neighbourhood for SecAgg+), a property of
+    the deployment (``secagg.find_params`` computes it from a corruption rate). Raised, with a
+    warning, only to a floor: a strict majority of the holders with ``require_majority``
+    (defence in depth: two sets of ``t`` holders then always intersect), more than two
+    thirds against a malicious server (section 6.3), and 2 always (with ``t = 1`` every
+    share is the secret).
     """
     k = max(2, num_shares - 1)
     if k % 2 == 1:
@@ -83,8 +90,10 @@ def graph(num_shares: int, threshold: int, clients: int,
     if threat_model == "malicious":
         # More than two thirds of the holders (Bonawitz et al., CCS 2017, section 6.3).
         floor, what = holders * 2 // 3 + 1, "more than two thirds"
-    else:
+    elif require_majority:
         floor, what = holders // 2 + 1, "a strict majority"
+    else:
+        floor, what = 2, "2 (with t = 1 every share is the secret)"
     if threshold < floor:
         log(WARNING, "secagg.flower: reconstruction_threshold %s is below %s of "
             "the %s share holders: using %s", threshold, what, holders, floor)
@@ -102,8 +111,11 @@ class SecAggPlusWorkflow:
     * ``modulus_range`` is a minimum: the modulus is the smallest power of two for which
       the preflight check proves that the sum of the sampled clients' encodings cannot
       wrap around, if that is larger (up to ``2^64``; beyond it the round is refused);
-    * ``reconstruction_threshold`` below a strict majority of the share holders is raised to
-      it (with a warning).
+    * ``reconstruction_threshold`` is used as given (at least 2), as the core's
+      honest-but-curious default does: security needs it above the number of corrupt share
+      holders (``secagg.find_params`` computes it). ``require_majority=True`` raises it to a
+      strict majority of the holders (defence in depth); the malicious-server mode to more
+      than two thirds.
 
     Keyword-only extras: ``mask_suite`` (``"chacha20"`` or ``"aes128ctr"``), ``l2_clip``
     (an L2 bound on each update, on top of the per-coordinate ``clipping_range``),
@@ -133,6 +145,7 @@ class SecAggPlusWorkflow:
         min_contributors: int = 0,
         threat_model: str = "honest_but_curious",
         directory: Union[Directory, str, "os.PathLike[str]", None] = None,
+        require_majority: bool = False,
     ) -> None:
         self.num_shares = num_shares
         self.reconstruction_threshold = reconstruction_threshold
@@ -147,6 +160,7 @@ class SecAggPlusWorkflow:
         self.noise_multiplier = noise_multiplier
         self.min_contributors = min_contributors
         self.threat_model = threat_model
+        self.require_majority = require_majority
         if threat_model not in ("honest_but_curious", "malicious"):
             raise ValueError("`threat_model` must be \"honest_but_curious\" or \"malicious\".")
         if threat_model == "malicious" and directory is None:
@@ -316,7 +330,7 @@ class SecAggPlusWorkflow:
             log(INFO, "secagg.flower: modulus 2^%s (modulus_range 2^%s cannot hold the sum of %s updates)",
                 bits, self.modulus_range.bit_length() - 1, n)
         shares, threshold = self._sizes(n)
-        neighbours, threshold = graph(shares, threshold, n, self.threat_model)
+        neighbours, threshold = graph(shares, threshold, n, self.threat_model, self.require_majority)
         session, pki, extra = os.urandom(32), None, {}
         if malicious:
             assert self.directory is not None
@@ -328,7 +342,8 @@ class SecAggPlusWorkflow:
             report.roster = roster
         params = Params(session, n, 2**bits, config.vector_len, neighbours=neighbours,
                         threshold=threshold, mask_suite=self.mask_suite, threat_model=self.threat_model,
-                        min_roster=self._min_roster(n, neighbours, threshold) if malicious else None)
+                        min_roster=self._min_roster(n, neighbours, threshold) if malicious else None,
+                        require_majority=self.require_majority and not malicious)
         encoder = config.check(params.modulus, n)
         encoder.check_params(params)
         report.params, report.modulus_bits = params, bits
