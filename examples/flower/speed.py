@@ -11,6 +11,8 @@ figure): the server's (the fit workflow's time minus the time spent inside the C
 in the harness's protobuf round trips), a client's mean time inside its ClientApp minus its
 local training, and the mean bytes a client sends (protobuf-encoded replies) in the round.
 The model update is d float32 values. The load average before and after is printed.
+``--which plain`` runs FedAvg without secure aggregation: the cost of Flower's own message
+and NumPyClient plumbing alone, a floor under both implementations.
 """
 
 from __future__ import annotations
@@ -57,15 +59,19 @@ def measure(which: str, n: int, dim: int, dropout: float, shares: int, threshold
             mask_suite: str = "chacha20") -> dict:
     if which == "ours":
         from secagg.flower import SecAggPlusWorkflow, secaggplus_mod
-    else:
+    elif which == "flower":
         from flwr.client.mod import secaggplus_mod
         from flwr.server.workflow import SecAggPlusWorkflow
+    else:
+        # "plain": FedAvg without secure aggregation, the floor of Flower's own plumbing
+        # (one message per client carrying the model both ways; no dropout).
+        secaggplus_mod = None
     TRAINING.clear()
 
     def client_fn(context: Context):
         return Client(int(context.node_config["partition-id"]), dim).to_client()
 
-    app = ClientApp(client_fn=client_fn, mods=[secaggplus_mod])
+    app = ClientApp(client_fn=client_fn, mods=[secaggplus_mod] if secaggplus_mod else [])
     order = InProcessGrid(lambda m, c: None, n, seed=seed).node_ids
     gone = set(np.random.default_rng(seed).choice(order, size=int(round(dropout * n)), replace=False).tolist())
     # Flower's stages: 0 setup, 1 share keys, 2 collect masked vectors, 3 unmask.
@@ -87,7 +93,11 @@ def measure(which: str, n: int, dim: int, dropout: float, shares: int, threshold
         context=Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}),
         config=ServerConfig(num_rounds=1), strategy=strategy)
     extras = {"mask_suite": mask_suite} if which == "ours" else {}
-    workflow = SecAggPlusWorkflow(num_shares=shares, reconstruction_threshold=threshold, **extras)
+    if which == "plain":
+        from flwr.server.workflow.default_workflows import default_fit_workflow
+        workflow = default_fit_workflow
+    else:
+        workflow = SecAggPlusWorkflow(num_shares=shares, reconstruction_threshold=threshold, **extras)
     fit = {"s": 0.0, "cpu": 0.0}
 
     def timed_fit(grid_, ctx, _wf=workflow):
@@ -120,7 +130,8 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--num-shares", type=int, default=None, help="default: from secagg.find_params")
     ap.add_argument("--threshold", type=int, default=None)
-    ap.add_argument("--which", choices=["ours", "flower", "both"], default="both")
+    ap.add_argument("--which", choices=["ours", "flower", "both", "plain"], default="both",
+                    help="plain: FedAvg without secure aggregation (Flower's own cost per client)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mask-suite", choices=["chacha20", "aes128ctr"], default="chacha20",
                     help="ours: the mask expansion cipher")
@@ -142,6 +153,8 @@ def main() -> None:
         r = measure(which, a.clients, a.dim, a.dropout, shares, t, a.seed, a.mask_suite)
         rows[which] = r
         name = f"{which} (modulus 2^{r['modulus_bits']}" + (f", {a.mask_suite})" if which == "ours" else ")")
+        if which == "plain":
+            name = "plain FedAvg, no secure aggregation"
         print(f"| {name} | {r['server_s']:.3f} | {r['server_cpu']:.3f} | {r['client_s']:.4f} "
               f"| {r['client_cpu']:.4f} | {r['bytes_up']:.0f} |", flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
