@@ -26,8 +26,8 @@ fn random_encoding(rng: &mut ChaCha20Rng) -> Option<(Encoding, Option<u32>)> {
     let noise = rng.next_u32() % 5;
     // With noise, a coarse scale: the samplers' cost grows with the variance.
     let max_scale_bits = if noise < 2 { 6 } else { 25 };
-    let scale =
-        2f64.powi((rng.next_u32() % max_scale_bits) as i32) * (1.0 + f64::from(rng.next_u32() % 7));
+    let scale = 2f64.powi((rng.next_u32() % max_scale_bits).cast_signed())
+        * (1.0 + f64::from(rng.next_u32() % 7));
     let mut b = EncoderConfig::builder(dim, scale);
     let which = rng.next_u32() % 3;
     if which != 1 {
@@ -36,19 +36,19 @@ fn random_encoding(rng: &mut ChaCha20Rng) -> Option<(Encoding, Option<u32>)> {
     if which != 0 {
         b = b.coordinate_clip(0.05 + f64::from(rng.next_u32() % 16) / 4.0);
     }
-    if rng.next_u32() % 3 == 0 {
+    if rng.next_u32().is_multiple_of(3) {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         b = b.rotation(seed);
     }
-    let max_weight = (rng.next_u32() % 2 == 0).then(|| 1 + rng.next_u32() % 1000);
+    let max_weight = (rng.next_u32().is_multiple_of(2)).then(|| 1 + rng.next_u32() % 1000);
     if let Some(w) = max_weight {
         b = b.weights(w);
-        if rng.next_u32() % 2 == 0 {
+        if rng.next_u32().is_multiple_of(2) {
             b = b.weight_unit(1 + u64::from(rng.next_u32() % 5));
         }
     }
-    if rng.next_u32() % 3 == 0 {
+    if rng.next_u32().is_multiple_of(3) {
         // Tight: redraws happen.
         b = b.conditional_rounding(0.05 + f64::from(rng.next_u32() % 40) / 100.0);
     }
@@ -68,12 +68,20 @@ fn random_encoding(rng: &mut ChaCha20Rng) -> Option<(Encoding, Option<u32>)> {
 /// A random input of `dim` coordinates: mostly moderate values, with tiny, whole, huge and
 /// signed-zero coordinates mixed in (clipping, exact rounding, long Bernoulli draws).
 fn random_input(rng: &mut ChaCha20Rng, dim: usize) -> Vec<f64> {
-    let spread = 2f64.powi((rng.next_u32() % 12) as i32 - 6);
-    let huge = if rng.next_u32() % 2 == 0 { 1e6 } else { spread };
+    let spread = 2f64.powi((rng.next_u32() % 12).cast_signed() - 6);
+    let huge = if rng.next_u32().is_multiple_of(2) {
+        1e6
+    } else {
+        spread
+    };
     (0..dim)
         .map(|_| {
             let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-            let sign = if rng.next_u32() % 2 == 0 { 1.0 } else { -1.0 };
+            let sign = if rng.next_u32().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
             match rng.next_u32() % 16 {
                 0 => 0.0,
                 1 => -0.0,
