@@ -84,6 +84,16 @@ def test_malicious_round_completes_with_the_fedavg(tmp_path):
     assert grid.stage == 6
     assert not grid.errors
     check_fedavg(grid, result, wf)
+    # No identity key in any node's stored context, raw or hex; only public values beside
+    # the sealed state.
+    for nid in grid.node_ids:
+        seed_hex = (tmp_path / f"node-{grid.partition[nid]}.key").read_text().strip()
+        blob = grid.contexts[nid]
+        assert bytes.fromhex(seed_hex) not in blob and seed_hex.encode() not in blob
+        record = grid.context(nid).state.config_records["secagg_rs_state"]
+        assert record["roster"] == r.roster and len(record["nonce"]) == 32
+        assert set(record) <= {"sealed", "stage", "params", "id", "dim", "scale", "clipping_range",
+                               "max_weight", "weight_unit", "roster", "nonce"}
 
 
 def test_dropout_during_consistency_check(tmp_path):
