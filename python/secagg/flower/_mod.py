@@ -169,7 +169,8 @@ def _malicious_setup(cfg, node_config: dict, directory: Optional[Directory], cli
                     "secagg.flower: this node runs only malicious-server sessions (a directory is "
                     f"configured); the server asked for {announced.threat_model}")
     # SECURITY: no malicious-mode session without a directory the server does not control.
-    directory = directory or _require_directory(node_config)
+    if directory is None:
+        directory = _require_directory(node_config)
     identity, name = node_identity(node_config, directory)
     if "roster" not in cfg or "nonce" not in cfg:
         raise error(ConfigError, "Roster", "secagg.flower: a malicious-mode setup without a roster")
