@@ -18,8 +18,9 @@ On a SuperNode, the node config names both files (never the run config: the Serv
 side writes that)::
 
     flower-supernode ... --node-config \
-        "secagg-directory-file=/etc/secagg/directory.json secagg-identity-key-file=/etc/secagg/node.key"
+        'secagg-directory-file="/etc/secagg/directory.json" secagg-identity-key-file="/etc/secagg/node.key"'
 
+(Flower parses node config values as TOML: the paths are quoted strings)
 (or ``SECAGG_DIRECTORY_FILE`` / ``SECAGG_IDENTITY_KEY_FILE`` in its environment). A node with
 a directory configured runs only malicious-server sessions: it refuses the honest-but-curious
 mode, so a server cannot switch signatures off. A node without a directory refuses the

@@ -6,7 +6,8 @@ never enters the context. The key is looked up, in order:
 
 1. ``SECAGG_STATE_KEY``: 64 hex characters in the SuperNode's environment;
 2. the node config entry ``secagg-state-key-file`` (``flower-supernode --node-config
-   "secagg-state-key-file=/path/key"``), or else ``SECAGG_STATE_KEY_FILE`` in the
+   'secagg-state-key-file="/path/key"'``: Flower parses the values as TOML, so a path is
+   quoted), or else ``SECAGG_STATE_KEY_FILE`` in the
    environment: a file holding 32 raw bytes or 64 hex characters;
 3. without either, ``$FLWR_HOME/secagg-state.key`` (``~/.flwr/secagg-state.key`` when
    ``FLWR_HOME`` is unset): created on first use with 32 random bytes, mode 0600, by an
