@@ -33,6 +33,7 @@ ENV_KEY = "SECAGG_STATE_KEY"
 ENV_KEY_FILE = "SECAGG_STATE_KEY_FILE"
 
 _cache: dict[str, StateKey] = {}
+_resolved: dict[tuple, str] = {}
 
 
 def _parse(raw: bytes, where: str) -> bytes:
@@ -82,7 +83,14 @@ def state_key(node_config: Optional[dict] = None) -> StateKey:
     if env:
         return StateKey(_parse(env.encode(), ENV_KEY))
     configured = (node_config or {}).get(NODE_CONFIG_KEY_FILE) or os.environ.get(ENV_KEY_FILE)
+    # The lookup runs on every message: the resolved path is cached under what decides it
+    # (no home-directory or path lookup on a hit), the key under the path.
+    where = (str(configured) if configured else None, os.environ.get("FLWR_HOME"), os.environ.get("HOME"))
+    resolved = _resolved.get(where)
+    if resolved is not None and resolved in _cache:
+        return _cache[resolved]
     path = Path(str(configured)) if configured else default_key_file()
+    _resolved[where] = str(path)
     cached = _cache.get(str(path))
     if cached is not None:
         return cached
