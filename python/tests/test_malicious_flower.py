@@ -229,3 +229,50 @@ def test_directory_files_and_roster_commitment(tmp_path):
     assert s != roster_session(nonce, ["n0", "n1"], swapped)
     pki = d.pki(["n2", "n0"])
     assert len(pki) == 2
+
+
+def test_node_signing_with_a_key_not_its_own_is_rejected_by_signature(tmp_path, monkeypatch):
+    """A node that claims node-3's identity but signs with another key (a modified client:
+    its hello and its session checks pass, its signatures cannot): the server, which
+    verifies every AdvertiseKeys against the directory, rejects it with
+    MisbehaviorError(kind="BadSignature") and the round goes on without it."""
+    import secagg.flower._mod as mod
+
+    directory, _ = provision(tmp_path)
+    ids = order()
+    generate_identity(tmp_path / "impostor.key")
+    real = mod.node_identity
+
+    def node_identity(node_config, d):
+        if node_config.get("impostor"):
+            return secagg.IdentityKey.from_file(tmp_path / "impostor.key"), "node-3"
+        return real(node_config, d)
+
+    monkeypatch.setattr(mod, "node_identity", node_identity)
+    rejected = []
+    cfg = node_config(tmp_path, directory, {3: {"impostor": True}})
+    wf = workflow(directory)
+    import secagg.flower._workflow as wfmod
+
+    class Recording:
+        def __init__(self, params, pki=None):
+            self._s = secagg.ServerSession(params, pki)
+
+        def receive(self, sender, message):
+            try:
+                self._s.receive(sender, message)
+            except secagg.MisbehaviorError as e:
+                rejected.append((sender, e.kind, e.round))
+                raise
+
+        def __getattr__(self, name):
+            return getattr(self._s, name)
+
+    monkeypatch.setattr(wfmod, "ServerSession", Recording)
+    grid, result, _ = run(wf, N, secaggplus_mod, node_config=cfg)
+    r = wf.last_round
+    assert r.halted is None, r.halted
+    cid = grid.node_ids.index(ids[3]) + 1
+    assert rejected == [(cid, "BadSignature", "AdvertiseKeys")], rejected
+    assert ids[3] not in r.included and len(r.included) == N - 1
+    check_fedavg(grid, result, wf)
