@@ -14,11 +14,9 @@ from typing import Optional, cast
 
 import numpy as np
 
-import flwr.compat.common.recorddict_compat as compat
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.app.message_type import MessageType
 from flwr.clientapp.typing import ClientAppCallable
-from flwr.common import parameters_to_ndarrays
 from flwr.supercore import log
 
 from .._native import ApiMisuseError, ClientSession, ConfigError, Params
@@ -208,10 +206,11 @@ def _train_and_mask(msg, ctxt, call_next, session, params, setup, message) -> tu
     if out_msg.has_error():
         raise error(ApiMisuseError, "TrainingFailed", f"secagg.flower: local training failed: {out_msg.error.reason}")
     content = out_msg.content
-    fitres = compat.recorddict_to_fitres(content, keep_input=True)
-    update = _flatten(parameters_to_ndarrays(fitres.parameters))
+    # The NumPyClient's reply in Flower's legacy layout ("fitres.*" records), read in place:
+    # the arrays straight from the ArrayRecord (no FitRes, no Parameters copy).
+    update = _flatten(content.array_records["fitres.parameters"].to_numpy_ndarrays())
     max_weight = int(setup["max_weight"])
-    weight = int(fitres.num_examples)
+    weight = int(cast(int, content.metric_records["fitres.num_examples"]["num_examples"]))
     if weight > max_weight:
         log(WARNING, "secagg.flower: num_examples %s above max_weight %s: counted as %s",
             weight, max_weight, max_weight)
