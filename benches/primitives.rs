@@ -18,8 +18,9 @@ use chacha20::{ChaCha20, ChaCha20Rng};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 
+use secagg::encoding::EncoderConfig;
 use secagg::hazmat::aead::{self, ShareContext};
 use secagg::hazmat::kdf::{self, LABEL_PAIRWISE_MASK, LABEL_SHARE_KEY};
 use secagg::hazmat::kx::SecretKey;
@@ -296,6 +297,45 @@ fn finder(c: &mut Criterion) {
     group.finish();
 }
 
+/// A client's float encoding as the Flower drop-in runs it (d = 10^5 float32 values in
+/// [-1, 1], coordinate clip 8, Flower's scale `(2^22 - 1) / 16`, weight 37 of 1000 with unit
+/// 1, modulus 2^32): the step-by-step reference (`encode_weighted` of the widened copy)
+/// against the one-pass path, from `f64` and straight from `f32`.
+fn encoding(c: &mut Criterion) {
+    let d = 100_000usize;
+    let enc = EncoderConfig::builder(d, f64::from((1u32 << 22) - 1) / 16.0)
+        .coordinate_clip(8.0)
+        .weights(1000)
+        .weight_unit(1)
+        .build()
+        .unwrap()
+        .check(Modulus::power_of_two(32).unwrap(), 100)
+        .unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let x32: Vec<f32> = (0..d)
+        .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0)
+        .collect();
+    let x64: Vec<f64> = x32.iter().map(|v| f64::from(*v)).collect();
+    let mut group = c.benchmark_group("encoding");
+    group.throughput(Throughput::Elements(u64::try_from(d).unwrap()));
+    group.bench_function(BenchmarkId::new("encode_weighted", d), |b| {
+        b.iter(|| enc.encode_weighted(black_box(&x64), 37, &mut rng).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("encode_one_pass_f64", d), |b| {
+        b.iter(|| {
+            enc.encode_one_pass(black_box(&x64), Some(37), &mut rng)
+                .unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("encode_one_pass_f32", d), |b| {
+        b.iter(|| {
+            enc.encode_one_pass(black_box(&x32), Some(37), &mut rng)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(50)
@@ -306,6 +346,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir, finder
+    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir, finder, encoding
 }
 criterion_main!(benches);

@@ -43,12 +43,14 @@ use crate::dp::DpError;
 
 mod codec;
 mod config;
+mod fused;
 mod preflight;
 mod rotation;
 mod rounding;
 
 pub use codec::{ClipReport, Encoding};
 pub use config::{EncoderConfig, EncoderConfigBuilder, NoiseSpec, rotation_seed};
+pub use fused::Coordinate;
 pub use preflight::{Budget, Requirement};
 
 /// What can go wrong when configuring, checking, encoding or decoding.

@@ -4,13 +4,15 @@
 use std::borrow::Cow;
 
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use secagg::PlainInput;
 use secagg::dp::NoiseKind;
 use secagg::encoding::{
-    EncoderConfig as RsEncoderConfig, Encoding, Requirement, rotation_seed as rs_rotation_seed,
+    ClipReport, EncoderConfig as RsEncoderConfig, Encoding, Requirement,
+    rotation_seed as rs_rotation_seed,
 };
 use secagg::finder::{FinderInput, find};
 use secagg::{Neighbourhood, SessionId};
@@ -138,43 +140,88 @@ impl EncoderConfig {
 /// decodes the session's sum back to the mean.
 #[pyclass(module = "secagg._native", frozen)]
 pub(crate) struct Encoder {
-    inner: Encoding,
+    pub(crate) inner: Encoding,
 }
 
-fn floats<'a>(x: &'a PyReadonlyArray1<'_, f64>) -> Cow<'a, [f64]> {
-    match x.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(x.as_array().iter().copied().collect()),
+/// A float update borrowed from numpy: `float32` or `float64`, 1-D; a contiguous array is
+/// read in place, any other copied once.
+pub(crate) enum Update<'py> {
+    F32(PyReadonlyArray1<'py, f32>),
+    F64(PyReadonlyArray1<'py, f64>),
+}
+
+impl<'py> Update<'py> {
+    pub(crate) fn extract(update: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(a) = update.extract::<PyReadonlyArray1<'py, f32>>() {
+            return Ok(Self::F32(a));
+        }
+        update
+            .extract::<PyReadonlyArray1<'py, f64>>()
+            .map(Self::F64)
+            .map_err(|_| PyTypeError::new_err("the update must be a 1-D float32 or float64 array"))
     }
+}
+
+fn slice_or_copy<'a, T: numpy::Element + Copy>(a: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
+    match a.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+/// Encodes `update` in one pass (`Encoding::encode_one_pass`), without the GIL.
+pub(crate) fn encode_update(
+    py: Python<'_>,
+    enc: &Encoding,
+    update: &Update<'_>,
+    weight: Option<u32>,
+    rng: &mut chacha20::ChaCha20Rng,
+) -> PyResult<(PlainInput, ClipReport)> {
+    let result = match update {
+        Update::F32(a) => {
+            let values = slice_or_copy(a);
+            py.detach(|| enc.encode_one_pass(&values, weight, rng))
+        }
+        Update::F64(a) => {
+            let values = slice_or_copy(a);
+            py.detach(|| enc.encode_one_pass(&values, weight, rng))
+        }
+    };
+    result.map_err(|e| errors::encoding(py, &e))
+}
+
+pub(crate) fn report_dict<'py>(
+    py: Python<'py>,
+    report: &ClipReport,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("norm", report.norm)?;
+    d.set_item("l2_clipped", report.l2_clipped)?;
+    d.set_item("coordinates_clipped", report.coordinates_clipped)?;
+    d.set_item("clipped", report.clipped())?;
+    Ok(d)
 }
 
 #[pymethods]
 impl Encoder {
-    /// Encodes one client's update (float64; NaN and infinities raise
+    /// Encodes one client's update (float32 or float64; NaN and infinities raise
     /// `EncodingError(kind="NonFinite")`); returns the uint64 vector for
     /// `ClientSession.handle_with_input` and the clipping report.
+    /// `ClientSession.handle_with_update` encodes and masks without this copy.
     #[pyo3(signature = (update, weight=None))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
-        update: PyReadonlyArray1<'py, f64>,
+        update: &Bound<'py, PyAny>,
         weight: Option<u32>,
     ) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyDict>)> {
-        let values = floats(&update);
+        let update = Update::extract(update)?;
         let mut rng = rng::os()?;
-        let enc = &self.inner;
-        let (plain, report) = py
-            .detach(|| match weight {
-                Some(w) => enc.encode_weighted(&values, w, &mut rng),
-                None => enc.encode(&values, &mut rng),
-            })
-            .map_err(|e| errors::encoding(py, &e))?;
-        let d = PyDict::new(py);
-        d.set_item("norm", report.norm)?;
-        d.set_item("l2_clipped", report.l2_clipped)?;
-        d.set_item("coordinates_clipped", report.coordinates_clipped)?;
-        d.set_item("clipped", report.clipped())?;
-        Ok((PyArray1::from_slice(py, plain.as_slice()), d))
+        let (plain, report) = encode_update(py, &self.inner, &update, weight, &mut rng)?;
+        Ok((
+            PyArray1::from_slice(py, plain.as_slice()),
+            report_dict(py, &report)?,
+        ))
     }
 
     /// Decodes the sum of `contributors` encodings to their (weighted) mean.

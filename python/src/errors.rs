@@ -161,6 +161,11 @@ pub(crate) fn finder(py: Python<'_>, e: &FinderError) -> PyErr {
     build::<ConfigError>(py, e, kind(e), &[])
 }
 
+/// A configuration error of the binding itself (a key file, a verifying key), with its kind.
+pub(crate) fn config_kind(py: Python<'_>, kind_name: &str, message: &str) -> PyErr {
+    build::<ConfigError>(py, message, kind_name.to_owned(), &[])
+}
+
 /// A usage error of the binding itself (a finished session, a bad argument).
 pub(crate) fn misuse(py: Python<'_>, kind_name: &str, message: &str) -> PyErr {
     build::<ApiMisuseError>(py, message, kind_name.to_owned(), &[])

@@ -10,6 +10,8 @@ use secagg::{
     Neighbourhood, Params as RsParams, Pki as RsPki, SessionId, ThreatModel,
 };
 
+use zeroize::Zeroizing;
+
 use crate::errors;
 use crate::rng;
 
@@ -245,20 +247,37 @@ impl StateKey {
 /// A client's long-term Ed25519 signing key (malicious-server mode).
 #[pyclass(module = "secagg._native", frozen)]
 pub(crate) struct IdentityKey {
-    seed: [u8; 32],
-}
-
-impl Drop for IdentityKey {
-    fn drop(&mut self) {
-        // Best effort: the Rust key zeroizes itself; this copy of the seed too.
-        self.seed.iter_mut().for_each(|b| *b = 0);
-    }
+    seed: Zeroizing<[u8; 32]>,
 }
 
 impl IdentityKey {
     pub(crate) fn key(&self) -> RsIdentityKey {
         RsIdentityKey::from_seed(&self.seed)
     }
+}
+
+/// The largest identity key file read: 32 raw bytes or 64 hex characters, with room for a
+/// trailing newline or comment-free whitespace; anything longer is refused unread.
+const MAX_KEY_FILE: u64 = 256;
+
+/// The 32-byte seed in `raw`: exactly 32 bytes, or 64 hex characters with surrounding
+/// whitespace.
+fn parse_seed(raw: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    if raw.len() == 32 {
+        seed.copy_from_slice(raw);
+        return Some(seed);
+    }
+    let text = raw.trim_ascii();
+    if text.len() != 64 {
+        return None;
+    }
+    for (byte, pair) in seed.iter_mut().zip(text.chunks_exact(2)) {
+        let hi = char::from(pair[0]).to_digit(16)?;
+        let lo = char::from(pair[1]).to_digit(16)?;
+        *byte = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(seed)
 }
 
 #[pymethods]
@@ -268,19 +287,45 @@ impl IdentityKey {
         let seed: [u8; 32] = seed
             .try_into()
             .map_err(|_| PyValueError::new_err("an identity seed is 32 bytes"))?;
+        Ok(Self {
+            seed: Zeroizing::new(seed),
+        })
+    }
+
+    /// Reads the key from a file holding its 32-byte seed, raw or as 64 hex characters.
+    /// The seed is read into memory this module zeroizes; it never becomes a Python object.
+    /// `ConfigError(kind="IdentityKeyFile")` when the file cannot be read or holds no key
+    /// (the message names the path, never the contents).
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        use std::io::Read;
+        let fail = |why: &str| {
+            errors::config_kind(
+                py,
+                "IdentityKeyFile",
+                &format!("identity key file {}: {why}", path.display()),
+            )
+        };
+        let file = std::fs::File::open(&path).map_err(|e| fail(&e.kind().to_string()))?;
+        let mut raw = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE as usize + 1));
+        file.take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| fail(&e.kind().to_string()))?;
+        let seed =
+            parse_seed(&raw).ok_or_else(|| fail("not a 32-byte key or 64 hex characters"))?;
         Ok(Self { seed })
     }
 
     #[staticmethod]
     fn generate() -> PyResult<Self> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|_| rng::os_error())?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut *seed).map_err(|_| rng::os_error())?;
         Ok(Self { seed })
     }
 
     /// The secret seed, to store the key (handle it as a secret).
     fn to_seed<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.seed)
+        PyBytes::new(py, &*self.seed)
     }
 
     fn public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -307,12 +352,15 @@ impl Pki {
         for (id, key) in keys.iter() {
             let id: u32 = id.extract()?;
             let key: Vec<u8> = key.extract()?;
-            let key: [u8; 32] = key
-                .as_slice()
-                .try_into()
-                .map_err(|_| PyValueError::new_err("a verifying key is 32 bytes"))?;
-            let key = IdentityPublicKey::from_bytes(&key)
-                .map_err(|_| PyValueError::new_err("not an Ed25519 verifying key"))?;
+            let bad = || {
+                errors::config_kind(
+                    keys.py(),
+                    "VerifyingKey",
+                    &format!("client {id}: not a 32-byte Ed25519 verifying key"),
+                )
+            };
+            let key: [u8; 32] = key.as_slice().try_into().map_err(|_| bad())?;
+            let key = IdentityPublicKey::from_bytes(&key).map_err(|_| bad())?;
             entries.push((ClientId(id), key));
         }
         Ok(Self {

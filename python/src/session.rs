@@ -4,7 +4,7 @@
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use secagg::protocol::client::Identity;
 use secagg::protocol::session::{
@@ -12,6 +12,7 @@ use secagg::protocol::session::{
 };
 use secagg::{ClientId, Params as RsParams};
 
+use crate::encoding::{Encoder, Update, encode_update, report_dict};
 use crate::errors;
 use crate::params::{IdentityKey, Params, Pki, StateKey};
 use crate::rng;
@@ -135,6 +136,33 @@ impl ClientSession {
             .map_err(|e| errors::protocol(py, &e))?;
         self.inner = Some(next);
         Ok(PyBytes::new(py, &out))
+    }
+
+    /// Encodes `update` with `encoder` and masks it: the shares delivery's answer, in one
+    /// call without the GIL. The encoded input never reaches Python (it is zeroized here);
+    /// returns the masked input's bytes and the clipping report. An encoding error (NaN,
+    /// a wrong length or weight) leaves the session as it was.
+    #[pyo3(signature = (message, encoder, update, weight=None))]
+    fn handle_with_update<'py>(
+        &mut self,
+        py: Python<'py>,
+        message: &[u8],
+        encoder: &Encoder,
+        update: &Bound<'py, PyAny>,
+        weight: Option<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
+        self.state(py)?;
+        let update = Update::extract(update)?;
+        let mut rng = rng::os()?;
+        let (plain, report) = encode_update(py, &encoder.inner, &update, weight, &mut rng)?;
+        let state = self.take(py)?;
+        let params = &self.params;
+        let (next, out) = py
+            .detach(|| state.handle_with_input(params, message, plain.as_slice(), &mut rng))
+            .map_err(|e| errors::protocol(py, &e))?;
+        drop(plain);
+        self.inner = Some(next);
+        Ok((PyBytes::new(py, &out), report_dict(py, &report)?))
     }
 
     /// The session sealed under `key`: store it (and `stage`) before sending the bytes the

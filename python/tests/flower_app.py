@@ -45,9 +45,12 @@ def client_app(mod, poison=None) -> ClientApp:
     return ClientApp(client_fn=client_fn, mods=[mod])
 
 
-def run(workflow, n, mod, *, drop=None, poison=None, rounds=1, seed=0):
-    """Runs `rounds` rounds; returns (grid, final global arrays, context)."""
-    grid = InProcessGrid(client_app(mod, poison), n, drop=drop, seed=seed)
+def run(workflow, n, mod, *, drop=None, poison=None, rounds=1, seed=0, node_config=None):
+    """Runs `rounds` rounds; returns (grid, final global arrays, context). `node_config(i)`
+    adds entries to node i's config."""
+    extra = node_config or (lambda i: {})
+    grid = InProcessGrid(client_app(mod, poison), n, drop=drop, seed=seed,
+                         node_config=lambda i: {"partition-id": i, "num-partitions": n, **extra(i)})
     init = [np.zeros(s, dtype=np.float32) for s in SHAPES]
     strategy = FedAvg(
         fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=n, min_available_clients=n,

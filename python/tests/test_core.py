@@ -312,3 +312,50 @@ def test_majority_is_optional_defence_in_depth():
     with pytest.raises(secagg.ConfigError) as e:
         secagg.Params.from_bytes_expecting(p.to_bytes(), require_majority=True, **common)
     assert e.value.kind == "Unexpected"
+
+
+def test_handle_with_update_encodes_and_masks_in_one_call():
+    """Every client answers the shares delivery with `handle_with_update` (float32 for some,
+    float64 or a strided view for others): the decoded sum is the weighted mean within the
+    step, and an encoding error leaves the session usable."""
+    n, d, scale = 6, 40, 2.0**14
+    cfg = secagg.EncoderConfig(d, scale, coordinate_clip=1.0, max_weight=50, weight_unit=1)
+    enc = cfg.check(2 ** cfg.requirement(n)["smallest_bits"], n)
+    p = secagg.Params(SESSION, n, enc.modulus, cfg.vector_len, threshold=4)
+    rng = np.random.default_rng(9)
+    updates = {u: rng.uniform(-1, 1, 2 * d)[::2] if u % 3 == 0 else rng.uniform(-1, 1, d) for u in range(1, n + 1)}
+    updates = {u: (x.astype(np.float32) if u % 2 else x) for u, x in updates.items()}
+    weights = {u: 5 * u for u in range(1, n + 1)}
+    server = secagg.ServerSession(p)
+    clients, out = {}, {}
+    for u in range(1, n + 1):
+        clients[u], out[u] = secagg.ClientSession.start(p, u)
+    for step in range(6):
+        for u, m in out.items():
+            server.receive(u, m)
+        closed = server.close()
+        if isinstance(closed, secagg.Output):
+            break
+        out = {}
+        for to, m in closed:
+            for u in to:
+                c = clients[u]
+                if not c.needs_input:
+                    out[u] = c.handle(m)
+                    continue
+                bad = np.array(updates[u], dtype=np.float64)
+                bad[3] = np.nan
+                with pytest.raises(secagg.EncodingError) as e:
+                    c.handle_with_update(m, enc, bad, weights[u])
+                assert e.value.kind == "NonFinite" and e.value.index == 3
+                assert c.alive and c.needs_input
+                with pytest.raises(TypeError):
+                    c.handle_with_update(m, enc, updates[u].astype(np.int64), weights[u])
+                out[u], report = c.handle_with_update(m, enc, updates[u], weights[u])
+                assert not report["clipped"]
+    assert isinstance(closed, secagg.Output) and closed.included == list(range(1, n + 1))
+    mean = enc.decode(closed.sum, n)
+    total = sum(weights.values())
+    want = sum(weights[u] * np.asarray(updates[u], dtype=np.float64) for u in updates) / total
+    # n roundings of at most one step each, over total weight / max weight.
+    assert np.max(np.abs(mean - want)) <= n / scale * 50 / total + 1e-12

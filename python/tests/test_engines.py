@@ -191,3 +191,70 @@ def test_deployment_engine_supernode_stopped_mid_round(tmp_path, stopped):
         # Too few survivors: the round halts and the global model is unchanged.
         assert outcome["halted"] and "TooFewSurvivors" in outcome["halted"], outcome
         assert outcome["partitions"] == [] and not np.any(aggregate), outcome
+
+
+@pytest.mark.skipif(os.environ.get(DEPLOY_ENV) != "1",
+                    reason=f"the deployment engine takes 1-2 minutes: set {DEPLOY_ENV}=1")
+def test_deployment_engine_malicious_server_mode(tmp_path):
+    """The malicious-server mode on Flower's deployment engine: three SuperNodes, each with
+    the directory and its own identity key in its node config (quoted paths, as Flower
+    parses node config values as TOML), the ServerApp with its copy of the directory in the
+    run config. The round (hello, setup, share keys, masked input, consistency check,
+    unmask) completes and the aggregate is the FedAvg of all three."""
+    from secagg.flower import Directory, generate_identity  # noqa: PLC0415
+
+    n, port, started = 3, free_port(), []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    keys = {f"node-{i}": generate_identity(tmp_path / f"node-{i}.key") for i in range(n)}
+    directory = tmp_path / "directory.json"
+    directory.write_text(Directory(keys).to_json())
+
+    def spawn(name: str, args: list[str], cwd: Path = tmp_path) -> subprocess.Popen:
+        home = tmp_path / name
+        home.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "w") as out:
+            proc = subprocess.Popen(args, cwd=cwd, env=env_with(FLWR_HOME=str(home)), stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    def log(name: str) -> str:
+        return (logs / f"{name}.log").read_text(errors="replace")
+
+    try:
+        spawn("superlink", ["flower-superlink", "--insecure", "--disable-runtime-dependency-installation",
+                            "--host", "127.0.0.1", "--port", str(port)])
+        for i in range(n):
+            cfg = (f'partition-id={i} num-partitions={n} secagg-directory-file="{directory}" '
+                   f'secagg-identity-key-file="{tmp_path / f"node-{i}.key"}"')
+            spawn(f"node{i}", ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{port}",
+                               "--port", str(free_port()), "--node-config", cfg])
+        wait_for("three active SuperNodes", lambda: log("superlink").count("Activated node_id") >= n, 120, started)
+        app = tmp_path / "app"
+        shutil.copytree(DEPLOYMENT_APP, app, ignore=shutil.ignore_patterns("smoke.sh", "__pycache__"))
+        project = app / "pyproject.toml"
+        project.write_text(project.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
+        out = tmp_path / "outcome.json"
+        run = spawn("run", ["flwr", "run", ".", "local", "--stream", "--run-config",
+                            f"out='{out}' directory='{directory}'"], cwd=app)
+        try:
+            run.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            pytest.fail("flwr run did not finish in 300 s")
+        assert out.exists(), log("run")[-3000:]
+        outcome = json.loads(out.read_text())
+    finally:
+        for proc in reversed(started):
+            stop(proc)
+    assert outcome["threat_model"] == "malicious" and outcome["halted"] is None, outcome
+    assert sorted(outcome["roster"]) == sorted(keys) and outcome["threshold"] == 3, outcome
+    assert outcome["included"] == n and outcome["partitions"] == [0, 1, 2], outcome
+    aggregate = np.load(str(out) + ".npy")
+    sys.path.insert(0, str(DEPLOYMENT_APP))
+    try:
+        from secaggapp.client_app import update  # noqa: PLC0415
+    finally:
+        sys.path.remove(str(DEPLOYMENT_APP))
+    updates = {p: update(p, aggregate.size) for p in range(n)}
+    check_fedavg(aggregate, updates, [0, 1, 2], outcome["step"], outcome["max_weight"])

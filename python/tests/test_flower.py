@@ -247,8 +247,34 @@ def test_even_num_shares_maps_to_odd_holders():
     from secagg.flower._workflow import graph
     assert graph(4, 3, 100) == (4, 3)
     assert graph(5, 3, 100) == (4, 3)
-    assert graph(6, 2, 100) == (6, 4)  # threshold raised to a strict majority of 7
+    assert graph(6, 2, 100) == (6, 2)  # the threshold as given (the model's condition)
+    assert graph(6, 2, 100, require_majority=True) == (6, 4)  # a strict majority of 7
+    assert graph(6, 2, 100, threat_model="malicious") == (6, 5)  # more than two thirds of 7
+    assert graph(5, 1, 100) == (4, 2)  # never 1: every share would be the secret
     assert graph(3, 2, 3) == (None, 2)
+
+
+def test_threshold_as_given_and_the_majority_optional(monkeypatch):
+    """The drop-in keeps Flower's threshold (the core's honest-but-curious default); a
+    strict majority is an option of the server (require_majority=True) and of each node
+    (node config secagg-require-majority), which a server cannot switch off."""
+    wf = SecAggPlusWorkflow(num_shares=7, reconstruction_threshold=2)
+    grid, result, _ = run(wf, 10, secaggplus_mod)
+    assert wf.last_round.halted is None and wf.last_round.threshold == 2
+    assert wf.last_round.params.threshold == 2 and wf.last_round.params.share_holders == 7
+    check_fedavg(grid, result, wf)
+
+    wf = SecAggPlusWorkflow(num_shares=7, reconstruction_threshold=2, require_majority=True)
+    grid, result, _ = run(wf, 10, secaggplus_mod, node_config=lambda i: {"secagg-require-majority": "true"})
+    assert wf.last_round.halted is None and wf.last_round.threshold == 4
+    check_fedavg(grid, result, wf)
+
+    # Nodes that require a majority refuse a server that does not give one.
+    wf = SecAggPlusWorkflow(num_shares=7, reconstruction_threshold=2)
+    grid, result, _ = run(wf, 10, secaggplus_mod, node_config=lambda i: {"secagg-require-majority": "true"})
+    assert wf.last_round.halted is not None
+    assert len(grid.errors) == 10 and all("not a strict majority" in e for e in grid.errors)
+    assert all(np.all(a == 0) for a in result)
 
 
 def test_constructor_matches_flower():

@@ -13,12 +13,12 @@ use super::EncodingError;
 use super::config::EncoderConfig;
 use super::preflight::Budget;
 use super::rotation;
-use super::rounding::stochastic_round;
+use super::rounding::{stochastic_round, whole_to_i64 as to_i64};
 
 /// How many times conditional rounding may redraw before giving up. With `β = 0` a draw
 /// fails only through floating-point error in the clipped norm, with `β > 0` with
 /// probability at most `β`: 64 failures in a row do not happen.
-const MAX_ROUNDING_DRAWS: u32 = 64;
+pub(super) const MAX_ROUNDING_DRAWS: u32 = 64;
 
 /// What clipping did to one input: never silent.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,9 +44,9 @@ impl ClipReport {
 /// Built by [`EncoderConfig::check`].
 #[derive(Debug, Clone)]
 pub struct Encoding {
-    config: EncoderConfig,
-    budget: Budget,
-    signs: Option<Vec<f64>>,
+    pub(super) config: EncoderConfig,
+    pub(super) budget: Budget,
+    pub(super) signs: Option<Vec<f64>>,
 }
 
 impl Encoding {
@@ -375,17 +375,5 @@ impl Encoding {
         } else {
             s as f64
         }
-    }
-}
-
-/// A whole float in `i64` range, as `i64`.
-fn to_i64(x: f64) -> Option<i64> {
-    // 2^63 as f64 is exact; whole floats in [-2^63, 2^63) convert exactly.
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if x.is_finite() && (-LIMIT..LIMIT).contains(&x) {
-        #[allow(clippy::cast_possible_truncation)] // whole and in range: exact
-        Some(x as i64)
-    } else {
-        None
     }
 }

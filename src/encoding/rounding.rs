@@ -11,6 +11,7 @@ use rand_core::CryptoRng;
 const MANTISSA: u64 = (1 << 52) - 1;
 
 /// `Bernoulli(frac)` for `0 <= frac < 1`, exactly.
+#[inline]
 fn below_fraction<R: CryptoRng + ?Sized>(frac: f64, rng: &mut R) -> bool {
     if frac.is_nan() || frac <= 0.0 {
         return false;
@@ -47,6 +48,45 @@ pub(crate) fn stochastic_round<R: CryptoRng + ?Sized>(y: f64, rng: &mut R) -> f6
         return -round_non_negative(-y, rng);
     }
     round_non_negative(y, rng)
+}
+
+/// Below `2^52` a non-negative `f64` may have a fraction; from `2^52` on it is whole.
+const WHOLE_FROM: f64 = 4_503_599_627_370_496.0;
+
+/// `stochastic_round(y)` as an `i64` (`None` when the result is not in `i64` range), with
+/// the same draws from `rng`: the result and the generator's state are those of
+/// [`stochastic_round`] followed by the range-checked conversion of the encoder. Faster: the
+/// floor of a non-negative value below `2^52` is its truncation to an integer (exact), with
+/// no call to the platform's `floor`.
+#[inline]
+pub(crate) fn stochastic_round_to_int<R: CryptoRng + ?Sized>(y: f64, rng: &mut R) -> Option<i64> {
+    let a = y.abs();
+    // y < 0 exactly when the reference rounds -y and negates (-0.0 is not below 0).
+    let sign: i64 = if y < 0.0 { -1 } else { 1 };
+    if a < WHOLE_FROM {
+        // 0 <= a < 2^52: the cast truncates, which is the floor here, and is exact (signed
+        // conversions are single instructions, unsigned ones are not).
+        #[allow(clippy::cast_possible_truncation)]
+        let lo = a as i64;
+        #[allow(clippy::cast_precision_loss)] // below 2^52: exact
+        let up = below_fraction(a - lo as f64, rng);
+        return Some(sign * (lo + i64::from(up)));
+    }
+    // Whole (or not finite): the fraction is 0 (or NaN) and draws nothing.
+    #[allow(clippy::cast_precision_loss)] // ±1: exact
+    whole_to_i64(a * sign as f64)
+}
+
+/// A whole float in `i64` range, as `i64`.
+pub(crate) fn whole_to_i64(x: f64) -> Option<i64> {
+    // 2^63 as f64 is exact; whole floats in [-2^63, 2^63) convert exactly.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if x.is_finite() && (-LIMIT..LIMIT).contains(&x) {
+        #[allow(clippy::cast_possible_truncation)] // whole and in range: exact
+        Some(x as i64)
+    } else {
+        None
+    }
 }
 
 fn round_non_negative<R: CryptoRng + ?Sized>(y: f64, rng: &mut R) -> f64 {

@@ -21,15 +21,33 @@ What differs from Flower's own (each a fix):
 * the modulus is chosen so that the sum cannot wrap around (``modulus_range`` is a floor);
 * an even ``num_shares`` works; masks come from a cryptographic PRG.
 
+Against a malicious server (one that may deviate, add clients of its own or show clients
+different rosters): ``SecAggPlusWorkflow(..., threat_model="malicious", directory=path)``
+with a public-key directory every SuperNode also holds (node config
+``secagg-directory-file`` and ``secagg-identity-key-file``); :mod:`secagg.flower._identity`
+says where the keys come from and what is protected.
+
 Requires ``pip install "secagg[flower]"``.
 """
 
+from ._identity import (
+    NODE_CONFIG_DIRECTORY,
+    NODE_CONFIG_IDENTITY_KEY,
+    Directory,
+    generate_identity,
+    roster_session,
+)
 from ._keys import NODE_CONFIG_KEY_FILE, state_key
 from ._mod import secagg_mod, secaggplus_mod
 from ._workflow import RoundReport, SecAggPlusWorkflow, SecAggWorkflow
 
 __all__ = [
+    "NODE_CONFIG_DIRECTORY",
+    "NODE_CONFIG_IDENTITY_KEY",
     "NODE_CONFIG_KEY_FILE",
+    "Directory",
+    "generate_identity",
+    "roster_session",
     "RoundReport",
     "SecAggPlusWorkflow",
     "SecAggWorkflow",

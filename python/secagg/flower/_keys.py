@@ -6,7 +6,8 @@ never enters the context. The key is looked up, in order:
 
 1. ``SECAGG_STATE_KEY``: 64 hex characters in the SuperNode's environment;
 2. the node config entry ``secagg-state-key-file`` (``flower-supernode --node-config
-   "secagg-state-key-file=/path/key"``), or else ``SECAGG_STATE_KEY_FILE`` in the
+   'secagg-state-key-file="/path/key"'``: Flower parses the values as TOML, so a path is
+   quoted), or else ``SECAGG_STATE_KEY_FILE`` in the
    environment: a file holding 32 raw bytes or 64 hex characters;
 3. without either, ``$FLWR_HOME/secagg-state.key`` (``~/.flwr/secagg-state.key`` when
    ``FLWR_HOME`` is unset): created on first use with 32 random bytes, mode 0600, by an
@@ -32,6 +33,7 @@ ENV_KEY = "SECAGG_STATE_KEY"
 ENV_KEY_FILE = "SECAGG_STATE_KEY_FILE"
 
 _cache: dict[str, StateKey] = {}
+_resolved: dict[tuple, str] = {}
 
 
 def _parse(raw: bytes, where: str) -> bytes:
@@ -81,7 +83,14 @@ def state_key(node_config: Optional[dict] = None) -> StateKey:
     if env:
         return StateKey(_parse(env.encode(), ENV_KEY))
     configured = (node_config or {}).get(NODE_CONFIG_KEY_FILE) or os.environ.get(ENV_KEY_FILE)
+    # The lookup runs on every message: the resolved path is cached under what decides it
+    # (no home-directory or path lookup on a hit), the key under the path.
+    where = (str(configured) if configured else None, os.environ.get("FLWR_HOME"), os.environ.get("HOME"))
+    resolved = _resolved.get(where)
+    if resolved is not None and resolved in _cache:
+        return _cache[resolved]
     path = Path(str(configured)) if configured else default_key_file()
+    _resolved[where] = str(path)
     cached = _cache.get(str(path))
     if cached is not None:
         return cached

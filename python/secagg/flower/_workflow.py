@@ -30,6 +30,7 @@ from .._native import (
     SecAggError,
     ServerSession,
 )
+from ._identity import Directory, roster_session
 from ._common import (
     FLOWER_RECORD,
     PROTOCOL_VERSION,
@@ -55,17 +56,28 @@ class RoundReport:
     threshold: int = 0
     server_seconds: float = 0.0
     halted: Optional[str] = None
+    threat_model: str = "honest_but_curious"
+    # Malicious-server mode: the identity names in client-id order.
+    roster: list[str] = field(default_factory=list)
 
 
-def graph(num_shares: int, threshold: int, clients: int) -> tuple[Optional[int], int]:
+def graph(num_shares: int, threshold: int, clients: int, threat_model: str = "honest_but_curious",
+          require_majority: bool = False) -> tuple[Optional[int], int]:
     """Flower's ``num_shares`` (share holders, the client itself included) and
     ``reconstruction_threshold`` as our degree ``k`` and threshold ``t``.
 
     An even ``num_shares`` is rounded up to the next odd one (the degree of a Harary graph
     on any roster size must be even); a ``num_shares`` that covers every client is the
-    complete graph (SecAgg). A threshold below a strict majority of the holders is raised to
-    it, with a warning: below it, two disjoint sets of holders could reveal both secrets of
-    one client (Bonawitz et al., CCS 2017, section 4).
+    complete graph (SecAgg).
+
+    The threshold is the caller's, as in Flower and in the core's honest-but-curious
+    default: what security needs is ``t`` above the number of corrupt share holders
+    (Bonawitz et al., CCS 2017, Theorem 6.2; per neighbourhood for SecAgg+), a property of
+    the deployment (``secagg.find_params`` computes it from a corruption rate). Raised, with a
+    warning, only to a floor: a strict majority of the holders with ``require_majority``
+    (defence in depth: two sets of ``t`` holders then always intersect), more than two
+    thirds against a malicious server (section 6.3), and 2 always (with ``t = 1`` every
+    share is the secret).
     """
     k = max(2, num_shares - 1)
     if k % 2 == 1:
@@ -75,10 +87,16 @@ def graph(num_shares: int, threshold: int, clients: int) -> tuple[Optional[int],
     holders = k + 1
     if holders >= clients:
         neighbours, holders = None, clients
-    floor = holders // 2 + 1
+    if threat_model == "malicious":
+        # More than two thirds of the holders (Bonawitz et al., CCS 2017, section 6.3).
+        floor, what = holders * 2 // 3 + 1, "more than two thirds"
+    elif require_majority:
+        floor, what = holders // 2 + 1, "a strict majority"
+    else:
+        floor, what = 2, "2 (with t = 1 every share is the secret)"
     if threshold < floor:
-        log(WARNING, "secagg.flower: reconstruction_threshold %s is below a strict majority of "
-            "the %s share holders: using %s", threshold, holders, floor)
+        log(WARNING, "secagg.flower: reconstruction_threshold %s is below %s of "
+            "the %s share holders: using %s", threshold, what, holders, floor)
         threshold = floor
     return neighbours, min(threshold, holders)
 
@@ -93,13 +111,21 @@ class SecAggPlusWorkflow:
     * ``modulus_range`` is a minimum: the modulus is the smallest power of two for which
       the preflight check proves that the sum of the sampled clients' encodings cannot
       wrap around, if that is larger (up to ``2^64``; beyond it the round is refused);
-    * ``reconstruction_threshold`` below a strict majority of the share holders is raised to
-      it (with a warning).
+    * ``reconstruction_threshold`` is used as given (at least 2), as the core's
+      honest-but-curious default does: security needs it above the number of corrupt share
+      holders (``secagg.find_params`` computes it). ``require_majority=True`` raises it to a
+      strict majority of the holders (defence in depth); the malicious-server mode to more
+      than two thirds.
 
     Keyword-only extras: ``mask_suite`` (``"chacha20"`` or ``"aes128ctr"``), ``l2_clip``
-    (an L2 bound on each update, on top of the per-coordinate ``clipping_range``), and
+    (an L2 bound on each update, on top of the per-coordinate ``clipping_range``),
     distributed DP noise (``noise="discrete_gaussian"`` or ``"skellam"``,
-    ``noise_multiplier``, ``min_contributors``).
+    ``noise_multiplier``, ``min_contributors``), and the malicious-server mode:
+    ``threat_model="malicious"`` with ``directory`` (a :class:`secagg.flower.Directory` or
+    the path of its file, the same one every SuperNode holds; :mod:`secagg.flower._identity`
+    says where keys come from). In that mode each round starts with a ``hello`` message
+    (each node names its identity), every protocol message is signed, the round has a
+    ConsistencyCheck stage, and the threshold is more than two thirds of the share holders.
     """
 
     def __init__(  # pylint: disable=R0913
@@ -117,6 +143,9 @@ class SecAggPlusWorkflow:
         noise: Optional[str] = None,
         noise_multiplier: float = 0.0,
         min_contributors: int = 0,
+        threat_model: str = "honest_but_curious",
+        directory: Union[Directory, str, "os.PathLike[str]", None] = None,
+        require_majority: bool = False,
     ) -> None:
         self.num_shares = num_shares
         self.reconstruction_threshold = reconstruction_threshold
@@ -130,6 +159,16 @@ class SecAggPlusWorkflow:
         self.noise = noise
         self.noise_multiplier = noise_multiplier
         self.min_contributors = min_contributors
+        self.threat_model = threat_model
+        self.require_majority = require_majority
+        if threat_model not in ("honest_but_curious", "malicious"):
+            raise ValueError("`threat_model` must be \"honest_but_curious\" or \"malicious\".")
+        if threat_model == "malicious" and directory is None:
+            raise ValueError("`threat_model=\"malicious\"` needs `directory`: the public-key "
+                             "directory every SuperNode holds.")
+        if directory is not None and not isinstance(directory, Directory):
+            directory = Directory.load(directory)
+        self.directory: Optional[Directory] = directory
         self.last_round = RoundReport()
         self._dst: dict[str, int] = {}
         self._check_init_params()
@@ -222,8 +261,35 @@ class SecAggPlusWorkflow:
         fitins = {p.node_id: compat.fitins_to_recorddict(f, True) for p, f in proxy_fitins}
         proxies = {p.node_id: p for p, _ in proxy_fitins}
         node_ids = sorted(fitins)
-        n = len(node_ids)
         report.sampled = node_ids
+        report.threat_model = self.threat_model
+        malicious = self.threat_model == "malicious"
+
+        def send(stage: str, to_bytes: dict[int, bytes], extra=None) -> list[Message]:
+            msgs = []
+            for nid, payload in to_bytes.items():
+                content = fitins[nid] if stage == "collect_masked_vectors" else RecordDict()
+                record = {"stage": stage, "msg": payload}
+                if extra:
+                    record.update(extra(nid))
+                content.config_records[RECORD] = ConfigRecord(record)
+                msgs.append(Message(content=content, dst_node_id=nid, message_type=MessageType.TRAIN,
+                                    group_id=str(current_round)))
+            replies = list(grid.send_and_receive(msgs, timeout=self.timeout))
+            # An error reply made by the SuperLink (a node that vanished) names the
+            # SuperLink as its source: name the node it was meant for instead.
+            self._dst = {m.metadata.message_id: m.metadata.dst_node_id for m in msgs}
+            return replies
+
+        names: dict[int, str] = {}
+        if malicious:
+            # Stage "hello": each node names its identity; the roster is the nodes whose
+            # names are in the directory, once each.
+            replies = send("hello", {nid: b"" for nid in node_ids},
+                           lambda nid: {"version": PROTOCOL_VERSION, "threat_model": "malicious"})
+            names = self._hello(replies)
+            node_ids = sorted(names)
+        n = len(node_ids)
         if n < 2:
             log(ERROR, "The number of samples should be greater than 1.")
             return False
@@ -264,35 +330,30 @@ class SecAggPlusWorkflow:
             log(INFO, "secagg.flower: modulus 2^%s (modulus_range 2^%s cannot hold the sum of %s updates)",
                 bits, self.modulus_range.bit_length() - 1, n)
         shares, threshold = self._sizes(n)
-        neighbours, threshold = graph(shares, threshold, n)
-        params = Params(os.urandom(32), n, 2**bits, config.vector_len, neighbours=neighbours,
-                        threshold=threshold, mask_suite=self.mask_suite)
+        neighbours, threshold = graph(shares, threshold, n, self.threat_model, self.require_majority)
+        session, pki, extra = os.urandom(32), None, {}
+        if malicious:
+            assert self.directory is not None
+            roster = [names[nid] for nid in node_ids]
+            nonce = os.urandom(32)
+            # The session id commits to the roster with its keys; every client recomputes it.
+            session, pki = roster_session(nonce, roster, self.directory), self.directory.pki(roster)
+            extra = {"roster": roster, "nonce": nonce}
+            report.roster = roster
+        params = Params(session, n, 2**bits, config.vector_len, neighbours=neighbours,
+                        threshold=threshold, mask_suite=self.mask_suite, threat_model=self.threat_model,
+                        min_roster=self._min_roster(n, neighbours, threshold) if malicious else None,
+                        require_majority=self.require_majority and not malicious)
         encoder = config.check(params.modulus, n)
         encoder.check_params(params)
         report.params, report.modulus_bits = params, bits
         report.neighbours, report.threshold = neighbours, threshold
-        server = ServerSession(params)
+        server = ServerSession(params, pki)
         report.server_seconds += time.perf_counter() - start
 
-        def send(stage: str, to_bytes: dict[int, bytes], extra=None) -> list[Message]:
-            msgs = []
-            for nid, payload in to_bytes.items():
-                content = fitins[nid] if stage == "collect_masked_vectors" else RecordDict()
-                record = {"stage": stage, "msg": payload}
-                if extra:
-                    record.update(extra(nid))
-                content.config_records[RECORD] = ConfigRecord(record)
-                msgs.append(Message(content=content, dst_node_id=nid, message_type=MessageType.TRAIN,
-                                    group_id=str(current_round)))
-            replies = list(grid.send_and_receive(msgs, timeout=self.timeout))
-            # An error reply made by the SuperLink (a node that vanished) names the
-            # SuperLink as its source: name the node it was meant for instead.
-            self._dst = {m.metadata.message_id: m.metadata.dst_node_id for m in msgs}
-            return replies
-
-        # Stage 0 (setup): the parameters; each client answers with its AdvertiseKeys.
+        # Stage setup: the parameters; each client answers with its AdvertiseKeys.
         setup_bytes = {nid: b"" for nid in node_ids}
-        extra = {"version": PROTOCOL_VERSION, "params": params.to_bytes(), **setup}
+        extra.update({"version": PROTOCOL_VERSION, "params": params.to_bytes(), **setup})
         replies = send("setup", setup_bytes, lambda nid: {**extra, "id": cid[nid]})
         legacy: dict[int, tuple[ClientProxy, FitRes]] = {}
         stage = "setup"
@@ -325,6 +386,42 @@ class SecAggPlusWorkflow:
             offset += a.size
         report.server_seconds += time.perf_counter() - t0
         return self._finish(context, current_round, aggregated, [legacy[nid] for nid in included_nids if nid in legacy])
+
+    @staticmethod
+    def _min_roster(n: int, neighbours: Optional[int], threshold: int) -> int:
+        """The fewest clients whose AdvertiseKeys let a malicious-mode round go on: the
+        core's lowest safe value (a sparse graph never shrinks to a complete one)."""
+        if neighbours is not None and neighbours + 1 < n:
+            return min(n, max(threshold, neighbours + 2))
+        return threshold
+
+    def _hello(self, replies: list[Message]) -> dict[int, str]:
+        """Node id -> identity name, for the nodes whose name is in the directory, once."""
+        assert self.directory is not None
+        claims: dict[str, list[int]] = {}
+        for msg in replies:
+            nid = msg.metadata.src_node_id
+            if msg.has_error():
+                nid = self._dst.get(msg.metadata.reply_to_message_id, nid)
+                self.last_round.failures.append(f"node {nid}: {msg.error.reason}")
+                log(WARNING, "secagg.flower: node %s failed in hello: %s", nid, msg.error.reason)
+                continue
+            records = msg.content.config_records
+            name = records[RECORD].get("name") if RECORD in records else None
+            if not isinstance(name, str) or name not in self.directory:
+                self.last_round.failures.append(f"node {nid}: no identity of the directory")
+                log(WARNING, "secagg.flower: node %s names no identity of the directory", nid)
+                continue
+            claims.setdefault(name, []).append(nid)
+        names = {}
+        for name, nids in claims.items():
+            if len(nids) > 1:
+                # Two nodes claim one identity: at most one holds its key; neither runs.
+                self.last_round.failures.append(f"nodes {nids}: all claim the identity {name!r}")
+                log(WARNING, "secagg.flower: nodes %s all claim the identity %r", nids, name)
+                continue
+            names[nids[0]] = name
+        return names
 
     def _receive(self, server: ServerSession, replies: list[Message], cid: dict[int, int], stage: str) -> set[int]:
         accepted = set()

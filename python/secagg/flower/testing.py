@@ -70,8 +70,10 @@ class InProcessGrid(Grid):
             cfg = node_config(i) if node_config else {"partition-id": i, "num-partitions": num_nodes}
             ctx = Context(run_id=run_id, node_id=nid, node_config=cfg, state=RecordDict(), run_config={})
             self.contexts[nid] = context_to_proto(ctx).SerializeToString()
-        # Seconds spent inside the ClientApp per node, and bytes each way per node.
+        # Seconds spent inside the ClientApp per node (wall clock, and this process's CPU
+        # time, all threads), and bytes each way per node.
         self.client_seconds: dict[int, float] = {nid: 0.0 for nid in self.node_ids}
+        self.client_cpu_seconds: dict[int, float] = {nid: 0.0 for nid in self.node_ids}
         self.bytes_up: dict[int, int] = {nid: 0 for nid in self.node_ids}
         self.bytes_down: dict[int, int] = {nid: 0 for nid in self.node_ids}
         # The reasons of the error replies, in order.
@@ -132,7 +134,7 @@ class InProcessGrid(Grid):
         proto.ParseFromString(wire)
         message = message_from_proto(proto)
         context = self.context(nid)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             reply = self.client_app(message, context)
         except Exception as ex:  # noqa: BLE001 - what flwr-clientapp does
@@ -143,4 +145,5 @@ class InProcessGrid(Grid):
             # Only a successful run updates the node's state, as in deployment.
             self.contexts[nid] = context_to_proto(context).SerializeToString()
         self.client_seconds[nid] += time.perf_counter() - start
+        self.client_cpu_seconds[nid] += time.process_time() - cpu_start
         return reply

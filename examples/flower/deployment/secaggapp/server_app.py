@@ -38,8 +38,10 @@ def main(grid, context: Context) -> None:
                       fit_metrics_aggregation_fn=fit_metrics)
     legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=int(context.run_config["num-server-rounds"])),
                            strategy=strategy)
+    directory = str(context.run_config.get("directory", ""))
+    extras = {"threat_model": "malicious", "directory": directory} if directory else {}
     workflow = SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2,
-                                  timeout=float(context.run_config["timeout"]))
+                                  timeout=float(context.run_config["timeout"]), **extras)
     DefaultWorkflow(fit_workflow=workflow)(grid, legacy)
     report = workflow.last_round
     params = compat.arrayrecord_to_parameters(legacy.state.array_records[MAIN_PARAMS_RECORD], keep_input=True)
@@ -47,7 +49,8 @@ def main(grid, context: Context) -> None:
     outcome = {"sampled": len(report.sampled), "included": len(report.included), "partitions": partitions,
                "halted": report.halted, "failures": len(report.failures),
                "step": 2 * workflow.clipping_range / (workflow.quantization_range - 1),
-               "max_weight": workflow.max_weight, "max_abs": float(np.max(np.abs(got)))}
+               "max_weight": workflow.max_weight, "max_abs": float(np.max(np.abs(got))),
+               "threat_model": report.threat_model, "roster": report.roster, "threshold": report.threshold}
     if partitions:
         ups = [update(p, dim) for p in partitions]
         want = sum(x.astype(np.float64) * w for x, w in ups) / sum(w for _, w in ups)
