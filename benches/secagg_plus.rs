@@ -15,7 +15,9 @@
 //!
 //! * `secagg_plus_scale`: one client's ShareKeys at n = 1,000 and n = 10^6 with the finder's
 //!   `(k, t)` for 5% dropout and 5% corruption, both threat models (`cargo bench --bench
-//!   secagg_plus -- scale`; the setup at n = 10^6 builds the server's tree and ring, seconds).
+//!   secagg_plus -- scale`; the setup at n = 10^6 builds the server's tree and ring, seconds);
+//!   and the server's close of AdvertiseKeys (tree and ring, `server_close`) and one member's
+//!   view (`server_roster_for`) at the same sizes.
 //!
 //! Run with `cargo bench --bench secagg_plus` (one to three minutes after the build, most of it
 //! setup; criterion warns that ten samples of the slowest steps overrun their target time, as
@@ -536,13 +538,34 @@ fn scale(c: &mut Criterion) {
         } else {
             client::AdvertiseKeys::new(&params, u, &mut client_rng(u)).1
         };
-        srv.receive(u, own).unwrap();
-        for v in 2..=u32::try_from(n).unwrap() {
-            srv.receive(ClientId(v), stand_in(&params, ClientId(v)))
-                .unwrap();
+        srv.receive(u, own.clone()).unwrap();
+        let stand_ins = || (2..=u32::try_from(n).unwrap()).map(ClientId);
+        for v in stand_ins() {
+            srv.receive(v, stand_in(&params, v)).unwrap();
         }
         let server = srv.close_lazy().unwrap();
         let mut view = server.roster_for(u).unwrap();
+        if !malicious {
+            // The server's side of the round, honest-but-curious: closing AdvertiseKeys
+            // (the roster tree and the whole ring), then one member's view.
+            group.bench_with_input(BenchmarkId::new("server_close", n), &n, |b, _| {
+                b.iter_batched(
+                    || {
+                        let mut srv = server::AdvertiseKeys::new(&params);
+                        srv.receive(u, own.clone()).unwrap();
+                        for v in stand_ins() {
+                            srv.receive(v, stand_in(&params, v)).unwrap();
+                        }
+                        srv
+                    },
+                    |srv| srv.close_lazy().unwrap(),
+                    BatchSize::PerIteration,
+                );
+            });
+            group.bench_with_input(BenchmarkId::new("server_roster_for", n), &n, |b, _| {
+                b.iter(|| server.roster_for(black_box(ClientId(2))).unwrap());
+            });
+        }
         drop(server);
         let mut pki = Vec::new();
         for e in &mut view.entries {
