@@ -15,6 +15,8 @@
 //! It shares the harness's dropout [`Schedule`], and the rounds follow the same rules (who
 //! speaks in which round, what each client is sent).
 
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::Deref;
@@ -33,7 +35,6 @@ use crate::params::Params;
 use crate::params::ThreatModel;
 use crate::protocol::messages as msg;
 use crate::protocol::server::Output;
-use crate::protocol::session::roster_for;
 use crate::protocol::{Round, client, server};
 
 mod restart;
@@ -450,8 +451,31 @@ enum Ready {
 type Advertised = (
     server::ShareKeys,
     Vec<(ClientId, client::AdvertiseKeys, ChaCha20Rng)>,
-    Vec<msg::Roster>,
+    Rosters,
 );
+
+/// What the clients receive in ShareKeys: the whole roster (the complete graph), or each
+/// member's view, built when its client steps (never all at once).
+enum Rosters {
+    Whole(msg::Roster),
+    Views(Box<server::RosterViews>),
+}
+
+impl Rosters {
+    fn new(server: &server::ShareKeys) -> Self {
+        match server.rosters_if_whole() {
+            Some(whole) => Self::Whole(whole),
+            None => Self::Views(Box::new(server.views())),
+        }
+    }
+
+    fn for_client(&self, id: ClientId) -> Option<Cow<'_, msg::Roster>> {
+        match self {
+            Self::Whole(r) => Some(Cow::Borrowed(r)),
+            Self::Views(v) => v.roster_for(id).map(Cow::Owned),
+        }
+    }
+}
 /// The server and clients after ShareKeys, with the deliveries.
 type Shared = (
     server::MaskedInput,
@@ -667,10 +691,17 @@ impl Driver<'_, '_> {
         );
         self.restarts = restarts;
         let server = self.restart_server(server, &mut t)?;
-        let closed = t.server(|| server.close());
+        // The tree and the ring; each view is built when its client steps (the server's work
+        // of building it is then counted in that client's time).
+        let closed = t.server(|| {
+            server.close_lazy().map(|s| {
+                let rosters = Rosters::new(&s);
+                (s, rosters)
+            })
+        });
         self.record(Round::AdvertiseKeys, t);
-        let (server, roster) = closed?;
-        Ok((server, clients, roster))
+        let (server, rosters) = closed?;
+        Ok((server, clients, rosters))
     }
 
     fn share_keys(&mut self, (mut server, clients, rosters): Advertised) -> Result<Shared, Error> {
@@ -685,11 +716,11 @@ impl Driver<'_, '_> {
         let params = &self.sim.params;
         let step = |(id, c, mut rng): (ClientId, client::AdvertiseKeys, ChaCha20Rng)| {
             // The whole roster, or this client's view of a sparse graph.
-            let roster = roster_for(&rosters, id);
-            let roster_len = roster.map_or(0, wire_len);
+            let roster = rosters.for_client(id);
+            let roster_len = roster.as_deref().map_or(0, wire_len);
             Step::run(id, roster_len, || {
                 let roster = roster.ok_or(Error::Internal("every member has a roster"))?;
-                c.share_keys(roster, &mut rng)
+                c.share_keys(&roster, &mut rng)
             })
             .restarted(restarts.as_ref(), params)
         };

@@ -10,6 +10,7 @@
 //! (round 2), `consistency.rs` (round 3, malicious mode) and `unmasking.rs` (round 4).
 
 mod advertise_keys;
+pub use advertise_keys::RosterViews;
 mod consistency;
 mod masked_input;
 mod share_keys;

@@ -150,6 +150,17 @@ impl ShareKeys {
         })
     }
 
+    /// The whole roster, on the complete graph (where every member receives it); `None` on a
+    /// sparse graph, where each member receives its view ([`ShareKeys::roster_for`]).
+    #[must_use]
+    pub fn rosters_if_whole(&self) -> Option<msg::Roster> {
+        (self.graph.kind() == crate::vocabulary::Neighbourhood::Complete).then(|| msg::Roster {
+            session: *self.params.session(),
+            entries: self.roster.values().cloned().collect(),
+            slice: None,
+        })
+    }
+
     /// The roster messages of this round: the whole roster once on the complete graph,
     /// else one view per member, in id order.
     #[must_use]
@@ -172,29 +183,66 @@ impl ShareKeys {
     /// is not a member.
     #[must_use]
     pub fn roster_for(&self, u: ClientId) -> Option<msg::Roster> {
-        if !self.roster.contains_key(&u) {
-            return None;
-        }
-        let session = *self.params.session();
-        if self.graph.kind() == crate::vocabulary::Neighbourhood::Complete {
-            return Some(msg::Roster {
-                session,
-                entries: self.roster.values().cloned().collect(),
-                slice: None,
-            });
-        }
-        let view: Vec<ClientId> = self.graph.view(u).into_iter().collect();
-        let entries = view
-            .iter()
-            .filter_map(|v| self.roster.get(v).cloned())
-            .collect();
-        Some(msg::Roster {
-            session,
-            entries,
-            slice: Some(msg::RosterSlice {
-                recipient: u,
-                proof: self.tree.prove(&view),
-            }),
-        })
+        view_of(&self.params, &self.roster, &self.tree, &self.graph, u)
     }
+
+    /// What builds each member's roster message, apart from this state (a copy of the roster,
+    /// its tree and graph): for a driver that builds views while it feeds this state messages.
+    #[must_use]
+    pub fn views(&self) -> RosterViews {
+        RosterViews {
+            params: self.params.clone(),
+            roster: self.roster.clone(),
+            tree: self.tree.clone(),
+            graph: self.graph.clone(),
+        }
+    }
+}
+
+/// Each member's roster message of one session ([`ShareKeys::views`]).
+#[derive(Clone, Debug)]
+pub struct RosterViews {
+    params: Params,
+    roster: BTreeMap<ClientId, msg::AdvertiseKeys>,
+    tree: RosterTree,
+    graph: Graph,
+}
+
+impl RosterViews {
+    /// As [`ShareKeys::roster_for`].
+    #[must_use]
+    pub fn roster_for(&self, u: ClientId) -> Option<msg::Roster> {
+        view_of(&self.params, &self.roster, &self.tree, &self.graph, u)
+    }
+}
+
+/// The roster message of member `u`: the whole roster on the complete graph, else its view.
+fn view_of(
+    params: &Params,
+    roster: &BTreeMap<ClientId, msg::AdvertiseKeys>,
+    tree: &RosterTree,
+    graph: &Graph,
+    u: ClientId,
+) -> Option<msg::Roster> {
+    if !roster.contains_key(&u) {
+        return None;
+    }
+    let session = *params.session();
+    if graph.kind() == crate::vocabulary::Neighbourhood::Complete {
+        return Some(msg::Roster {
+            session,
+            entries: roster.values().cloned().collect(),
+            slice: None,
+        });
+    }
+    let view: Vec<ClientId> = graph.view(u).into_iter().collect();
+    let entries = view.iter().filter_map(|v| roster.get(v).cloned()).collect();
+    Some(msg::Roster {
+        session,
+        entries,
+        slice: Some(msg::RosterSlice {
+            recipient: u,
+            proof: tree.prove(&view),
+        }),
+    })
 }
