@@ -206,6 +206,7 @@ fn main() {
         },
         give_up_after: 3600.0,
         expect: secagg::net::config::Expect::default(),
+        identity: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
