@@ -90,9 +90,6 @@ struct Shared {
     wake_persister: Notify,
     /// The largest request the service decodes.
     max_request: usize,
-    /// `Submit` calls decoded or held at once: a bound on the memory of requests in flight
-    /// ([`SUBMIT_BUDGET`] over the largest request). Taken before the body is read.
-    admission: Arc<tokio::sync::Semaphore>,
     /// Every session's counters, by session index and round number.
     counters: Mutex<BTreeMap<(u64, u8), RoundCounters>>,
     /// Requests refused for want of a valid client certificate.
@@ -112,9 +109,6 @@ struct Live {
     stopping: bool,
     /// The clients told the outcome of the last session that ended.
     told: BTreeSet<ClientId>,
-    /// Messages accepted into the current round and not yet handed to the persister, with
-    /// their sender: it seals and stores them (the acknowledgements wait for that).
-    pending: Vec<(ClientId, Vec<u8>)>,
     /// The number of clients of the last session that ended.
     last_clients: usize,
 }
@@ -232,16 +226,6 @@ fn load_pki(path: &std::path::Path, clients: usize) -> Result<Pki, NetError> {
     Ok(pki)
 }
 
-/// The bytes of `Submit` requests the server decodes and holds at once (besides the
-/// transport's per-stream window of 1 MiB): with masked inputs of 4 MB, about 30 at a time,
-/// instead of every client's at once.
-const SUBMIT_BUDGET: usize = 128 << 20;
-
-/// How many `Submit` calls run at once for requests of up to `max_request` bytes.
-fn admissions(max_request: usize) -> usize {
-    (SUBMIT_BUDGET / max_request.max(1)).clamp(4, tokio::sync::Semaphore::MAX_PERMITS)
-}
-
 /// The round after `round` in a session of `params`.
 fn next_round(params: &Params, round: Round) -> Option<Round> {
     Some(match round {
@@ -338,7 +322,6 @@ impl Server {
             wake_driver: Notify::new(),
             wake_persister: Notify::new(),
             max_request: max_request(&probe),
-            admission: Arc::new(tokio::sync::Semaphore::new(admissions(max_request(&probe)))),
             counters: Mutex::new(BTreeMap::new()),
             unauthenticated: Mutex::new(0),
             config,
@@ -500,32 +483,21 @@ impl Shared {
             meta,
             state,
             outbox,
-            inbox,
         }) = self.store.load()?
         else {
             return Ok(());
         };
         let params = Params::from_bytes(&meta.params)
             .map_err(|e| NetError::Store(format!("stored parameters: {e}")))?;
-        let mut session = ServerSession::open(&state, &self.key, &params, self.pki.clone())
+        let session = ServerSession::open(&state, &self.key, &params, self.pki.clone())
             .map_err(NetError::State)?;
         let round = session.round();
-        // The round's accepted messages, replayed into the state of the round's start.
-        let mut answered = BTreeSet::new();
-        for (from, sealed) in &inbox {
-            let message =
-                super::store::open_record(&self.key, &meta.session, round.number(), *from, sealed)?;
-            session
-                .receive(&params, *from, &message)
-                .map_err(|e| NetError::Store(format!("a stored message does not replay: {e}")))?;
-            answered.insert(*from);
-        }
         let expected = if round == Round::AdvertiseKeys {
             all_clients(&params)
         } else {
             outbox.keys().copied().collect()
         };
-        let deadline = if round == Round::AdvertiseKeys && answered.is_empty() {
+        let deadline = if round == Round::AdvertiseKeys && meta.answered.is_empty() {
             None
         } else {
             Some(Instant::now() + self.config.deadlines.of(round))
@@ -534,7 +506,7 @@ impl Shared {
             session = %short_id(&meta.session),
             index = meta.index,
             ?round,
-            answered = answered.len(),
+            answered = meta.answered.len(),
             expected = expected.len(),
             "reopened the stored session; the round's deadline starts again"
         );
@@ -545,7 +517,7 @@ impl Shared {
             round,
             session: Some(session),
             expected,
-            answered,
+            answered: meta.answered,
             outbox,
             deadline,
         });
@@ -667,16 +639,7 @@ impl Shared {
                 let Some(cur) = live.current.as_mut() else {
                     return Ok(());
                 };
-                let session = cur.session.take();
-                if session.is_some() {
-                    // The messages not yet stored are in the state this close seals; the
-                    // round's save acknowledges them.
-                    live.pending.clear();
-                }
-                let Some(cur) = live.current.as_ref() else {
-                    return Ok(());
-                };
-                session.map(|s| {
+                cur.session.take().map(|s| {
                     (
                         s,
                         cur.params.clone(),
@@ -830,9 +793,8 @@ impl Shared {
         }
     }
 
-    /// The persister: stores each batch of accepted messages (each sealed on its own, in the
-    /// inbox; the state itself is written when a round closes), then releases their
-    /// acknowledgements. Messages accepted while a batch is being written form the next one.
+    /// The persister: commits the state after each batch of accepted messages, then
+    /// releases their acknowledgements.
     async fn persist_loop(self: Arc<Self>) {
         let Ok(mut rng) = os_rng() else {
             error!("no OS randomness: nothing can be persisted");
@@ -841,58 +803,34 @@ impl Shared {
         loop {
             self.wake_persister.notified().await;
             let guard = self.writing.lock().await;
-            let batch = {
-                let mut live = lock(&self.live);
+            let snapshot = {
+                let live = lock(&self.live);
                 let epoch = live.epoch;
                 if epoch <= *self.persisted.borrow() {
                     None
                 } else {
-                    let taken = core::mem::take(&mut live.pending);
-                    live.current
-                        .as_ref()
-                        .map(|cur| (cur.meta(), cur.sid, cur.round.number(), taken, epoch))
+                    live.current.as_ref().and_then(|cur| {
+                        cur.session
+                            .as_ref()
+                            .map(|s| (cur.meta(), s.seal(&self.key, &mut rng), epoch))
+                    })
                 }
             };
-            let Some((meta, sid, round, taken, epoch)) = batch else {
+            let Some((meta, sealed, epoch)) = snapshot else {
                 continue;
             };
-            let mut seed = [0u8; 32];
-            rand_core::Rng::fill_bytes(&mut rng, &mut seed);
-            let key = self.key.clone();
-            let store = Arc::clone(&self.store);
-            // Sealing and the commit (with its fsync) run off the runtime's threads.
-            let written = tokio::task::spawn_blocking(move || {
-                let mut rng = ChaCha20Rng::from_seed(seed);
-                let records: Vec<(ClientId, Vec<u8>)> = taken
-                    .iter()
-                    .map(|(from, message)| {
-                        let sealed =
-                            super::store::seal_record(&key, &sid, round, *from, message, &mut rng);
-                        (*from, sealed)
-                    })
-                    .collect();
-                (store.save_batch(&meta, &records), taken)
-            })
-            .await;
-            match written {
-                Ok((Ok(()), _)) => {
+            match self
+                .write(move |store| store.save_batch(&meta, &sealed))
+                .await
+            {
+                Ok(()) => {
                     drop(guard);
                     self.persisted.send_modify(|p| *p = (*p).max(epoch));
                 }
-                Ok((Err(e), taken)) => {
-                    // Unacknowledged messages stay unacknowledged and are stored with the
-                    // next batch (or the round's close); the disk holds the last good batch.
-                    error!(error = %e, "could not store a batch of messages");
-                    let mut live = lock(&self.live);
-                    let newer = core::mem::replace(&mut live.pending, taken);
-                    live.pending.extend(newer);
-                }
                 Err(e) => {
-                    // The batch is lost from memory: acknowledging a later one would cover it
-                    // too. Stop; the round's close stores the whole state and acknowledges
-                    // every message in it.
-                    error!(error = %e, "the batch's write did not finish; batches wait for the round's close");
-                    return;
+                    // Unacknowledged messages stay unacknowledged: their senders retry or
+                    // drop; the disk still holds the last good state.
+                    error!(error = %e, "could not store a batch of messages");
                 }
             }
         }
@@ -954,7 +892,7 @@ impl Shared {
     ) -> Result<Response<proto::SubmitReply>, Status> {
         let id = self.authenticate(&request)?;
         let request = request.into_inner();
-        let (refusal, detail, wait) = self.accept(id, request);
+        let (refusal, detail, wait) = self.accept(id, &request);
         if let Some(epoch) = wait {
             // Acknowledged only once the state holding it is on disk.
             self.wake_persister.notify_one();
@@ -971,7 +909,7 @@ impl Shared {
     fn accept(
         &self,
         id: ClientId,
-        request: proto::SubmitRequest,
+        request: &proto::SubmitRequest,
     ) -> (Refusal, String, Option<u64>) {
         let mut live = lock(&self.live);
         let finished = <[u8; 32]>::try_from(request.session.as_slice())
@@ -1038,8 +976,6 @@ impl Shared {
         let wake = cur.all_answered() || cur.answered.len() == 1;
         debug!(client = id.0, ?round, "message accepted");
         live.epoch = epoch + 1;
-        // Kept until the persister has stored it; the acknowledgement waits for that.
-        live.pending.push((id, request.message));
         if wake {
             self.wake_driver.notify_one();
         }
@@ -1220,11 +1156,6 @@ where
                 .await)
             }),
             proto::SUBMIT => Box::pin(async move {
-                // The permit is taken before the body is read: at most `admissions` requests
-                // are decoded and held at once; the others wait in the transport's window.
-                let Ok(_permit) = Arc::clone(&shared.admission).acquire_owned().await else {
-                    return Ok(Status::unavailable("the server is stopping").into_http());
-                };
                 Ok(unary(limit, request, move |r| {
                     let s = Arc::clone(&shared);
                     async move { s.submit(r).await }

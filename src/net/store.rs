@@ -8,14 +8,9 @@
 //! roster is stored once, not once per client); `results` holds every finished session's outcome (the `Outcome` message of
 //! `proto/secagg.proto`) by session index, kept for good.
 //!
-//! `inbox` holds the messages accepted in the current round, each sealed under the host key
-//! ([`seal_record`]), by sender: the state (`live`) is written when a round opens, and a
-//! restarted server replays the inbox into it. A batch of accepted messages thus costs its
-//! own bytes, not the whole state's (which in ShareKeys holds every ciphertext so far).
-//!
-//! Every write is one transaction: a batch of accepted messages (meta and the batch's
-//! records), a round close (meta, state and outbox; the inbox emptied), a session's end (the
-//! result in, the live session out). A crash leaves the file as of the last commit.
+//! Every write is one transaction: a batch of accepted messages (meta and state), a round
+//! close (meta, state and outbox), a session's end (the result in, the live session out).
+//! A crash leaves the file as of the last commit.
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
@@ -31,69 +26,11 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition}
 use super::NetError;
 use crate::ids::{ClientId, SessionId};
 use crate::params::PARAMS_LEN;
-use crate::protocol::state::StateKey;
 
 const LIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("live");
 const OUTBOX: TableDefinition<u32, u32> = TableDefinition::new("outbox");
 const ENVELOPES: TableDefinition<u32, &[u8]> = TableDefinition::new("envelopes");
 const RESULTS: TableDefinition<u64, &[u8]> = TableDefinition::new("results");
-const INBOX: TableDefinition<u32, &[u8]> = TableDefinition::new("inbox");
-
-/// The associated data's label of an inbox record (with the session, round and sender).
-const RECORD_LABEL: &[u8] = b"secagg/net/v1/inbox-record";
-
-fn record_header(session: &SessionId, round: u8, from: ClientId) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(RECORD_LABEL.len() + 32 + 1 + 4);
-    aad.extend_from_slice(RECORD_LABEL);
-    aad.extend_from_slice(&session.0);
-    aad.push(round);
-    aad.extend_from_slice(&from.0.to_be_bytes());
-    aad
-}
-
-/// Seals one accepted message for the inbox under the host key (XChaCha20-Poly1305 with a
-/// key derived for the session and the sender, the session, round and sender as associated
-/// data).
-///
-/// SECURITY: a message at rest is no easier to read than the sealed state it stands for
-/// (an Unmasking response holds revealed shares), and a record cannot be moved to another
-/// session, round or sender: it would not open.
-#[must_use]
-pub fn seal_record<R: rand_core::CryptoRng + ?Sized>(
-    key: &StateKey,
-    session: &SessionId,
-    round: u8,
-    from: ClientId,
-    message: &[u8],
-    rng: &mut R,
-) -> Vec<u8> {
-    let aad = record_header(session, round, from);
-    let mut out = Vec::with_capacity(message.len().saturating_add(24 + 16));
-    // A message is bounded by the gRPC limit, far below the cipher's 256 GiB: this cannot
-    // fail; an empty record would not open, and the restart would say so.
-    let _ = crate::crypto::aead::seal_state(key, (session, from), &aad, message, rng, &mut out);
-    out
-}
-
-/// Opens an inbox record.
-///
-/// # Errors
-/// [`NetError::Store`] for a record that does not open under this key, session, round and
-/// sender.
-pub fn open_record(
-    key: &StateKey,
-    session: &SessionId,
-    round: u8,
-    from: ClientId,
-    sealed: &[u8],
-) -> Result<zeroize::Zeroizing<Vec<u8>>, NetError> {
-    let aad = record_header(session, round, from);
-    crate::crypto::aead::open_state(key, (session, from), &aad, sealed).map_err(|_| {
-        NetError::Store(format!(
-            "the stored message of client {from} does not open under the host key"
-        ))
-    })
-}
 
 /// The record's own format version.
 const META_VERSION: u8 = 1;
@@ -167,8 +104,6 @@ pub struct Stored {
     pub state: Vec<u8>,
     /// The messages that opened its current round, by recipient (one buffer per message).
     pub outbox: BTreeMap<ClientId, Bytes>,
-    /// The messages accepted in the current round, sealed ([`open_record`]), by sender.
-    pub inbox: Vec<(ClientId, Vec<u8>)>,
 }
 
 /// The state database.
@@ -195,7 +130,6 @@ impl Store {
             txn.open_table(OUTBOX).map_err(db_err)?;
             txn.open_table(ENVELOPES).map_err(db_err)?;
             txn.open_table(RESULTS).map_err(db_err)?;
-            txn.open_table(INBOX).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Self { db })
@@ -242,39 +176,24 @@ impl Store {
                 .ok_or_else(|| NetError::Store("an outbox entry names no envelope".into()))?;
             outbox.insert(ClientId(id.value()), bytes.clone());
         }
-        let mut inbox = Vec::new();
-        for entry in txn
-            .open_table(INBOX)
-            .map_err(db_err)?
-            .iter()
-            .map_err(db_err)?
-        {
-            let (id, bytes) = entry.map_err(db_err)?;
-            inbox.push((ClientId(id.value()), bytes.value().to_vec()));
-        }
         Ok(Some(Stored {
             meta,
             state,
             outbox,
-            inbox,
         }))
     }
 
-    /// Stores a batch of accepted messages: the record and each message, sealed
-    /// ([`seal_record`]), in the inbox.
+    /// Stores a batch of accepted messages: the record and the state.
     ///
     /// # Errors
     /// [`NetError::Store`].
-    pub fn save_batch(&self, meta: &Meta, records: &[(ClientId, Vec<u8>)]) -> Result<(), NetError> {
+    pub fn save_batch(&self, meta: &Meta, state: &[u8]) -> Result<(), NetError> {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut live = txn.open_table(LIVE).map_err(db_err)?;
             live.insert("meta", meta.to_bytes().as_slice())
                 .map_err(db_err)?;
-            let mut inbox = txn.open_table(INBOX).map_err(db_err)?;
-            for (from, sealed) in records {
-                inbox.insert(from.0, sealed.as_slice()).map_err(db_err)?;
-            }
+            live.insert("state", state).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)
     }
@@ -300,11 +219,6 @@ impl Store {
             table.retain(|_, _| false).map_err(db_err)?;
             let mut stored = txn.open_table(ENVELOPES).map_err(db_err)?;
             stored.retain(|_, _| false).map_err(db_err)?;
-            // The round's messages are in the state now.
-            txn.open_table(INBOX)
-                .map_err(db_err)?
-                .retain(|_, _| false)
-                .map_err(db_err)?;
             for (i, (to, bytes)) in envelopes.iter().enumerate() {
                 let i =
                     u32::try_from(i).map_err(|_| NetError::Store("too many envelopes".into()))?;
@@ -337,10 +251,6 @@ impl Store {
                 .retain(|_, _| false)
                 .map_err(db_err)?;
             txn.open_table(ENVELOPES)
-                .map_err(db_err)?
-                .retain(|_, _| false)
-                .map_err(db_err)?;
-            txn.open_table(INBOX)
                 .map_err(db_err)?
                 .retain(|_, _| false)
                 .map_err(db_err)?;
@@ -394,20 +304,5 @@ mod tests {
         let bytes = meta.to_bytes();
         assert_eq!(Meta::from_bytes(&bytes[..bytes.len() - 1]), None);
         assert_eq!(Meta::from_bytes(&[2]), None);
-    }
-
-    #[test]
-    fn records_open_only_where_they_were_sealed() {
-        let key = StateKey::new([5; 32]);
-        let sid = SessionId([9; 32]);
-        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(1);
-        let sealed = seal_record(&key, &sid, 1, ClientId(4), b"message", &mut rng);
-        assert!(!sealed.windows(7).any(|w| w == b"message"));
-        let opened = open_record(&key, &sid, 1, ClientId(4), &sealed).unwrap();
-        assert_eq!(opened.as_slice(), b"message");
-        assert!(open_record(&key, &sid, 2, ClientId(4), &sealed).is_err());
-        assert!(open_record(&key, &sid, 1, ClientId(5), &sealed).is_err());
-        assert!(open_record(&key, &SessionId([8; 32]), 1, ClientId(4), &sealed).is_err());
-        assert!(open_record(&StateKey::new([6; 32]), &sid, 1, ClientId(4), &sealed).is_err());
     }
 }
