@@ -56,6 +56,21 @@ fn peak_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) of this process and of its waited-for children so far, from
+/// `/proc/self/stat` (clock ticks of 1/100 s): less sensitive to the machine's other load
+/// than wall time.
+fn cpu_seconds() -> (f64, f64) {
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime is field 14 of the line.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let tick = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    (tick(11) + tick(12), tick(13) + tick(14))
+}
+
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -206,6 +221,7 @@ fn main() {
         },
         give_up_after: 3600.0,
         expect: secagg::net::config::Expect::default(),
+        identity: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -214,6 +230,7 @@ fn main() {
     let traffic = Arc::new(Mutex::new(Traffic::default()));
     let lo_before = loopback_bytes();
     let start = Instant::now();
+    let clients_cpu_at_start = cpu_seconds().0;
     let sums = runtime.block_on(async {
         let tasks: Vec<_> = (1..=u32::try_from(n).unwrap())
             .map(|id| tokio::spawn(client(config.clone(), id, d, Arc::clone(&traffic))))
@@ -227,8 +244,11 @@ fn main() {
     let wall = start.elapsed().as_secs_f64();
     let lo = loopback_bytes() - lo_before;
     let peak = peak_mib(server.id());
+    let (clients_cpu, children_before) = cpu_seconds();
+    let clients_cpu = clients_cpu - clients_cpu_at_start;
     let _ = server.kill();
     let _ = server.wait();
+    let server_cpu = cpu_seconds().1 - children_before;
 
     // Every client saw the same sum, and it is the plain sum.
     let mut want = vec![0u64; d];
@@ -294,8 +314,10 @@ fn main() {
     if !complete {
         args.extend(["--neighbours".into(), k.to_string()]);
     }
+    let children_before = cpu_seconds().1;
     let sim = Command::new(bin).args(&args).output().unwrap();
     let sim_wall = sim_start.elapsed().as_secs_f64();
+    let sim_cpu = cpu_seconds().1 - children_before;
     assert!(
         sim.status.success(),
         "{}",
@@ -305,5 +327,10 @@ fn main() {
         "secagg simulate {}: {sim_wall:.2} s wall; networked / simulated = {:.2}",
         args.join(" "),
         wall / sim_wall
+    );
+    println!(
+        "CPU seconds: networked {:.2} (clients {clients_cpu:.2}, server {server_cpu:.2}), simulated {sim_cpu:.2}; networked / simulated = {:.2}",
+        clients_cpu + server_cpu,
+        (clients_cpu + server_cpu) / sim_cpu
     );
 }

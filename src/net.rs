@@ -29,6 +29,7 @@ use std::string::String;
 
 mod client;
 pub mod config;
+pub mod identity;
 pub mod proto;
 mod server;
 pub mod store;
@@ -48,6 +49,13 @@ pub enum NetError {
     Tls(String),
     /// The state database failed.
     Store(String),
+    /// An identity key file or the PKI directory is wrong (malicious-server mode).
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong; never the key.
+        error: identity::KeyFileError,
+    },
     /// The server's sealed state does not open (wrong key, or another deployment's file).
     State(crate::error::StateError),
     /// The listener or the gRPC transport failed.
@@ -79,6 +87,7 @@ impl core::fmt::Display for NetError {
             Self::Config(m) => write!(f, "configuration: {m}"),
             Self::Tls(m) => write!(f, "TLS: {m}"),
             Self::Store(m) => write!(f, "state database: {m}"),
+            Self::KeyFile { path, error } => write!(f, "{}: {error}", path.display()),
             Self::State(e) => write!(f, "stored server state: {e}"),
             Self::Transport(m) => write!(f, "transport: {m}"),
             Self::Unauthenticated(m) => write!(f, "refused by the server: {m}"),

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use secagg::net::config::{ClientTls, Deadlines, Expect, ServerTls, SessionConfig};
+use secagg::net::config::{
+    ClientIdentity, ClientTls, Deadlines, Expect, ServerTls, SessionConfig, Threat,
+};
 use secagg::net::proto::{self, Refusal};
 use secagg::net::tls::DevCerts;
 use secagg::net::{Client, ClientConfig, Connection, NetError, Outcome, Server, ServerConfig};
@@ -45,6 +47,12 @@ impl Fixture {
             .write(dir.path())
             .unwrap();
         secagg::net::write_state_key(&dir.path().join("state.key")).unwrap();
+        // Identities for the session's clients 1..=n (the PKI holds no id outside them).
+        secagg::net::identity::write_dev_identities(
+            dir.path(),
+            1..=u32::try_from(clients).unwrap(),
+        )
+        .unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -76,13 +84,36 @@ impl Fixture {
                 threshold: None,
                 neighbours: None,
                 min_roster: None,
+                threat_model: Threat::HonestButCurious,
             },
+            pki: None,
             deadlines: Deadlines {
                 advertise_keys: deadline,
                 share_keys: deadline,
                 masked_input: deadline,
+                consistency: deadline,
                 unmasking: deadline,
             },
+        }
+    }
+
+    /// [`Fixture::server_config`] in the malicious-server mode, with the PKI directory
+    /// `pki.txt` of the fixture's identities.
+    fn malicious_server_config(&self, vector_len: usize, deadline: f64) -> ServerConfig {
+        let mut config = self.server_config(vector_len, deadline, 1);
+        config.session.threat_model = Threat::Malicious;
+        config.pki = Some(self.path("pki.txt"));
+        config
+    }
+
+    /// [`Fixture::client_config`] with the fixture's identities (malicious-server mode).
+    fn malicious_client_config(&self) -> ClientConfig {
+        ClientConfig {
+            identity: Some(ClientIdentity {
+                key: self.path("identity-{id}.key"),
+                pki: self.path("pki.txt"),
+            }),
+            ..self.client_config()
         }
     }
 
@@ -97,6 +128,7 @@ impl Fixture {
             },
             give_up_after: 30.0,
             expect: Expect::default(),
+            identity: None,
         }
     }
 
@@ -108,7 +140,7 @@ impl Fixture {
              sessions = {sessions}\n[tls]\nca = \"ca.pem\"\ncert = \"server.pem\"\nkey = \"server.key\"\n\
              [session]\nclients = {}\nvector_len = {vector_len}\nbits = 32\n\
              [deadlines]\nadvertise_keys = {deadline}\nshare_keys = {deadline}\n\
-             masked_input = {deadline}\nunmasking = {deadline}\n",
+             masked_input = {deadline}\nconsistency = {deadline}\nunmasking = {deadline}\n",
             self.port, self.clients
         );
         let path = self.path("server.toml");
@@ -227,8 +259,14 @@ impl Script {
         let sid = SessionId(join.session.clone().try_into().unwrap());
         let params = Params::from_bytes(&join.params).unwrap();
         let mut rng = chacha_rng(self.id);
+        // With an identity in the configuration, the malicious-server mode.
+        let identity = config.identity.as_ref().map(|files| {
+            let key = secagg::net::identity::read_identity_key(&files.key_for(self.id)).unwrap();
+            let pki = secagg::net::identity::read_pki(&files.pki, 100).unwrap();
+            secagg::protocol::client::Identity::new(key, pki)
+        });
         let (mut state, mut message) =
-            ClientSession::start(&params, ClientId(self.id), None, &mut rng);
+            ClientSession::start(&params, ClientId(self.id), identity, &mut rng);
         let mut round = 0;
         loop {
             if let Some((r, act)) = self.at.clone()
@@ -622,6 +660,205 @@ async fn abort_reason_reaches_every_client() {
     .await;
 }
 
+// ---------------------------------------------------------------------------------------
+// The malicious-server mode: identity keys, the PKI directory, ConsistencyCheck.
+// ---------------------------------------------------------------------------------------
+
+/// Runs `Client::run` for `ids` with `config`; the results in order.
+async fn run_clients(
+    config: &ClientConfig,
+    ids: impl IntoIterator<Item = u32>,
+    d: usize,
+) -> Vec<Result<Outcome, NetError>> {
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let config = config.clone();
+            tokio::spawn(async move {
+                match Client::new(config, id) {
+                    Ok(mut c) => c.run(&input(id, d)).await,
+                    Err(e) => Err(e),
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn assert_aborted(outcome: &Outcome, want: proto::AbortKind, want_round: u32) {
+    match outcome {
+        Outcome::Aborted { kind, round, .. } => {
+            assert_eq!((*kind, *round), (want, want_round), "{outcome:?}");
+        }
+        Outcome::Sum { .. } => panic!("expected an abort, got {outcome:?}"),
+    }
+}
+
+/// The malicious-server mode over mutual TLS, on the complete graph and on SecAgg+: every
+/// client signs with its identity key, the server checks the signatures against its PKI,
+/// ConsistencyCheck runs, and every client gets the right sum. The counters show five
+/// rounds, ConsistencyCheck's included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malicious_mode_session_over_mutual_tls() {
+    bounded(async {
+        for (clients, neighbours) in [(5usize, None), (8, Some(4))] {
+            let fx = Fixture::new(clients);
+            let d = 6;
+            let mut config = fx.malicious_server_config(d, 20.0);
+            config.session.neighbours = neighbours;
+            let server = Server::start(config).await.unwrap();
+            let ids = 1..=u32::try_from(clients).unwrap();
+            let all: Vec<u32> = ids.clone().collect();
+            for result in run_clients(&fx.malicious_client_config(), ids, d).await {
+                assert_sum(&result.unwrap(), &all, d);
+            }
+            server.sessions_done().await;
+            let counters = server.counters();
+            for round in [0u8, 1, 2, 3, 4] {
+                assert_eq!(
+                    counters[&(0, round)].accepted,
+                    clients as u64,
+                    "round {round} ({neighbours:?})"
+                );
+                assert_eq!(counters[&(0, round)].rejected, 0);
+            }
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// A client whose identity key is not the one the server's PKI holds for it (an attacker
+/// with the client's certificate but not its identity key): its advertisement is refused
+/// (`REJECTED`, the signature does not verify). With the malicious mode's default minimum
+/// roster (every client) the session aborts in AdvertiseKeys and every other client sees
+/// `TOO_FEW_SURVIVORS` at round 0; with a minimum roster of four the session completes
+/// without it. A client without an identity refuses the malicious session (and a client
+/// with one refuses an honest-but-curious session): the threat model is the client's to
+/// choose. A client whose own PKI copy does not hold its key is refused locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impostor_identity_is_refused() {
+    bounded(async {
+        for min_roster in [None, Some(4)] {
+            let fx = Fixture::new(5);
+            let d = 3;
+            // The impostor's key, and its own copy of the directory that lists it as 3.
+            let impostor = secagg::IdentityKey::from_seed(&[0x1d; 32]);
+            secagg::net::identity::write_identity_key(&fx.path("impostor.key"), &impostor).unwrap();
+            let real_pki = secagg::net::identity::read_pki(&fx.path("pki.txt"), 5).unwrap();
+            let forged = secagg::Pki::new((1..=5).map(|u| {
+                let key = if u == 3 {
+                    impostor.public_key()
+                } else {
+                    *real_pki.get(ClientId(u)).unwrap()
+                };
+                (ClientId(u), key)
+            }));
+            std::fs::write(
+                fx.path("forged-pki.txt"),
+                secagg::net::identity::pki_text(&forged, (1..=5).map(ClientId)),
+            )
+            .unwrap();
+            let mut impostor_config = fx.malicious_client_config();
+            impostor_config.identity = Some(ClientIdentity {
+                key: fx.path("impostor.key"),
+                pki: fx.path("forged-pki.txt"),
+            });
+            // With the real directory the impostor's key is refused before any call.
+            let mut local = fx.malicious_client_config();
+            local.identity.as_mut().unwrap().key = fx.path("impostor.key");
+            match Client::new(local, 3) {
+                Err(NetError::KeyFile {
+                    error: secagg::net::identity::KeyFileError::NotInPki { id: 3 },
+                    ..
+                }) => {}
+                other => panic!("expected NotInPki, got {other:?}"),
+            }
+
+            let mut config = fx.malicious_server_config(d, 1.0);
+            config.session.min_roster = min_roster;
+            let server = Server::start(config).await.unwrap();
+            let honest = fx.malicious_client_config();
+            let (impostor_result, others) = tokio::join!(
+                run_clients(&impostor_config, [3], d),
+                run_clients(&honest, [1, 2, 4, 5], d),
+            );
+            match &impostor_result[0] {
+                Err(NetError::Refused { refusal, detail }) => {
+                    assert_eq!(*refusal, Refusal::Rejected);
+                    assert!(detail.contains("signature"), "{detail}");
+                }
+                other => panic!("the impostor was not refused: {other:?}"),
+            }
+            for result in &others {
+                let outcome = result.as_ref().unwrap();
+                match min_roster {
+                    None => assert_aborted(outcome, proto::AbortKind::TooFewSurvivors, 0),
+                    Some(_) => assert_sum(outcome, &[1, 2, 4, 5], d),
+                }
+            }
+            server.sessions_done().await;
+            assert_eq!(server.counters()[&(0, 0)].rejected, 1);
+            assert_eq!(server.counters()[&(0, 0)].accepted, 4);
+            server.shutdown().await;
+        }
+
+        // The threat model is the client's: no downgrade, no upgrade by the server.
+        let fx = Fixture::new(5);
+        let server = Server::start(fx.malicious_server_config(3, 1.0))
+            .await
+            .unwrap();
+        match &run_clients(&fx.client_config(), [1], 3).await[0] {
+            Err(NetError::Params(e)) => assert!(e.to_string().contains("threat model"), "{e}"),
+            other => panic!("joined a malicious session without an identity: {other:?}"),
+        }
+        server.shutdown().await;
+        let fx = Fixture::new(5);
+        let server = Server::start(fx.server_config(3, 1.0, 1)).await.unwrap();
+        match &run_clients(&fx.malicious_client_config(), [1], 3).await[0] {
+            Err(NetError::Params(e)) => assert!(e.to_string().contains("threat model"), "{e}"),
+            other => panic!("joined an honest-but-curious session with an identity: {other:?}"),
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// A client killed at ConsistencyCheck (after its masked input is in, before it signs the
+/// survivor set): the round closes at its deadline without it, the four signers unmask, and
+/// the sum includes the killed client's input, which the server already holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_killed_at_consistency_check() {
+    bounded(async {
+        let fx = Fixture::new(5);
+        let d = 4;
+        let server = Server::start(fx.malicious_server_config(d, 1.0))
+            .await
+            .unwrap();
+        let scripts = (1..=5).map(|id| {
+            let s = Script::honest(id, d);
+            if id == 5 { s.at(3, Act::Vanish) } else { s }
+        });
+        let seen = run_scripts(&fx.malicious_client_config(), scripts.collect()).await;
+        for s in &seen[..4] {
+            assert_sum(outcome(&s.0), &[1, 2, 3, 4, 5], d);
+            assert!(s.1.is_empty(), "refusals: {:?}", s.1);
+        }
+        assert!(matches!(seen[4].0, Seen::Vanished));
+        server.sessions_done().await;
+        let counters = server.counters();
+        assert_eq!(counters[&(0, 2)].accepted, 5);
+        assert_eq!(counters[&(0, 3)].accepted, 4);
+        assert_eq!(counters[&(0, 4)].accepted, 4);
+        server.shutdown().await;
+    })
+    .await;
+}
+
 /// The server, as a task, stopped mid-round (`shutdown`, as on Ctrl-C; the four rounds in
 /// turn) and started again on its database: the session completes with every client and the
 /// right sum. (The SIGKILL test below is the crash.)
@@ -799,18 +1036,26 @@ fn proto_file_matches_the_rust_messages() {
 }
 
 /// The `serve`/`client`/`certs` commands end to end: certificates and configuration files
-/// from `secagg certs`, a server process, three client processes reading stdin.
+/// from `secagg certs`, a server process, three client processes reading stdin; in both
+/// threat models (`secagg certs --malicious`: identity keys and the PKI directory).
 #[test]
 fn commands_end_to_end() {
+    commands_end_to_end_in(false);
+    commands_end_to_end_in(true);
+}
+
+fn commands_end_to_end_in(malicious: bool) {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_secagg");
-    let out = Command::new(bin)
-        .args(["certs", "--clients", "3", "--dim", "3", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let mut certs = Command::new(bin);
+    certs.args(["certs", "--clients", "3", "--dim", "3", "--out"]);
+    certs.arg(dir.path());
+    if malicious {
+        certs.arg("--malicious");
+    }
+    let out = certs.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -829,6 +1074,15 @@ fn commands_end_to_end() {
             .replace("give_up_after = 300", "give_up_after = 20");
         std::fs::write(&p, text).unwrap();
     }
+    // The files of the mode asked for (the honest-but-curious file names the key in a
+    // comment only).
+    let server_toml = std::fs::read_to_string(dir.path().join("server.toml")).unwrap();
+    assert_eq!(
+        server_toml.contains("\nthreat_model = \"malicious\""),
+        malicious
+    );
+    assert_eq!(dir.path().join("pki.txt").exists(), malicious);
+    assert_eq!(dir.path().join("identity-3.key").exists(), malicious);
     let mut server = Command::new(bin)
         .args(["serve", "--log", "warn", "--config"])
         .arg(dir.path().join("server.toml"))

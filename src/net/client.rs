@@ -22,8 +22,10 @@ use tracing::{debug, info, warn};
 use super::config::ClientConfig;
 use super::proto::{self, Refusal};
 use super::{NetError, short_id, tls};
+use crate::crypto::sign::{IdentityKey, Pki};
 use crate::ids::{ClientId, SessionId};
-use crate::params::Params;
+use crate::params::{Params, ThreatModel};
+use crate::protocol::client::Identity;
 use crate::protocol::session::ClientSession;
 
 /// What a client learns at the end of a session.
@@ -265,6 +267,9 @@ pub struct Client {
     config: ClientConfig,
     id: ClientId,
     connection: Connection,
+    /// The identity key and the PKI, in the malicious-server mode. The key's `Debug` is
+    /// redacted and it is wiped on drop.
+    identity: Option<(IdentityKey, Pki)>,
 }
 
 impl Client {
@@ -272,13 +277,48 @@ impl Client {
     ///
     /// # Errors
     /// [`NetError`] of [`Connection::new`].
+    ///
+    /// With an `[identity]` in the configuration, the identity key and the PKI directory are
+    /// read here (bounded, typed errors), and the PKI must hold this client's own verifying
+    /// key: [`NetError::KeyFile`] otherwise.
     pub fn new(config: ClientConfig, id: u32) -> Result<Self, NetError> {
         let connection = Connection::new(&config, id)?;
+        let identity = match &config.identity {
+            None => None,
+            Some(files) => {
+                let key_path = files.key_for(id);
+                let key = super::identity::read_identity_key(&key_path)?;
+                let pki = super::identity::read_pki(&files.pki, config.expect.max_clients)?;
+                super::identity::check_own_entry(&pki, ClientId(id), &key).map_err(|error| {
+                    NetError::KeyFile {
+                        path: files.pki.clone(),
+                        error,
+                    }
+                })?;
+                Some((key, pki))
+            }
+        };
         Ok(Self {
             config,
             id: ClientId(id),
             connection,
+            identity,
         })
+    }
+
+    /// The threat model this client joins sessions in: malicious with an identity.
+    fn threat_model(&self) -> ThreatModel {
+        match self.identity {
+            Some(_) => ThreatModel::Malicious,
+            None => ThreatModel::HonestButCurious,
+        }
+    }
+
+    /// A fresh copy of the identity for one session (the session consumes it).
+    fn session_identity(&self) -> Option<Identity> {
+        self.identity
+            .as_ref()
+            .map(|(key, pki)| Identity::new(IdentityKey::from_seed(&key.to_seed()), pki.clone()))
     }
 
     /// Repeats `call` through broken connections until it answers or the client gives up.
@@ -326,16 +366,20 @@ impl Client {
             <[u8; 32]>::try_from(join.session.as_slice())
                 .map_err(|_| NetError::BadReply("a session id is not 32 bytes"))?,
         );
+        // SECURITY: a client with an identity joins only a session in the malicious-server
+        // mode: a server cannot downgrade it to the honest-but-curious mode, where nothing
+        // stops it from substituting the clients' keys.
+        let expectations = self.config.expect.for_session(session, self.threat_model());
         let params =
-            Params::from_bytes_expecting(&join.params, &self.config.expect.for_session(session))
-                .map_err(NetError::Params)?;
+            Params::from_bytes_expecting(&join.params, &expectations).map_err(NetError::Params)?;
         let id = self.id;
         info!(client = id.0, session = %short_id(&session), clients = params.clients(), "joined");
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)
             .map_err(|e| NetError::Transport(format!("OS randomness: {e}")))?;
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let (mut state, mut message) = ClientSession::start(&params, id, None, &mut rng);
+        let (mut state, mut message) =
+            ClientSession::start(&params, id, self.session_identity(), &mut rng);
         let mut round = 0u32;
         loop {
             let bytes = core::mem::take(&mut message);

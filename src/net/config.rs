@@ -40,6 +40,11 @@ pub struct ServerConfig {
     /// answering `Outcome` queries after the last one, until it is stopped.
     #[serde(default)]
     pub sessions: u64,
+    /// The PKI directory (client id -> Ed25519 verifying key, `secagg certs --malicious`
+    /// writes `pki.txt`): required by, and only allowed with, `session.threat_model =
+    /// "malicious"`.
+    #[serde(default)]
+    pub pki: Option<PathBuf>,
     /// The server's certificate and key and the CA of client certificates.
     pub tls: ServerTls,
     /// The session's parameters.
@@ -80,6 +85,30 @@ pub struct SessionConfig {
     pub neighbours: Option<usize>,
     /// The smallest roster [default: the core's].
     pub min_roster: Option<usize>,
+    /// The server the clients defend against [default `honest_but_curious`]; `malicious`
+    /// adds the identity signatures and the ConsistencyCheck round, and needs `pki`.
+    #[serde(default)]
+    pub threat_model: Threat,
+}
+
+/// A threat model as the configuration names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Threat {
+    /// An honest-but-curious server.
+    #[default]
+    HonestButCurious,
+    /// A malicious server: clients sign with identity keys that a PKI publishes.
+    Malicious,
+}
+
+impl From<Threat> for ThreatModel {
+    fn from(t: Threat) -> Self {
+        match t {
+            Threat::HonestButCurious => Self::HonestButCurious,
+            Threat::Malicious => Self::Malicious,
+        }
+    }
 }
 
 /// How long each round stays open, in seconds; a round closes earlier once every client it
@@ -93,6 +122,8 @@ pub struct Deadlines {
     pub share_keys: f64,
     /// MaskedInputCollection: includes the clients' local work on their input [default 60].
     pub masked_input: f64,
+    /// ConsistencyCheck (malicious-server mode only) [default 30].
+    pub consistency: f64,
     /// Unmasking [default 30].
     pub unmasking: f64,
 }
@@ -103,6 +134,7 @@ impl Default for Deadlines {
             advertise_keys: 30.0,
             share_keys: 30.0,
             masked_input: 60.0,
+            consistency: 30.0,
             unmasking: 30.0,
         }
     }
@@ -116,18 +148,21 @@ impl Deadlines {
             Round::AdvertiseKeys => self.advertise_keys,
             Round::ShareKeys => self.share_keys,
             Round::MaskedInput => self.masked_input,
-            Round::Consistency | Round::Unmasking => self.unmasking,
+            Round::Consistency => self.consistency,
+            Round::Unmasking => self.unmasking,
         };
         Duration::try_from_secs_f64(seconds).unwrap_or(Duration::from_secs(30))
     }
 
-    /// Every deadline, summed: the longest a session can last once it started.
+    /// Every deadline, summed (ConsistencyCheck's too): at least the longest a session can
+    /// last once it started.
     #[must_use]
     pub fn total(&self) -> Duration {
         [
             Round::AdvertiseKeys,
             Round::ShareKeys,
             Round::MaskedInput,
+            Round::Consistency,
             Round::Unmasking,
         ]
         .into_iter()
@@ -140,6 +175,7 @@ impl Deadlines {
             ("advertise_keys", self.advertise_keys),
             ("share_keys", self.share_keys),
             ("masked_input", self.masked_input),
+            ("consistency", self.consistency),
             ("unmasking", self.unmasking),
         ] {
             if !(s.is_finite() && s > 0.0 && s <= 86_400.0) {
@@ -178,6 +214,7 @@ impl SessionConfig {
         if let Some(m) = self.min_roster {
             builder = builder.min_roster(m);
         }
+        builder = builder.threat_model(self.threat_model.into());
         builder
             .build()
             .map_err(|e| NetError::Config(format!("session: {e}")))
@@ -202,6 +239,29 @@ pub struct ClientConfig {
     /// What the client requires of the server's parameters.
     #[serde(default)]
     pub expect: Expect,
+    /// The client's identity against a malicious server; with it the client joins only
+    /// sessions in the malicious-server mode.
+    #[serde(default)]
+    pub identity: Option<ClientIdentity>,
+}
+
+/// A client's identity files (malicious-server mode).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIdentity {
+    /// The client's Ed25519 identity key, its seed as 64 hex digits (`{id}` is replaced by
+    /// the id). A secret: readable by the client only.
+    pub key: PathBuf,
+    /// The PKI directory: every client's verifying key.
+    pub pki: PathBuf,
+}
+
+impl ClientIdentity {
+    /// The key's path with `{id}` replaced.
+    #[must_use]
+    pub fn key_for(&self, id: u32) -> PathBuf {
+        PathBuf::from(self.key.to_string_lossy().replace("{id}", &id.to_string()))
+    }
 }
 
 /// The client's TLS files (PEM).
@@ -247,12 +307,13 @@ impl Default for Expect {
 }
 
 impl Expect {
-    /// The core's expectations for a session the server named.
+    /// The core's expectations for a session the server named, in the threat model the
+    /// client insists on.
     #[must_use]
-    pub fn for_session(&self, session: SessionId) -> Expectations {
+    pub fn for_session(&self, session: SessionId, threat_model: ThreatModel) -> Expectations {
         Expectations {
             session,
-            threat_model: ThreatModel::HonestButCurious,
+            threat_model,
             min_threshold: self.min_threshold,
             min_neighbours: self.min_neighbours,
             max_clients: self.max_clients,
@@ -324,6 +385,9 @@ impl ServerConfig {
         ] {
             under(&dir, p);
         }
+        if let Some(p) = config.pki.as_mut() {
+            under(&dir, p);
+        }
         config.check()?;
         Ok(config)
     }
@@ -334,6 +398,20 @@ impl ServerConfig {
     /// [`NetError::Config`].
     pub fn check(&self) -> Result<(), NetError> {
         self.deadlines.check()?;
+        match (self.session.threat_model, &self.pki) {
+            (Threat::Malicious, None) => {
+                return Err(NetError::Config(
+                    "session.threat_model = \"malicious\" needs `pki`, the directory of the clients' verifying keys".into(),
+                ));
+            }
+            (Threat::HonestButCurious, Some(_)) => {
+                // A PKI the server would not use gives a false sense of protection.
+                return Err(NetError::Config(
+                    "pki is only used with session.threat_model = \"malicious\"".into(),
+                ));
+            }
+            _ => {}
+        }
         self.session.params(SessionId([0; 32])).map(|_| ())
     }
 }
@@ -352,6 +430,10 @@ impl ClientConfig {
             &mut config.tls.key,
         ] {
             under(&dir, p);
+        }
+        if let Some(identity) = config.identity.as_mut() {
+            under(&dir, &mut identity.key);
+            under(&dir, &mut identity.pki);
         }
         if !(config.give_up_after.is_finite() && config.give_up_after > 0.0) {
             return Err(NetError::Config(

@@ -31,6 +31,7 @@ use super::config::ServerConfig;
 use super::proto::{self, Refusal};
 use super::store::{Meta, Store, Stored};
 use super::{NetError, short_id, tls};
+use crate::crypto::sign::Pki;
 use crate::error::{AbortReason, Error};
 use crate::ids::{ClientId, SessionId};
 use crate::params::{Params, ThreatModel};
@@ -75,6 +76,8 @@ pub struct RunningServer {
 struct Shared {
     config: ServerConfig,
     key: StateKey,
+    /// The clients' verifying keys, in the malicious-server mode.
+    pki: Option<Pki>,
     store: Arc<Store>,
     live: Mutex<Live>,
     /// Bumped whenever a round opens or a session ends: wakes `Join` and `Await`.
@@ -155,36 +158,31 @@ fn os_rng() -> Result<ChaCha20Rng, NetError> {
     Ok(ChaCha20Rng::from_seed(seed))
 }
 
-/// Reads the host key file: 32 raw bytes, or 64 hex digits (whitespace ignored).
+/// Reads the host key file: 32 raw bytes, or 64 hex digits (whitespace ignored); a file
+/// over 256 bytes is refused before it is read.
 ///
 /// # Errors
 /// [`NetError::Config`] for a missing or malformed file.
 pub fn read_state_key(path: &std::path::Path) -> Result<StateKey, NetError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| NetError::Config(format!("state key {}: {e}", path.display())))?;
-    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
-        return Ok(StateKey::new(raw));
-    }
-    let hex: Vec<u8> = bytes
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
     let bad = || {
         NetError::Config(format!(
             "state key {}: expected 32 bytes or 64 hex digits",
             path.display()
         ))
     };
-    if hex.len() != 64 {
-        return Err(bad());
+    let bytes = super::identity::read_bounded(path, 256).map_err(|e| match e {
+        NetError::KeyFile { error, .. } => {
+            NetError::Config(format!("state key {}: {error}", path.display()))
+        }
+        other => other,
+    })?;
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return Ok(StateKey::new(raw));
     }
-    let mut key = [0u8; 32];
-    for (k, pair) in key.iter_mut().zip(hex.chunks_exact(2)) {
-        let text = core::str::from_utf8(pair).map_err(|_| bad())?;
-        *k = u8::from_str_radix(text, 16).map_err(|_| bad())?;
-    }
-    Ok(StateKey::new(key))
+    let mut hex = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
+    hex.extend(bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+    let key = super::identity::hex32(&hex).ok_or_else(bad)?;
+    Ok(StateKey::new(*key))
 }
 
 /// Writes a new random host key (64 hex digits) to `path`, readable by its owner only.
@@ -212,6 +210,20 @@ fn max_request(params: &Params) -> usize {
     let share_keys = 107 + 84 * h;
     let unmasking = 46 + 72 * h;
     masked.max(share_keys).max(unmasking).max(199) + 1024
+}
+
+/// Reads the PKI directory of a session of `clients` clients; logs the clients it holds no
+/// key for (their advertisements will be refused).
+fn load_pki(path: &std::path::Path, clients: usize) -> Result<Pki, NetError> {
+    let pki = super::identity::read_pki(path, clients)?;
+    let missing = clients.saturating_sub(pki.len());
+    if missing > 0 {
+        warn!(
+            missing,
+            "the PKI holds no verifying key for some clients: they cannot take part"
+        );
+    }
+    Ok(pki)
 }
 
 /// The round after `round` in a session of `params`.
@@ -288,6 +300,10 @@ impl Server {
         let key = read_state_key(&config.state_key)?;
         let server_identity = tls::identity(&config.tls.cert, &config.tls.key)?;
         let client_ca = tls::ca(&config.tls.ca)?;
+        let pki = match &config.pki {
+            Some(path) => Some(load_pki(path, config.session.clients)?),
+            None => None,
+        };
         let store_path = config.state_db.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
             .await
@@ -297,6 +313,7 @@ impl Server {
         let (persisted, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             key,
+            pki,
             store: Arc::new(store),
             live: Mutex::new(Live::default()),
             changed,
@@ -472,8 +489,8 @@ impl Shared {
         };
         let params = Params::from_bytes(&meta.params)
             .map_err(|e| NetError::Store(format!("stored parameters: {e}")))?;
-        let session =
-            ServerSession::open(&state, &self.key, &params, None).map_err(NetError::State)?;
+        let session = ServerSession::open(&state, &self.key, &params, self.pki.clone())
+            .map_err(NetError::State)?;
         let round = session.round();
         let expected = if round == Round::AdvertiseKeys {
             all_clients(&params)
@@ -572,7 +589,7 @@ impl Shared {
         rand_core::Rng::fill_bytes(&mut rng, &mut sid);
         let sid = SessionId(sid);
         let params = self.config.session.params(sid)?;
-        let session = ServerSession::new(&params, None);
+        let session = ServerSession::new(&params, self.pki.clone());
         let cur = Current {
             index,
             sid,

@@ -67,6 +67,11 @@ pub(crate) struct CertsArgs {
     /// The vector length written into server.toml
     #[arg(long, default_value_t = 3, value_name = "D", value_parser = crate::at_least(1usize))]
     dim: usize,
+    /// The malicious-server mode: also an Ed25519 identity key per client
+    /// (identity-<id>.key) and the PKI directory of their verifying keys (pki.txt), and
+    /// configuration files that use them
+    #[arg(long)]
+    malicious: bool,
 }
 
 fn logging(level: tracing::Level) {
@@ -238,12 +243,19 @@ pub(crate) fn certs(args: &CertsArgs) -> ExitCode {
             let key = args.out.join("state.key");
             net::write_state_key(&key)?;
             files.push(key);
+            if args.malicious {
+                files.extend(net::identity::write_dev_identities(&args.out, 1..=clients)?);
+            }
             let server = args.out.join("server.toml");
-            std::fs::write(&server, server_toml(args.clients, args.dim))
+            std::fs::write(&server, server_toml(args.clients, args.dim, args.malicious))
                 .map_err(|e| NetError::Config(format!("{}: {e}", server.display())))?;
             files.push(server);
             let client = args.out.join("client.toml");
-            std::fs::write(&client, CLIENT_TOML)
+            let mut client_text = CLIENT_TOML.to_owned();
+            if args.malicious {
+                client_text.push_str(CLIENT_IDENTITY_TOML);
+            }
+            std::fs::write(&client, client_text)
                 .map_err(|e| NetError::Config(format!("{}: {e}", client.display())))?;
             files.push(client);
             Ok(files)
@@ -259,7 +271,18 @@ pub(crate) fn certs(args: &CertsArgs) -> ExitCode {
     }
 }
 
-fn server_toml(clients: usize, dim: usize) -> String {
+fn server_toml(clients: usize, dim: usize, malicious: bool) -> String {
+    let (pki, threat) = if malicious {
+        (
+            "# The clients' verifying keys (the malicious-server mode).\npki = \"pki.txt\"\n",
+            "threat_model = \"malicious\"   # identity signatures and ConsistencyCheck\n",
+        )
+    } else {
+        (
+            "",
+            "# threat_model = \"malicious\"  # needs pki = \"pki.txt\" (secagg certs --malicious)\n",
+        )
+    };
     format!(
         "# secagg serve --config server.toml (docs/DEPLOYMENT.md). Paths are relative to this file.
 listen = \"127.0.0.1:50051\"
@@ -267,7 +290,7 @@ state_db = \"secagg-state.redb\"
 state_key = \"state.key\"
 # Sessions to run, one after another; 0 runs sessions until stopped.
 sessions = 1
-
+{pki}
 [tls]
 ca = \"ca.pem\"
 cert = \"server.pem\"
@@ -279,11 +302,12 @@ vector_len = {dim}
 bits = 32
 # threshold = ...   # default: the smallest safe one
 # neighbours = ...  # SecAgg+ degree k (even); absent: the complete graph
-
+{threat}
 [deadlines]           # seconds; a round closes early once every client answered
 advertise_keys = 30   # counted from the first advertisement
 share_keys = 30
 masked_input = 60
+consistency = 30      # ConsistencyCheck, malicious-server mode only
 unmasking = 30
 "
     )
@@ -305,4 +329,10 @@ min_threshold = 2
 min_neighbours = 2
 max_clients = 10000
 max_vector_len = 10000000
+";
+
+const CLIENT_IDENTITY_TOML: &str = "
+[identity]            # the malicious-server mode: this client joins only such sessions
+key = \"identity-{id}.key\"   # {id} is replaced by --id; a secret, mode 0600
+pki = \"pki.txt\"             # every client's verifying key
 ";
