@@ -1165,4 +1165,25 @@ fn commands_end_to_end_in(malicious: bool) {
         assert!(Instant::now() < deadline, "the server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The stopped server's database: the one session's result, as the clients saw it.
+    let out = Command::new(bin)
+        .args(["results", "--config"])
+        .arg(dir.path().join("server.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("{\"outcome\":\"sum\",\"index\":0,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"included\":[1,2,3],\"sum\":[6,60,3]"),
+        "{text}"
+    );
 }
