@@ -871,7 +871,7 @@ async fn server_crash_mid_round_in_process() {
             let config = fx.server_config(d, 5.0, 1);
             let server = Server::start(config.clone()).await.unwrap();
             let (seen, server) = crash_at(
-                &fx,
+                &fx.client_config(),
                 d,
                 round,
                 || server.shutdown(),
@@ -891,10 +891,43 @@ async fn server_crash_mid_round_in_process() {
     .await;
 }
 
+/// The malicious-server mode across a server restart in the middle of each round,
+/// ConsistencyCheck's included: the reopened session verifies with the PKI read again from
+/// the configuration and completes with every client and the right sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malicious_mode_survives_a_restart_mid_round() {
+    bounded(async {
+        for round in [0u32, 1, 2, 3, 4] {
+            let fx = Fixture::new(5);
+            let d = 4;
+            let config = fx.malicious_server_config(d, 5.0);
+            let server = Server::start(config.clone()).await.unwrap();
+            let (seen, server) = crash_at(
+                &fx.malicious_client_config(),
+                d,
+                round,
+                || server.shutdown(),
+                || {
+                    let config = config.clone();
+                    async move { Server::start(config).await.unwrap() }
+                },
+            )
+            .await;
+            for s in &seen {
+                assert_sum(outcome(&s.0), &[1, 2, 3, 4, 5], d);
+            }
+            server.sessions_done().await;
+            assert_eq!(server.results().unwrap().len(), 1, "round {round}");
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
 /// Clients 1..=4 answer `round` and client 5 holds; once the four are acknowledged the
 /// server is killed (`kill`), restarted (`restart`), and client 5 answers.
 async fn crash_at<K, KF, R, RF, S>(
-    fx: &Fixture,
+    config: &ClientConfig,
     d: usize,
     round: u32,
     kill: K,
@@ -908,7 +941,6 @@ where
 {
     let hold = Arc::new(Notify::new());
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let config = fx.client_config();
     let tasks: Vec<_> = (1..=5u32)
         .map(|id| {
             let mut s = Script::honest(id, d);
@@ -953,7 +985,7 @@ async fn server_process_sigkill_mid_round() {
             let toml = fx.write_server_toml(d, 5.0, 0);
             let first = spawn_server(&toml).await;
             let (seen, second) = crash_at(
-                &fx,
+                &fx.client_config(),
                 d,
                 round,
                 move || async move {
@@ -1133,4 +1165,25 @@ fn commands_end_to_end_in(malicious: bool) {
         assert!(Instant::now() < deadline, "the server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The stopped server's database: the one session's result, as the clients saw it.
+    let out = Command::new(bin)
+        .args(["results", "--config"])
+        .arg(dir.path().join("server.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("{\"outcome\":\"sum\",\"index\":0,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"included\":[1,2,3],\"sum\":[6,60,3]"),
+        "{text}"
+    );
 }

@@ -36,6 +36,8 @@ const PKI_LINE_MAX: u64 = 256;
 pub enum KeyFileError {
     /// The file cannot be read (the operating system's reason).
     Unreadable(String),
+    /// The file cannot be written (the operating system's reason).
+    Unwritable(String),
     /// The file is larger than any valid one.
     TooLarge {
         /// The largest size accepted, in bytes.
@@ -76,6 +78,7 @@ impl fmt::Display for KeyFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unreadable(e) => write!(f, "cannot read: {e}"),
+            Self::Unwritable(e) => write!(f, "cannot write: {e}"),
             Self::TooLarge { max } => write!(f, "larger than {max} bytes"),
             Self::NotHex => f.write_str("expected 64 hex digits"),
             Self::Malformed { line } => {
@@ -179,7 +182,7 @@ pub fn write_identity_key(path: &Path, key: &IdentityKey) -> Result<(), NetError
     }
     text.push('\n');
     super::tls::write_private(path, text.as_bytes())
-        .map_err(|e| key_error(path, KeyFileError::Unreadable(e.to_string())))
+        .map_err(|e| key_error(path, KeyFileError::Unwritable(e.to_string())))
 }
 
 /// Reads a PKI directory for a session of `clients` clients: one `<id> <64 hex digits>` line
@@ -292,7 +295,7 @@ pub fn write_dev_identities(
     let pki = Pki::new(public);
     let path = dir.join("pki.txt");
     std::fs::write(&path, pki_text(&pki, ids))
-        .map_err(|e| key_error(&path, KeyFileError::Unreadable(e.to_string())))?;
+        .map_err(|e| key_error(&path, KeyFileError::Unwritable(e.to_string())))?;
     files.push(path);
     Ok(files)
 }

@@ -72,6 +72,9 @@ enum Command {
     /// Write development certificates and configuration files for serve and client
     #[cfg(feature = "net")]
     Certs(net::CertsArgs),
+    /// Print the stored outcomes of a stopped server's finished sessions (feature `net`)
+    #[cfg(feature = "net")]
+    Results(net::ResultsArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,8 @@ fn main() -> ExitCode {
         Command::Client(args) => net::client(&args),
         #[cfg(feature = "net")]
         Command::Certs(args) => net::certs(&args),
+        #[cfg(feature = "net")]
+        Command::Results(args) => net::results(&args),
     }
 }
 

@@ -74,6 +74,80 @@ pub(crate) struct CertsArgs {
     malicious: bool,
 }
 
+/// Prints the outcome of every finished session from the server's state database, one JSON
+/// line each, oldest first (the server must be stopped: the database is its alone while it
+/// runs; a running server answers `Outcome` instead)
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResultsArgs {
+    /// The server's configuration file (its `state_db` is read)
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+}
+
+/// One line of `secagg results`; `index` is the session's on this server (0 for its first).
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum ResultLine {
+    Sum {
+        index: u64,
+        session: String,
+        included: Vec<u32>,
+        sum: Vec<u64>,
+    },
+    Aborted {
+        index: u64,
+        session: String,
+        reason: String,
+        round: u32,
+        detail: String,
+    },
+}
+
+/// `secagg results`.
+pub(crate) fn results(args: &ResultsArgs) -> ExitCode {
+    let config = match ServerConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => return usage_error("results", &UsageError::flag("--config", e)),
+    };
+    let stored = net::store::Store::open(&config.state_db).and_then(|store| store.results());
+    let stored = match stored {
+        Ok(s) => s,
+        Err(e) => return failed(&e),
+    };
+    for (index, bytes) in stored {
+        let outcome = <net::proto::Outcome as prost::Message>::decode(bytes.as_slice())
+            .map_err(|e| NetError::Store(format!("session {index}: {e}")))
+            .and_then(|o| Outcome::from_proto(&o));
+        let line = match outcome {
+            Ok(Outcome::Sum {
+                session,
+                sum,
+                included,
+            }) => ResultLine::Sum {
+                index,
+                session: hex(&session.0),
+                included: included.iter().map(|c| c.0).collect(),
+                sum,
+            },
+            Ok(Outcome::Aborted {
+                session,
+                kind,
+                round,
+                detail,
+            }) => ResultLine::Aborted {
+                index,
+                session: hex(&session.0),
+                reason: kind.as_str_name().to_ascii_lowercase(),
+                round,
+                detail,
+            },
+            Err(e) => return failed(&e),
+        };
+        write_json(&line);
+    }
+    ExitCode::SUCCESS
+}
+
 fn logging(level: tracing::Level) {
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
