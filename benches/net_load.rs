@@ -3,7 +3,7 @@
 //! finder's `k` (5% dropout, 5% corruption), no client dropping. It prints the wall time,
 //! per-round client latency percentiles (a client's time from the round's opening message
 //! to the acknowledgement of its answer, which the server gives once it is on disk), the
-//! server's peak memory (VmHWM), the wire bytes carried against the version-2 formulas,
+//! server's peak memory (VmHWM), the wire bytes carried against the version-3 formulas,
 //! the loopback interface's bytes (TLS, HTTP/2, TCP and IP included), and
 //! `secagg simulate` for the same session.
 //!
@@ -279,17 +279,34 @@ fn main() {
             percentile(&v, 1.0)
         );
     }
-    // Version-2 sizes (WIRE.md §3) with no dropout: c = k ciphertexts each way, g = 0, an
-    // unmasking request names the k live neighbours and the client (s = k + 1, δ = 0), a response reveals
-    // k + 1 self-mask shares (its neighbours' and its own).
+    // Version-3 sizes (WIRE.md §3, §7) with no dropout: c = k ciphertexts each way, g = 0, an
+    // unmasking request names the k live neighbours and the client (s = k + 1, δ = 0), a
+    // response reveals k + 1 self-mask shares (its neighbours' and its own). The roster is
+    // the whole one (39 + 101 n) on the complete graph; on a sparse graph each client gets
+    // its view, k + 1 entries and a proof whose length depends on the ids, so the received
+    // bytes are bounded: between the view without proof and with the longest proof.
     let (n64, k64, b) = (n as u64, (if complete { n - 1 } else { k }) as u64, 32u64);
     let sent_formula =
         n64 * (135 + (43 + 84 * k64) + (70 + (d as u64 * b).div_ceil(8)) + (46 + 36 * (k64 + 1)));
-    let received_formula = n64 * ((38 + 101 * n64) + (46 + 84 * k64) + (50 + 4 * (k64 + 1)));
-    println!(
-        "wire bytes sent by clients: {} (formula {}), received: {} (formula {})",
-        traffic.sent, sent_formula, traffic.received, received_formula
-    );
+    let rest = (46 + 84 * k64) + (50 + 4 * (k64 + 1));
+    if complete {
+        let received_formula = n64 * ((39 + 101 * n64) + rest);
+        println!(
+            "wire bytes sent by clients: {} (formula {}), received: {} (formula {})",
+            traffic.sent, sent_formula, traffic.received, received_formula
+        );
+    } else {
+        let view = 47 + 101 * (k64 + 1);
+        let proof = secagg::wire::max_roster_proof_len(k + 1) as u64;
+        println!(
+            "wire bytes sent by clients: {} (formula {}), received: {} (views: between {} and {})",
+            traffic.sent,
+            sent_formula,
+            traffic.received,
+            n64 * (view + rest),
+            n64 * (view + proof + rest)
+        );
+    }
     let carried = traffic.sent + traffic.received + traffic.outcomes;
     println!(
         "outcome bytes (the sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {lo} = {:.3} x (wire + outcome bytes)",

@@ -1055,7 +1055,7 @@ fn proto_file_matches_the_rust_messages() {
     let bytes = o.encode_to_vec();
     assert_eq!(bytes, [0x08, 2, 0x12, 2, 1, 2, 0x18, 7]);
     assert!(text.contains(
-        "uint32 round = 1;\n  // One server message, version-2 wire bytes.\n  bytes message = 2;"
+        "uint32 round = 1;\n  // One server message, version-3 wire bytes.\n  bytes message = 2;"
     ));
     let s = proto::SubmitRequest {
         session: vec![5],

@@ -1,5 +1,5 @@
 //! The messages of `proto/secagg.proto`, derived by hand (`prost::Message`), field for field:
-//! no `protoc` and no build script. Protocol messages travel inside as version-2 wire bytes.
+//! no `protoc` and no build script. Protocol messages travel inside as version-3 wire bytes.
 //!
 //! A test (`tests/net.rs`) checks that every message and field of the `.proto` file is here
 //! with its tag.
