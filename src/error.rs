@@ -110,7 +110,7 @@ pub enum ConfigError {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Misbehavior {
-    /// The bytes are not a valid version-2 message (or not one of this session's shape).
+    /// The bytes are not a valid version-3 message (or not one of this session's shape).
     Malformed(DecodeError),
     /// The message belongs to another session.
     WrongSession,
@@ -636,7 +636,7 @@ impl From<DecodeError> for StateError {
     }
 }
 
-/// Why bytes were not a valid version-2 message. Says what was malformed, never what a
+/// Why bytes were not a valid version-3 message. Says what was malformed, never what a
 /// secret field held.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@
 //!   ([`tls::client_id`]), never a field of the request: the core's `receive(from, ..)` only
 //!   sees authenticated ids.
 //!
-//! The service is `proto/secagg.proto`; its messages carry version-2 wire bytes unchanged.
+//! The service is `proto/secagg.proto`; its messages carry version-3 wire bytes unchanged.
 //! `docs/DEPLOYMENT.md` tells an operator what to set up and what each fault does.
 
 #[allow(unused_imports)]

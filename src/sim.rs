@@ -63,7 +63,7 @@ pub struct RoundReport {
     pub client_seconds: f64,
     /// Seconds the server spent receiving this round's messages and closing it.
     pub server_seconds: f64,
-    /// Mean bytes a client sent in this round (version-2 encoding).
+    /// Mean bytes a client sent in this round (version-3 encoding).
     pub bytes_sent_per_client: f64,
     /// Mean bytes a client received for this round.
     pub bytes_received_per_client: f64,
@@ -499,7 +499,7 @@ struct Step<C, M> {
 
 impl<C, M: crate::wire::Encode> Step<C, M> {
     /// Times `step` for client `id`, which received `received` bytes; the bytes sent are
-    /// those of the message's version-2 encoding.
+    /// those of the message's version-3 encoding.
     fn run(id: ClientId, received: usize, step: impl FnOnce() -> Result<(C, M), Error>) -> Self {
         let (out, seconds) = timed(step);
         let sent = out.as_ref().map_or(0, |(_, m)| wire_len(m));
@@ -941,7 +941,7 @@ pub fn server_threads() -> usize {
     1
 }
 
-/// The length of a message's version-2 encoding, from the encoding itself.
+/// The length of a message's version-3 encoding, from the encoding itself.
 fn wire_len<M: crate::wire::Encode>(message: &M) -> usize {
     crate::wire::to_bytes(message).len()
 }

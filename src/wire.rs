@@ -1,4 +1,4 @@
-//! The version-2 wire format: a canonical binary encoding of every protocol message.
+//! The version-3 wire format: a canonical binary encoding of every protocol message.
 //!
 //! Every message starts with a 34-byte header, `version (1) ‖ kind (1) ‖ session id (32)`,
 //! followed by fixed-width fields: big-endian `u32` ids and counts, 32-byte X25519 keys,

@@ -310,7 +310,7 @@ fn check_vectors(file: &str, title: &str, spec: &Spec) {
     for (want, got) in stored_entries.iter().zip(&entries) {
         assert_eq!(
             want, got,
-            "{file}: {} differs from the stored vector: the version-2 wire format (or the \
+            "{file}: {} differs from the stored vector: the version-3 wire format (or the \
              protocol's use of randomness) changed. If intended, regenerate with \
              {REGENERATE}=1 and review the diff.",
             want.name

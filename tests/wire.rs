@@ -1,4 +1,4 @@
-//! The version-2 wire codec: round trips of every message type from real sessions, one
+//! The version-3 wire codec: round trips of every message type from real sessions, one
 //! `rejects_*` test per class of malformed input, property tests, and the traffic formulas of
 //! `docs/WIRE.md` checked against the codec and the simulator.
 

@@ -1,5 +1,5 @@
 //! Byte-level sessions: the per-round state machines of [`client`] and [`server`] behind one
-//! enum per role, fed and emitting version-2 wire bytes ([`crate::wire`], `docs/WIRE.md`).
+//! enum per role, fed and emitting version-3 wire bytes ([`crate::wire`], `docs/WIRE.md`).
 //!
 //! The per-round API stays the primary one; these enums are for storage and dispatch, and for
 //! an application that moves bytes. Every incoming message is decoded under the session's

@@ -70,7 +70,7 @@ impl Limits {
     }
 }
 
-/// Something with a version-2 encoding.
+/// Something with a version-3 encoding.
 pub trait Encode {
     /// Appends the encoding to `out`.
     fn encode(&self, out: &mut Vec<u8>);
@@ -141,7 +141,7 @@ pub fn to_bytes<M: Encode + ?Sized>(message: &M) -> Vec<u8> {
 ///
 /// # Errors
 /// [`DecodeError`] if `bytes` is longer than `limits.max_message_bytes`, is not a valid
-/// version-2 encoding of an `M` within `limits`, or has bytes left after it.
+/// version-3 encoding of an `M` within `limits`, or has bytes left after it.
 pub fn from_bytes<M: DecodeWith<Limits>>(bytes: &[u8], limits: &Limits) -> Result<M, DecodeError> {
     if bytes.len() > limits.max_message_bytes {
         return Err(DecodeError::LengthOverLimit {

@@ -1,4 +1,4 @@
-//! The version-2 encoding of every message of [`crate::protocol::messages`], and the
+//! The version-3 encoding of every message of [`crate::protocol::messages`], and the
 //! [`ClientMessage`] / [`ServerMessage`] envelopes that dispatch on the kind byte.
 //!
 //! Fields follow the header in the order written in each `encode`; `docs/WIRE.md` has the

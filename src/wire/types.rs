@@ -1,4 +1,4 @@
-//! The typed messages of every round. The wire layer owns them; their canonical version-2
+//! The typed messages of every round. The wire layer owns them; their canonical version-3
 //! encoding is in the sibling modules (specified in `docs/WIRE.md`), and the protocol
 //! re-exports them as [`crate::protocol::messages`].
 
