@@ -76,6 +76,11 @@ fn digest(count: u32, root: &Hash) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The ids and leaf hashes of entries in id order.
+fn leaves_of<'a>(entries: impl Iterator<Item = &'a AdvertiseKeys>) -> (Vec<ClientId>, Vec<Hash>) {
+    entries.map(|e| (e.sender, leaf_hash(e))).unzip()
+}
+
 /// Index of the first id at or after `start` in `ids` (ascending).
 fn lower(ids: &[ClientId], start: u64) -> usize {
     ids.partition_point(|&u| u64::from(u.0) < start)
@@ -106,8 +111,7 @@ impl RosterTree {
             return None;
         }
         let count = u32::try_from(entries.len()).ok()?;
-        let ids: Vec<ClientId> = entries.iter().map(|e| e.sender).collect();
-        let leaves: Vec<Hash> = entries.iter().map(leaf_hash).collect();
+        let (ids, leaves) = leaves_of(entries.iter());
         let mut nodes = alloc::vec![Vec::new(); usize::from(HEIGHT)];
         let root = build(
             &ids,
@@ -209,7 +213,7 @@ fn build(
     match hi - lo {
         0 => EMPTY,
         1 => leaves.get(lo).copied().unwrap_or(EMPTY),
-        count => {
+        _ => {
             let half = 1u64 << (height - 1);
             let mid = lo + lower(ids.get(lo..hi).unwrap_or_default(), start + half);
             let l = build(ids, leaves, height - 1, start, lo, mid, nodes);
@@ -217,7 +221,6 @@ fn build(
             let (lc, rc) = (mid - lo, hi - mid);
             let lc = u32::try_from(lc).unwrap_or(u32::MAX);
             let rc = u32::try_from(rc).unwrap_or(u32::MAX);
-            let _ = count;
             let hash = node_hash(height, (&l, lc), (&r, rc));
             if let Some(nodes) = nodes.as_deref_mut()
                 && let Some(level) = nodes.get_mut(usize::from(height) - 1)
@@ -244,8 +247,7 @@ pub fn roster_digest_of(entries: &[AdvertiseKeys]) -> Option<[u8; 32]> {
         return None;
     }
     let count = u32::try_from(sorted.len()).ok()?;
-    let ids: Vec<ClientId> = sorted.iter().map(|e| e.sender).collect();
-    let leaves: Vec<Hash> = sorted.iter().map(|e| leaf_hash(e)).collect();
+    let (ids, leaves) = leaves_of(sorted.iter().copied());
     let root = build(&ids, &leaves, HEIGHT, 0, 0, ids.len(), &mut None);
     Some(digest(count, &root))
 }

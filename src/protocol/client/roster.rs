@@ -46,9 +46,9 @@ impl AdvertiseKeys {
                 if slice.recipient != self.id {
                     return Err(fault(Misbehavior::WrongRecipient));
                 }
-                let mut sorted = roster.entries.clone();
-                sorted.sort_by_key(|e| e.sender);
-                let verified = roster_tree::verify(&slice.proof, &sorted)
+                // The proof's leaves are in id order, so it only verifies for entries in
+                // that order, which is then the order of `ids` and of the ranks.
+                let verified = roster_tree::verify(&slice.proof, &roster.entries)
                     .map_err(|_| fault(Misbehavior::RosterBadProof))?;
                 (verified.digest, verified.count, verified.ranks)
             }
