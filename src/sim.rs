@@ -38,8 +38,11 @@ use crate::protocol::server::Output;
 use crate::protocol::{Round, client, server};
 
 mod restart;
+mod sample;
 use crate::protocol::state::StateKey;
 use restart::{Restarts, ServerDurable};
+use sample::Sample;
+pub use sample::SampledReport;
 
 /// The four rounds every client takes part in, in order, as numbered by `--drop R:..`
 /// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking). In the
@@ -289,16 +292,41 @@ impl Simulation {
     /// each round and how many clients have done it so far.
     #[must_use]
     pub fn run(&self, seed: u64, progress: &mut dyn FnMut(&str, usize, usize)) -> Report {
-        let mut driver = Driver {
-            sim: self,
-            rounds: Vec::new(),
-            progress,
-            restarts: None,
-        };
-        let outcome = driver.run(seed);
+        let mut driver = Driver::new(self, progress, None);
+        let outcome = driver.run(seed).and_then(|output| {
+            output.ok_or(Error::Internal("a whole session ends with an output"))
+        });
         Report {
             rounds: driver.rounds,
             outcome,
+        }
+    }
+
+    /// Runs the session with all randomness drawn from `seed`, measuring only `size`
+    /// clients (a client drawn from the seed and its nearest in the graph; fewer if the
+    /// schedule leaves fewer): every client runs AdvertiseKeys, so the roster and the graph
+    /// are those of `n` clients, but after it only the measured clients and their
+    /// neighbours run, the neighbours only ShareKeys, with the driver standing in for their
+    /// later messages at the server ([`sample`](self) module docs: what this measures
+    /// exactly). The sum is not computed. `progress` is as for [`Simulation::run`].
+    #[must_use]
+    pub fn run_sampled(
+        &self,
+        seed: u64,
+        size: usize,
+        progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> SampledReport {
+        let mut driver = Driver::new(self, progress, Some(size));
+        let result = driver.run(seed).map(|_| ());
+        let (measured, neighbours) = driver.sample.as_ref().map_or_else(
+            || (Vec::new(), 0),
+            |s| (s.measured.iter().copied().collect(), s.neighbours.len()),
+        );
+        SampledReport {
+            rounds: driver.rounds,
+            measured,
+            neighbours,
+            result,
         }
     }
 }
@@ -387,6 +415,14 @@ struct Driver<'a, 'p> {
     rounds: Vec<RoundReport>,
     progress: &'p mut dyn FnMut(&str, usize, usize),
     restarts: Option<Restarts>,
+    /// With [`Simulation::run_sampled`]: how many clients to measure.
+    sample_size: Option<usize>,
+    /// With [`Simulation::run_sampled`], once the roster is closed: who runs what.
+    sample: Option<Sample>,
+    /// With [`Simulation::run_sampled`] in the malicious mode: the identity keys the driver
+    /// signs with when it stands in for a neighbour (every client's until the sample is
+    /// chosen, then the neighbours' only).
+    stand_in_keys: BTreeMap<ClientId, IdentityKey>,
 }
 
 #[derive(Default)]
@@ -418,6 +454,14 @@ impl Tally {
                 None
             }
         }
+    }
+
+    /// Keeps the first error of a client step that the report does not count.
+    fn uncounted<T>(&mut self, out: Result<T, Error>) -> Option<T> {
+        out.map_err(|e| {
+            self.error.get_or_insert(e);
+        })
+        .ok()
     }
 
     /// Times one server step.
@@ -514,7 +558,29 @@ impl<C, M: crate::wire::Encode> Step<C, M> {
     }
 }
 
-impl Driver<'_, '_> {
+impl<'a, 'p> Driver<'a, 'p> {
+    fn new(
+        sim: &'a Simulation,
+        progress: &'p mut dyn FnMut(&str, usize, usize),
+        sample_size: Option<usize>,
+    ) -> Self {
+        Self {
+            sim,
+            rounds: Vec::new(),
+            progress,
+            restarts: None,
+            sample_size,
+            sample: None,
+            stand_in_keys: BTreeMap::new(),
+        }
+    }
+
+    /// Whether client `id` sends a message in `round`: the dropout schedule and, in a
+    /// sampled session, whether it runs that round at all.
+    fn runs(&self, id: ClientId, round: Round) -> bool {
+        self.sim.speaks(id, round) && self.sample.as_ref().is_none_or(|s| s.runs(id, round))
+    }
+
     /// Runs `step` on every item (clients concurrently, [`for_each_client`]) and, on this
     /// thread in client order, counts each step in `t`, hands its message to the server
     /// (`receive`) and keeps the client's next state (`keep`).
@@ -531,12 +597,23 @@ impl Driver<'_, '_> {
     ) {
         let threads = self.sim.client_threads;
         let progress = &mut self.progress;
+        let sample = self.sample.as_ref();
         for_each_client(threads, items, step, |s| {
             progress(round, t.clients, total);
-            t.received += s.received;
-            t.client_state_bytes += s.state;
-            if let Some((c, m)) = t.client(s.out, s.seconds) {
-                t.sent += s.sent;
+            // A sampled session counts its measured clients only (an error of any client
+            // still ends the session).
+            let counted = sample.is_none_or(|x| x.measured.contains(&s.id));
+            let out = if counted {
+                t.received += s.received;
+                t.client_state_bytes += s.state;
+                t.client(s.out, s.seconds)
+            } else {
+                t.uncounted(s.out)
+            };
+            if let Some((c, m)) = out {
+                if counted {
+                    t.sent += s.sent;
+                }
                 t.deliver(|| receive(s.id, m));
                 keep(s.id, c);
             }
@@ -583,7 +660,8 @@ impl Driver<'_, '_> {
         (p.vector_len() as u64).saturating_mul(width)
     }
 
-    fn run(&mut self, seed: u64) -> Result<Output, Error> {
+    /// Runs the session; `None` for a sampled session, which computes no sum.
+    fn run(&mut self, seed: u64) -> Result<Option<Output>, Error> {
         let params = &self.sim.params.clone();
         let mut master = ChaCha20Rng::seed_from_u64(seed);
         let ids: Vec<ClientId> = (1..=params.clients())
@@ -618,7 +696,23 @@ impl Driver<'_, '_> {
                 pki: identities.as_ref().map(|(_, pki)| pki.clone()),
             });
         }
+        if self.sample_size.is_some() {
+            if let Some((keys, _)) = &identities {
+                self.stand_in_keys = keys
+                    .iter()
+                    .map(|(id, k)| (*id, IdentityKey::from_seed(&k.to_seed())))
+                    .collect();
+            }
+        }
         let advertised = self.advertise_keys(rngs, identities)?;
+        if let Some(size) = self.sample_size {
+            let (_, clients, rosters) = &advertised;
+            let members: Vec<ClientId> = clients.iter().map(|(id, _, _)| *id).collect();
+            let sample = Sample::choose(size, &members, rosters, &self.sim.drops, &mut master);
+            self.stand_in_keys
+                .retain(|id, _| sample.neighbours.contains(id));
+            self.sample = Some(sample);
+        }
         let (server, clients, deliveries) = self.share_keys(advertised)?;
         let (server, ready, mut t) = self.masked_input(server, clients, &deliveries)?;
         let (server, ready, requests) = match params.threat_model() {
@@ -710,7 +804,7 @@ impl Driver<'_, '_> {
         let total = clients.len();
         let items: Vec<_> = clients
             .into_iter()
-            .filter(|(id, _, _)| self.sim.speaks(*id, Round::ShareKeys))
+            .filter(|(id, _, _)| self.runs(*id, Round::ShareKeys))
             .collect();
         let restarts = self.restarts.take();
         let params = &self.sim.params;
@@ -756,7 +850,7 @@ impl Driver<'_, '_> {
         let sim = self.sim;
         let items: Vec<_> = deliveries
             .iter()
-            .filter(|delivery| sim.speaks(delivery.recipient, Round::MaskedInput))
+            .filter(|delivery| self.runs(delivery.recipient, Round::MaskedInput))
             // A client without an input sends nothing, as if it had dropped.
             .filter(|delivery| sim.has_input(delivery.recipient))
             .filter_map(|delivery| Some((clients.remove(&delivery.recipient)?, delivery)))
@@ -794,18 +888,40 @@ impl Driver<'_, '_> {
             }
             .restarted(restarts.as_ref(), &sim.params)
         };
+        let mut roster_digest = None;
         self.drive(
             "masked_input",
             &mut t,
             total,
             items,
             step,
-            |id, out| server.receive(id, out),
+            |id, out| {
+                roster_digest.get_or_insert(out.roster_digest);
+                server.receive(id, out)
+            },
             |id, c| {
                 ready.insert(id, Ready::Plain(c));
             },
         );
         self.restarts = restarts;
+        if let (Some(sample), Some(roster_digest)) = (&self.sample, roster_digest) {
+            // Sampled: the driver stands in for each neighbour that sends a masked input;
+            // the server cannot tell its elements from a client's.
+            let stand_ins = deliveries
+                .iter()
+                .map(|delivery| delivery.recipient)
+                .filter(|id| sample.neighbours.contains(id))
+                .filter(|&id| sim.speaks(id, Round::MaskedInput) && sim.has_input(id));
+            for sender in stand_ins {
+                let message = msg::MaskedInput {
+                    session: *sim.params.session(),
+                    sender,
+                    roster_digest,
+                    masked: alloc::vec![0; sim.params.vector_len()],
+                };
+                t.deliver(|| server.receive(sender, message));
+            }
+        }
         t.client_mask_expansions = ready
             .values()
             .map(|r| match r {
@@ -834,7 +950,7 @@ impl Driver<'_, '_> {
         let total = ready.len();
         let items: Vec<_> = ready
             .into_iter()
-            .filter(|(id, _)| self.sim.speaks(*id, Round::Consistency))
+            .filter(|(id, _)| self.runs(*id, Round::Consistency))
             .filter_map(|(id, c)| match (c, requests.get(&id)) {
                 (Ready::Plain(c), Some(request)) => Some((id, c, request)),
                 _ => None,
@@ -858,6 +974,21 @@ impl Driver<'_, '_> {
             },
         );
         self.restarts = restarts;
+        // Sampled: the driver stands in for each neighbour that signs, signing what the
+        // server asks it to sign, as the honest neighbour would once its checks passed.
+        for (&sender, key) in &self.stand_in_keys {
+            if !self.sim.speaks(sender, Round::Consistency) {
+                continue;
+            }
+            if let Some(request) = requests.get(&sender) {
+                let message = msg::ConsistencySignature {
+                    session: request.session,
+                    sender,
+                    signature: key.sign_survivors(&request.session, &request.survivors),
+                };
+                t.deliver(|| server.receive(sender, message));
+            }
+        }
         t.check()?;
         let server = self.restart_server(server, &mut t)?;
         let closed = t.server(|| server.close());
@@ -871,12 +1002,12 @@ impl Driver<'_, '_> {
         mut server: server::Unmasking,
         ready: BTreeMap<ClientId, Ready>,
         requests: &Requests,
-    ) -> Result<Output, Error> {
+    ) -> Result<Option<Output>, Error> {
         let mut t = Tally::default();
         let total = ready.len();
         let items: Vec<_> = ready
             .into_iter()
-            .filter(|(id, _)| self.sim.speaks(*id, Round::Unmasking))
+            .filter(|(id, _)| self.runs(*id, Round::Unmasking))
             .filter_map(|(id, c)| Some((id, c, requests.get(&id)?)))
             .collect();
         let step = |(id, c, request): (ClientId, Ready, &msg::UnmaskingRequest)| {
@@ -895,6 +1026,11 @@ impl Driver<'_, '_> {
             |_, _done| {},
         );
         t.check()?;
+        if self.sample.is_some() {
+            // Sampled: the measured clients have answered; there is no sum to compute.
+            self.record(Round::Unmasking, t);
+            return Ok(None);
+        }
         let server = self.restart_server(server, &mut t)?;
         (self.progress)("unmasking: server removes masks", 0, 1);
         let output = t.server(|| server.finish());
@@ -903,7 +1039,7 @@ impl Driver<'_, '_> {
         if let Some(last) = self.rounds.last_mut() {
             last.server_mask_expansions = expansions;
         }
-        output
+        output.map(Some)
     }
 }
 

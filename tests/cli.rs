@@ -319,6 +319,47 @@ fn same_seed_gives_the_same_sum() {
     assert_ne!(a.get("sum").nums(), c.get("sum").nums());
 }
 
+/// `--sample-clients` measures a few clients of a larger roster: the JSON names them, the
+/// rounds after advertise_keys count them only, and there is no sum to verify.
+#[test]
+fn sample_clients_reports_the_measured_clients_without_a_sum() {
+    let args = [
+        "simulate",
+        "--clients",
+        "300",
+        "--dim",
+        "10",
+        "--neighbours",
+        "10",
+        "--threshold",
+        "6",
+        "--dropout",
+        "0.05",
+        "--sample-clients",
+        "2",
+    ];
+    let (out, json) = run_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("sampled_clients").nums().len(), 2);
+    assert!(json.get("sampled_neighbours").num() >= 10);
+    for key in ["sum", "verified", "included", "error"] {
+        assert!(json.find(key).is_none(), "{key}");
+    }
+    let rounds = json.get("rounds").items();
+    assert_eq!(rounds.len(), 4);
+    // 5% of 300 drop, a quarter of them at advertise_keys: everyone else ran it.
+    assert!(rounds[0].get("clients").num() > 290);
+    for r in &rounds[1..] {
+        assert_eq!(r.get("clients").num(), 2);
+    }
+    let human = run(&args[..]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("sampled: 2 measured clients"), "{text}");
+    // Zero is not a sample.
+    let zero = run(&["simulate", "--clients", "30", "--sample-clients", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+}
+
 #[test]
 fn rejects_bad_flags_with_exit_code_2() {
     let cases: &[&[&str]] = &[

@@ -469,3 +469,101 @@ fn hundred_clients_with_ten_percent_dropouts() {
     assert!(out.mask_expansions > included.len());
     assert!(out.mask_expansions <= included.len() + 2 * 10);
 }
+
+/// `Simulation::run_sampled`: a few clients measured at full fidelity, the rest of the roster
+/// silent after AdvertiseKeys.
+mod sampled {
+    use super::*;
+    use secagg::ThreatModel;
+
+    fn params(n: usize, k: usize, t: usize, model: ThreatModel) -> Params {
+        Params::builder(
+            SessionId([21; 32]),
+            n,
+            Modulus::power_of_two(32).unwrap(),
+            30,
+        )
+        .neighbours(k)
+        .threshold(t)
+        .threat_model(model)
+        .min_roster(n - 4)
+        .build()
+        .unwrap()
+    }
+
+    fn schedule(sim: &mut Simulation) {
+        sim.drop_from(ClientId(7), Round::AdvertiseKeys);
+        for id in [11, 12] {
+            sim.drop_from(ClientId(id), Round::ShareKeys);
+        }
+        for id in [20, 21] {
+            sim.drop_from(ClientId(id), Round::MaskedInput);
+        }
+        sim.drop_from(ClientId(30), Round::Unmasking);
+    }
+
+    /// Measuring every client is the whole session, round for round, without the sum.
+    #[test]
+    fn sampling_every_client_reports_the_whole_session() {
+        for model in [ThreatModel::HonestButCurious, ThreatModel::Malicious] {
+            let n = 60;
+            let mut sim = Simulation::seeded(params(n, 12, 10, model), 5);
+            schedule(&mut sim);
+            let whole = sim.run(3, &mut |_, _, _| {});
+            assert!(whole.outcome.is_ok(), "{:?}", whole.outcome);
+            let sampled = sim.run_sampled(3, n, &mut |_, _, _| {});
+            assert!(sampled.result.is_ok(), "{:?}", sampled.result);
+            // The clients the schedule never drops are measured; the five it drops after
+            // AdvertiseKeys are neighbours, run (ShareKeys) or stood in for as scheduled.
+            assert_eq!(sampled.measured.len(), n - 6);
+            assert_eq!(sampled.neighbours, 5);
+            assert_eq!(sampled.rounds.len(), whole.rounds.len());
+            for (s, w) in sampled.rounds.iter().zip(&whole.rounds) {
+                assert_eq!(s.round, w.round);
+                if s.round == Round::AdvertiseKeys {
+                    assert_eq!(s.clients, w.clients);
+                    assert_eq!(s.bytes_sent_per_client, w.bytes_sent_per_client);
+                } else {
+                    // The measured clients are the ones speaking throughout: their figures
+                    // are those of the whole session's clients that speak in the round,
+                    // less the ones dropping later.
+                    assert_eq!(s.clients, n - 6, "{:?}", s.round);
+                }
+            }
+        }
+    }
+
+    /// A few measured clients out of many: their neighbours run ShareKeys, the driver
+    /// stands in for the neighbours' masked inputs and signatures, and the measured clients
+    /// get through every check of every round (without the stand-ins they would abort:
+    /// fewer than `t` of their neighbourhood survive).
+    #[test]
+    fn a_few_measured_clients_get_through_every_round() {
+        for (model, k, t) in [
+            (ThreatModel::HonestButCurious, 10, 6),
+            (ThreatModel::Malicious, 12, 9),
+        ] {
+            let n = 400;
+            let mut sim = Simulation::seeded(params(n, k, t, model), 6);
+            schedule(&mut sim);
+            let sampled = sim.run_sampled(4, 3, &mut |_, _, _| {});
+            assert!(sampled.result.is_ok(), "{model:?}: {:?}", sampled.result);
+            assert_eq!(sampled.measured.len(), 3);
+            assert!(sampled.neighbours >= k && sampled.neighbours <= 3 * k);
+            let rounds: Vec<Round> = sampled.rounds.iter().map(|r| r.round).collect();
+            assert_eq!(
+                rounds.contains(&Round::Consistency),
+                model == ThreatModel::Malicious
+            );
+            for r in &sampled.rounds[1..] {
+                assert_eq!(r.clients, 3, "{:?}", r.round);
+                assert!(r.bytes_received_per_client > 0.0, "{:?}", r.round);
+            }
+            // Each measured client masked against its live neighbours.
+            let masked = &sampled.rounds[2];
+            assert!(masked.client_mask_expansions > (t - 1) as f64);
+            // AdvertiseKeys ran for the whole roster.
+            assert_eq!(sampled.rounds[0].clients, n - 1);
+        }
+    }
+}

@@ -129,6 +129,13 @@ pub(crate) struct Args {
     /// fresh process would (docs/PROTOCOL.md §13.6); the report adds the state sizes
     #[arg(long)]
     restart_every_round: bool,
+    /// Measure S clients only: every client runs advertise_keys (the roster and graph of N),
+    /// then a client drawn from the seed and its S - 1 nearest in the graph run every round,
+    /// their neighbours only share_keys, and the simulator stands in for the neighbours'
+    /// later messages. One client's cost at any N without simulating every client; the
+    /// rounds after advertise_keys report the measured clients only, and no sum is computed
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..))]
+    sample_clients: Option<u32>,
     /// Print one JSON object on stdout instead of the table (and no progress)
     #[arg(long)]
     json: bool,
@@ -143,9 +150,10 @@ struct DropSpec {
 
 /// Runs the command.
 pub(crate) fn run(args: &Args) -> ExitCode {
-    match Setup::build(args) {
-        Ok(setup) => simulate(&setup, args.json),
-        Err(e) => usage_error("simulate", &e),
+    match (Setup::build(args), args.sample_clients) {
+        (Ok(setup), None) => simulate(&setup, args.json),
+        (Ok(setup), Some(size)) => simulate_sampled(&setup, size as usize, args.json),
+        (Err(e), _) => usage_error("simulate", &e),
     }
 }
 
@@ -444,7 +452,8 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
     };
     let run = report::Run {
         setup,
-        report: &outcome,
+        rounds: &outcome.rounds,
+        sampled: None,
         elapsed,
         speed,
     };
@@ -462,6 +471,47 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
             ));
             ExitCode::from(EXIT_MISMATCH)
         }
+        Err(e) => {
+            write_stderr(&format!("error: {e}\n"));
+            ExitCode::from(EXIT_ABORTED)
+        }
+    }
+}
+
+/// Runs a sampled session (`--sample-clients`) and prints the measured clients' report.
+fn simulate_sampled(setup: &Setup, size: usize, json: bool) -> ExitCode {
+    let mut progress = report::Progress::new(!json);
+    let speed = report::Speed::measure(&setup.params);
+    let start = std::time::Instant::now();
+    let sampled = setup
+        .sim
+        .run_sampled(setup.seed, size, &mut |name, done, total| {
+            progress.update(name, done, total);
+        });
+    progress.finish();
+    let elapsed = start.elapsed().as_secs_f64();
+    let run = report::Run {
+        setup,
+        rounds: &sampled.rounds,
+        sampled: Some(report::Sampled {
+            measured: &sampled.measured,
+            neighbours: sampled.neighbours,
+        }),
+        elapsed,
+        speed,
+    };
+    let result = sampled
+        .result
+        .as_ref()
+        .map(|()| ())
+        .map_err(ToString::to_string);
+    if json {
+        crate::write_json(&run.json_sampled(&result));
+    } else {
+        crate::write_stdout(&run.human_sampled(&result));
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             write_stderr(&format!("error: {e}\n"));
             ExitCode::from(EXIT_ABORTED)

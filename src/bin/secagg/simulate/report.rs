@@ -4,7 +4,7 @@ use core::fmt::Write as _;
 use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use secagg::sim::{self, Report, RoundReport};
+use secagg::sim::{self, RoundReport};
 use secagg::{ClientId, MaskSuite, Neighbourhood, Output, Params, ThreatModel};
 use serde::ser::SerializeMap as _;
 use serde::{Serialize, Serializer};
@@ -100,9 +100,20 @@ impl Progress {
 #[derive(Debug)]
 pub(super) struct Run<'a> {
     pub(super) setup: &'a Setup,
-    pub(super) report: &'a Report,
+    pub(super) rounds: &'a [RoundReport],
+    /// With `--sample-clients`: who was measured.
+    pub(super) sampled: Option<Sampled<'a>>,
     pub(super) elapsed: f64,
     pub(super) speed: Speed,
+}
+
+/// Who a sampled run measured (`--sample-clients`).
+#[derive(Debug)]
+pub(super) struct Sampled<'a> {
+    /// The clients run through every round.
+    pub(super) measured: &'a [ClientId],
+    /// How many of their neighbours ran share_keys.
+    pub(super) neighbours: usize,
 }
 
 /// `complete` or `harary`.
@@ -159,13 +170,13 @@ impl Run<'_> {
         match outcome {
             Ok((output, verified)) => {
                 s.push('\n');
-                s.push_str(&human_rounds(&self.report.rounds));
+                s.push_str(&human_rounds(self.rounds));
                 s.push('\n');
                 s.push_str(&self.human_result(output, *verified));
             }
             Err(_) => {
                 s.push('\n');
-                s.push_str(&human_rounds(&self.report.rounds));
+                s.push_str(&human_rounds(self.rounds));
             }
         }
         s
@@ -182,7 +193,7 @@ impl Run<'_> {
             })
             .collect();
         let mut s = format!("dropped:  {} ({})\n", drops.len(), per_round.join(", "));
-        s.push_str(&keystream_lines(&self.report.rounds, self.speed));
+        s.push_str(&keystream_lines(self.rounds, self.speed));
         let n = output.included.len();
         let _ = writeln!(s, "included: {n}");
         let shown: Vec<String> = output.sum.iter().take(6).map(u64::to_string).collect();
@@ -202,6 +213,51 @@ impl Run<'_> {
             let _ = writeln!(s, "NOT VERIFIED: sum differs from the plain sum");
         }
         s
+    }
+
+    /// The human-readable report of a sampled run: the header, the measured clients and the
+    /// rounds (after advertise_keys, the measured clients' means).
+    pub(super) fn human_sampled(&self, outcome: &Result<(), String>) -> String {
+        let mut s = self.describe();
+        if let Some(sampled) = &self.sampled {
+            let shown: Vec<String> = sampled
+                .measured
+                .iter()
+                .take(8)
+                .map(|id| id.0.to_string())
+                .collect();
+            let more = if sampled.measured.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "sampled: {} measured clients [{}{more}], {} neighbours ran share_keys; rounds \
+                 after advertise_keys count the measured clients only, and the server's figures \
+                 there cover only the clients that ran",
+                sampled.measured.len(),
+                shown.join(", "),
+                sampled.neighbours
+            );
+        }
+        s.push('\n');
+        s.push_str(&human_rounds(self.rounds));
+        let _ = writeln!(s, "total:    {:.3} s", self.elapsed);
+        if outcome.is_ok() {
+            s.push_str("no sum: a sampled session stops once the measured clients have unmasked\n");
+        }
+        s
+    }
+
+    /// The JSON report of a sampled run: as [`Run::json`], with the measured clients and
+    /// no sum.
+    pub(super) fn json_sampled<'a>(&'a self, outcome: &Result<(), String>) -> JsonReport<'a> {
+        /// No sum: the fields of a finished session stay out of the report.
+        static NO_SUM: Outcome<'static> = Err(String::new());
+        let mut report = self.json(&NO_SUM);
+        report.error = outcome.as_ref().err().cloned();
+        report
     }
 
     /// The JSON report: the session, the rounds that ran, then the sum or the error.
@@ -245,12 +301,13 @@ impl Run<'_> {
             server_threads: self.speed.server_cores,
             keystream_bytes_per_second: self.speed.rate,
             rounds: self
-                .report
                 .rounds
                 .iter()
                 .map(|r| JsonRound::new(r, self.speed))
                 .collect(),
             total_seconds: self.elapsed,
+            sampled_clients: self.sampled.as_ref().map(|s| ids(s.measured)),
+            sampled_neighbours: self.sampled.as_ref().map(|s| s.neighbours),
             included,
             verified,
             sum,
@@ -377,6 +434,12 @@ pub(super) struct JsonReport<'a> {
     keystream_bytes_per_second: f64,
     rounds: Vec<JsonRound>,
     total_seconds: f64,
+    /// With `--sample-clients`: the measured clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampled_clients: Option<Vec<u32>>,
+    /// With `--sample-clients`: how many of their neighbours ran share_keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampled_neighbours: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     included: Option<Vec<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
