@@ -154,11 +154,15 @@ impl Shuffle {
         }
     }
 
-    /// The rank at ring position `p`.
-    fn rank_at(&self, p: usize) -> Option<usize> {
+    /// The ranks at ring positions `ps` (those inside the ring).
+    fn ranks_at(&self, mut ps: Vec<usize>) -> Vec<usize> {
         match self {
-            Self::FisherYates(ring) => ring.get(p).copied(),
-            Self::SwapOrNot(s) => Some(s.inverse(p)),
+            Self::FisherYates(ring) => ps.iter().filter_map(|&p| ring.get(p).copied()).collect(),
+            Self::SwapOrNot(s) => {
+                ps.retain(|&p| p < s.n);
+                s.apply(&mut ps, true);
+                ps
+            }
         }
     }
 }
@@ -189,31 +193,58 @@ impl SwapOrNot {
 
     /// Round `i`: `x` or its partner `K_i - x mod n`, by the low bit of
     /// `AES(BE32(i) ‖ BE64(max(x, partner)) ‖ 0^4)` (the same for both, so the round is an
-    /// involution).
-    fn round(&self, i: usize, key: usize, x: usize) -> usize {
-        // `key < n` and `x < n`, and `n` fits a `u32` (a roster has at most 2^32 members).
-        let partner = (key + self.n - x) % self.n;
-        let high = x.max(partner);
-        let mut block = [0u8; 16];
-        block[..4].copy_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
-        block[4..12].copy_from_slice(&u64::try_from(high).unwrap_or(u64::MAX).to_be_bytes());
-        let mut block = block.into();
-        self.round_function.encrypt_block(&mut block);
-        if block[15] & 1 == 1 { partner } else { x }
+    /// involution). Each element takes the rounds in order (backwards for the inverse); the
+    /// elements of a batch go through one round together, so that AES encrypts their
+    /// independent blocks side by side.
+    fn apply(&self, xs: &mut [usize], inverse: bool) {
+        /// Elements per batch: enough independent blocks to fill the AES pipeline.
+        const BATCH: usize = 32;
+        let order: Vec<usize> = if inverse {
+            (0..self.keys.len()).rev().collect()
+        } else {
+            (0..self.keys.len()).collect()
+        };
+        let mut blocks = [aes::Block::default(); BATCH];
+        let mut partners = [0usize; BATCH];
+        for chunk in xs.chunks_mut(BATCH) {
+            let len = chunk.len();
+            for &i in &order {
+                let Some(&key) = self.keys.get(i) else {
+                    continue;
+                };
+                // `n` fits a `u32` (a roster has at most 2^32 members).
+                let round = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
+                for ((x, partner), block) in chunk.iter().zip(&mut partners).zip(&mut blocks) {
+                    // `key < n` and `x < n`.
+                    *partner = (key + self.n - x) % self.n;
+                    let high = u64::try_from(*x.max(partner)).unwrap_or(u64::MAX);
+                    block[..4].copy_from_slice(&round);
+                    block[4..12].copy_from_slice(&high.to_be_bytes());
+                    block[12..].fill(0);
+                }
+                if let Some(batch) = blocks.get_mut(..len) {
+                    self.round_function.encrypt_blocks(batch);
+                }
+                for ((x, partner), block) in chunk.iter_mut().zip(&partners).zip(&blocks) {
+                    if block[15] & 1 == 1 {
+                        *x = *partner;
+                    }
+                }
+            }
+        }
     }
 
-    fn forward(&self, mut x: usize) -> usize {
-        for (i, &key) in self.keys.iter().enumerate() {
-            x = self.round(i, key, x);
-        }
-        x
+    fn forward(&self, x: usize) -> usize {
+        let mut xs = [x];
+        self.apply(&mut xs, false);
+        xs[0]
     }
 
-    fn inverse(&self, mut y: usize) -> usize {
-        for (i, &key) in self.keys.iter().enumerate().rev() {
-            y = self.round(i, key, y);
-        }
-        y
+    #[cfg(test)]
+    fn inverse(&self, y: usize) -> usize {
+        let mut ys = [y];
+        self.apply(&mut ys, true);
+        ys[0]
     }
 }
 
@@ -250,11 +281,8 @@ pub fn neighbour_ranks(
     }
     let shuffle = Shuffle::new(session, digest, n, k);
     let pos = shuffle.position(rank)?;
-    let mut out: Vec<usize> = around(n, k, pos)
-        .into_iter()
-        .filter_map(|p| shuffle.rank_at(p))
-        .filter(|&r| r != rank)
-        .collect();
+    let mut out = shuffle.ranks_at(around(n, k, pos));
+    out.retain(|&r| r != rank);
     out.sort_unstable();
     out.dedup();
     Some(out)
@@ -293,8 +321,10 @@ fn ring(
             .iter()
             .filter_map(|&r| sorted.get(r).copied())
             .collect(),
-        Shuffle::SwapOrNot(s) => (0..n)
-            .filter_map(|p| sorted.get(s.inverse(p)).copied())
+        shuffle @ Shuffle::SwapOrNot(_) => shuffle
+            .ranks_at((0..n).collect())
+            .into_iter()
+            .filter_map(|r| sorted.get(r).copied())
             .collect(),
     };
     (ring, kind)
@@ -535,6 +565,43 @@ mod shuffle_tests {
                 assert!(!seen[y], "n={n}: {y} twice");
                 seen[y] = true;
                 assert_eq!(s.inverse(y), x);
+            }
+        }
+    }
+
+    /// The definition, one element and one block at a time (HMR, Fig. 1): the batched
+    /// `apply` must give exactly its output, within and across batch boundaries.
+    fn one_at_a_time(s: &SwapOrNot, mut x: usize, inverse: bool) -> usize {
+        let mut order: Vec<usize> = (0..s.keys.len()).collect();
+        if inverse {
+            order.reverse();
+        }
+        for i in order {
+            let partner = (s.keys[i] + s.n - x) % s.n;
+            let mut block = [0u8; 16];
+            block[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            block[4..12].copy_from_slice(&(x.max(partner) as u64).to_be_bytes());
+            let mut block = block.into();
+            s.round_function.encrypt_block(&mut block);
+            if block[15] & 1 == 1 {
+                x = partner;
+            }
+        }
+        x
+    }
+
+    #[test]
+    fn batches_give_the_definition() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        for n in [5usize, 1000, 70_001] {
+            let s = SwapOrNot::new(&mut rng, n);
+            // 100 elements: three whole batches and a partial one.
+            let xs: Vec<usize> = (0..100).map(|_| uniform_below(&mut rng, n)).collect();
+            for inverse in [false, true] {
+                let mut batched = xs.clone();
+                s.apply(&mut batched, inverse);
+                let single: Vec<usize> = xs.iter().map(|&x| one_at_a_time(&s, x, inverse)).collect();
+                assert_eq!(batched, single, "n={n}, inverse={inverse}");
             }
         }
     }
