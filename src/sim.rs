@@ -66,6 +66,11 @@ pub struct RoundReport {
     pub client_seconds: f64,
     /// Seconds the server spent receiving this round's messages and closing it.
     pub server_seconds: f64,
+    /// Of [`RoundReport::server_seconds`], the seconds of the close alone (building the next
+    /// round's messages; in Unmasking, removing the masks). With a sparse graph's roster
+    /// views, AdvertiseKeys's close builds the tree and the ring, and each view is built when
+    /// its client steps.
+    pub server_close_seconds: f64,
     /// Mean bytes a client sent in this round (version-3 encoding).
     pub bytes_sent_per_client: f64,
     /// Mean bytes a client received for this round.
@@ -430,6 +435,7 @@ struct Tally {
     clients: usize,
     client_seconds: f64,
     server_seconds: f64,
+    server_close_seconds: f64,
     sent: usize,
     received: usize,
     rejected: Vec<Rejected>,
@@ -462,6 +468,14 @@ impl Tally {
             self.error.get_or_insert(e);
         })
         .ok()
+    }
+
+    /// Times the server's close of the round (or its finish), which is also server time.
+    fn close<T>(&mut self, step: impl FnOnce() -> T) -> T {
+        let (out, seconds) = timed(step);
+        self.server_seconds += seconds;
+        self.server_close_seconds += seconds;
+        out
     }
 
     /// Times one server step.
@@ -633,6 +647,7 @@ impl<'a, 'p> Driver<'a, 'p> {
             clients: t.clients,
             client_seconds: per(t.client_seconds),
             server_seconds: t.server_seconds,
+            server_close_seconds: t.server_close_seconds,
             bytes_sent_per_client: per(t.sent as f64),
             bytes_received_per_client: per(t.received as f64),
             rejected: t.rejected,
@@ -717,7 +732,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         let (server, ready, mut t) = self.masked_input(server, clients, &deliveries)?;
         let (server, ready, requests) = match params.threat_model() {
             ThreatModel::HonestButCurious => {
-                let closed = t.server(|| server.close());
+                let closed = t.close(|| server.close());
                 self.record(Round::MaskedInput, t);
                 let (server, requests) = closed?;
                 (server, ready, by_recipient(requests))
@@ -787,7 +802,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         let server = self.restart_server(server, &mut t)?;
         // The tree and the ring; each view is built when its client steps (the server's work
         // of building it is then counted in that client's time).
-        let closed = t.server(|| {
+        let closed = t.close(|| {
             server.close_lazy().map(|s| {
                 let rosters = Rosters::new(&s);
                 (s, rosters)
@@ -832,7 +847,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         self.restarts = restarts;
         t.check()?;
         let server = self.restart_server(server, &mut t)?;
-        let closed = t.server(|| server.close());
+        let closed = t.close(|| server.close());
         self.record(Round::ShareKeys, t);
         let (server, deliveries) = closed?;
         Ok((server, next, deliveries))
@@ -940,7 +955,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         ready: BTreeMap<ClientId, Ready>,
         mut t2: Tally,
     ) -> Result<(server::Unmasking, BTreeMap<ClientId, Ready>, Requests), Error> {
-        let closed = t2.server(|| server.close_for_consistency());
+        let closed = t2.close(|| server.close_for_consistency());
         self.record(Round::MaskedInput, t2);
         let (mut server, requests) = closed?;
         let requests: BTreeMap<ClientId, _> =
@@ -991,7 +1006,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         }
         t.check()?;
         let server = self.restart_server(server, &mut t)?;
-        let closed = t.server(|| server.close());
+        let closed = t.close(|| server.close());
         self.record(Round::Consistency, t);
         let (server, requests) = closed?;
         Ok((server, next, by_recipient(requests)))
@@ -1033,7 +1048,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         }
         let server = self.restart_server(server, &mut t)?;
         (self.progress)("unmasking: server removes masks", 0, 1);
-        let output = t.server(|| server.finish());
+        let output = t.close(|| server.finish());
         let expansions = output.as_ref().map_or(0, |o| o.mask_expansions);
         self.record(Round::Unmasking, t);
         if let Some(last) = self.rounds.last_mut() {

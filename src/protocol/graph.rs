@@ -197,6 +197,21 @@ impl SwapOrNot {
     /// elements of a batch go through one round together, so that AES encrypts their
     /// independent blocks side by side.
     fn apply(&self, xs: &mut [usize], inverse: bool) {
+        /// Elements per task when a whole ring is computed on every core.
+        #[cfg(feature = "parallel")]
+        const TASK: usize = 1 << 14;
+        #[cfg(feature = "parallel")]
+        if xs.len() > TASK {
+            use rayon::prelude::*;
+            xs.par_chunks_mut(TASK)
+                .for_each(|chunk| self.apply_serial(chunk, inverse));
+            return;
+        }
+        self.apply_serial(xs, inverse);
+    }
+
+    /// [`SwapOrNot::apply`] on the calling thread.
+    fn apply_serial(&self, xs: &mut [usize], inverse: bool) {
         /// Elements per batch: enough independent blocks to fill the AES pipeline.
         const BATCH: usize = 32;
         let order: Vec<usize> = if inverse {
@@ -215,8 +230,13 @@ impl SwapOrNot {
                 // `n` fits a `u32` (a roster has at most 2^32 members).
                 let round = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
                 for ((x, partner), block) in chunk.iter().zip(&mut partners).zip(&mut blocks) {
-                    // `key < n` and `x < n`.
-                    *partner = (key + self.n - x) % self.n;
+                    // `K_i - x mod n`, with `key < n` and `x < n`: no division (the hot
+                    // loop of the server's whole ring).
+                    *partner = if key >= *x {
+                        key - *x
+                    } else {
+                        key + self.n - *x
+                    };
                     let high = u64::try_from(*x.max(partner)).unwrap_or(u64::MAX);
                     block[..4].copy_from_slice(&round);
                     block[4..12].copy_from_slice(&high.to_be_bytes());
@@ -600,10 +620,26 @@ mod shuffle_tests {
             for inverse in [false, true] {
                 let mut batched = xs.clone();
                 s.apply(&mut batched, inverse);
-                let single: Vec<usize> = xs.iter().map(|&x| one_at_a_time(&s, x, inverse)).collect();
+                let single: Vec<usize> =
+                    xs.iter().map(|&x| one_at_a_time(&s, x, inverse)).collect();
                 assert_eq!(batched, single, "n={n}, inverse={inverse}");
             }
         }
+    }
+
+    /// The whole ring on every core gives what one core gives (tasks of `2^14` elements).
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn parallel_tasks_give_the_serial_result() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let n = 70_001;
+        let s = SwapOrNot::new(&mut rng, n);
+        let xs: Vec<usize> = (0..(2 << 14) + 5).map(|i| (i * 7) % n).collect();
+        let mut parallel = xs.clone();
+        s.apply(&mut parallel, true);
+        let mut serial = xs;
+        s.apply_serial(&mut serial, true);
+        assert_eq!(parallel, serial);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! against the plain sum of the included inputs before anything is reported as a success.
 
 mod inputs;
+mod memory;
 mod report;
 
 use std::collections::BTreeSet;
@@ -441,10 +442,13 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
     let mut progress = report::Progress::new(!json);
     let speed = report::Speed::measure(&setup.params);
     let start = std::time::Instant::now();
+    let mut peaks = memory::Peaks::new();
     let outcome = setup.sim.run(setup.seed, &mut |name, done, total| {
+        peaks.update(name);
         progress.update(name, done, total);
     });
     progress.finish();
+    let peaks = peaks.finish();
     let elapsed = start.elapsed().as_secs_f64();
     let result = match &outcome.outcome {
         Ok(output) => Ok((output, output.sum == setup.sim.plain_sum(&output.included))),
@@ -453,6 +457,7 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
     let run = report::Run {
         setup,
         rounds: &outcome.rounds,
+        peaks: &peaks,
         sampled: None,
         elapsed,
         speed,
@@ -483,16 +488,20 @@ fn simulate_sampled(setup: &Setup, size: usize, json: bool) -> ExitCode {
     let mut progress = report::Progress::new(!json);
     let speed = report::Speed::measure(&setup.params);
     let start = std::time::Instant::now();
+    let mut peaks = memory::Peaks::new();
     let sampled = setup
         .sim
         .run_sampled(setup.seed, size, &mut |name, done, total| {
+            peaks.update(name);
             progress.update(name, done, total);
         });
     progress.finish();
+    let peaks = peaks.finish();
     let elapsed = start.elapsed().as_secs_f64();
     let run = report::Run {
         setup,
         rounds: &sampled.rounds,
+        peaks: &peaks,
         sampled: Some(report::Sampled {
             measured: &sampled.measured,
             neighbours: sampled.neighbours,

@@ -101,6 +101,9 @@ impl Progress {
 pub(super) struct Run<'a> {
     pub(super) setup: &'a Setup,
     pub(super) rounds: &'a [RoundReport],
+    /// The process's peak resident bytes in each round, by round name (empty where it
+    /// cannot be read).
+    pub(super) peaks: &'a [(String, u64)],
     /// With `--sample-clients`: who was measured.
     pub(super) sampled: Option<Sampled<'a>>,
     pub(super) elapsed: f64,
@@ -170,13 +173,13 @@ impl Run<'_> {
         match outcome {
             Ok((output, verified)) => {
                 s.push('\n');
-                s.push_str(&human_rounds(self.rounds));
+                s.push_str(&human_rounds(self.rounds, self.peaks));
                 s.push('\n');
                 s.push_str(&self.human_result(output, *verified));
             }
             Err(_) => {
                 s.push('\n');
-                s.push_str(&human_rounds(self.rounds));
+                s.push_str(&human_rounds(self.rounds, self.peaks));
             }
         }
         s
@@ -242,7 +245,7 @@ impl Run<'_> {
             );
         }
         s.push('\n');
-        s.push_str(&human_rounds(self.rounds));
+        s.push_str(&human_rounds(self.rounds, self.peaks));
         let _ = writeln!(s, "total:    {:.3} s", self.elapsed);
         if outcome.is_ok() {
             s.push_str("no sum: a sampled session stops once the measured clients have unmasked\n");
@@ -303,7 +306,7 @@ impl Run<'_> {
             rounds: self
                 .rounds
                 .iter()
-                .map(|r| JsonRound::new(r, self.speed))
+                .map(|r| JsonRound::new(r, self.speed, peak(self.peaks, r)))
                 .collect(),
             total_seconds: self.elapsed,
             sampled_clients: self.sampled.as_ref().map(|s| ids(s.measured)),
@@ -368,14 +371,21 @@ fn keystream_lines(rounds: &[RoundReport], speed: Speed) -> String {
     s
 }
 
+/// The process's peak resident bytes in round `r`, if measured.
+fn peak(peaks: &[(String, u64)], r: &RoundReport) -> Option<u64> {
+    let name = r.round.to_string();
+    peaks.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
 /// The per-round table.
-fn human_rounds(rounds: &[RoundReport]) -> String {
+fn human_rounds(rounds: &[RoundReport], peaks: &[(String, u64)]) -> String {
     let mut s = format!(
-        "{:<16}{:>8}{:>18}{:>14}{:>16}{:>16}{:>12}{:>12}\n",
+        "{:<16}{:>8}{:>18}{:>14}{:>12}{:>16}{:>16}{:>12}{:>12}\n",
         "round",
         "clients",
         "client s (mean)",
         "server s",
+        "(close)",
         "sent B/client",
         "recv B/client",
         "masks/cl",
@@ -384,11 +394,12 @@ fn human_rounds(rounds: &[RoundReport]) -> String {
     for r in rounds {
         let _ = writeln!(
             s,
-            "{:<16}{:>8}{:>18.6}{:>14.6}{:>16.0}{:>16.0}{:>12.1}{:>12}",
+            "{:<16}{:>8}{:>18.6}{:>14.6}{:>12.6}{:>16.0}{:>16.0}{:>12.1}{:>12}",
             r.round.to_string(),
             r.clients,
             r.client_seconds,
             r.server_seconds,
+            r.server_close_seconds,
             r.bytes_sent_per_client,
             r.bytes_received_per_client,
             r.client_mask_expansions,
@@ -396,6 +407,19 @@ fn human_rounds(rounds: &[RoundReport]) -> String {
         );
         for rejected in &r.rejected {
             let _ = writeln!(s, "  {rejected}");
+        }
+    }
+    if !peaks.is_empty() {
+        s.push_str("peak resident memory of the process (server and simulated clients):\n");
+        for r in rounds {
+            if let Some(bytes) = peak(peaks, r) {
+                let _ = writeln!(
+                    s,
+                    "  {:<16} {:>10.1} MiB",
+                    r.round.to_string(),
+                    bytes as f64 / 1048576.0
+                );
+            }
         }
     }
     if rounds.iter().any(|r| r.server_state_bytes > 0) {
@@ -471,6 +495,7 @@ struct JsonRound {
     clients: usize,
     client_seconds: f64,
     server_seconds: f64,
+    server_close_seconds: f64,
     bytes_sent_per_client: f64,
     client_mask_expansions: f64,
     client_keystream_bytes: f64,
@@ -481,11 +506,15 @@ struct JsonRound {
     bytes_received_per_client: f64,
     client_state_bytes: f64,
     server_state_bytes: usize,
+    /// The process's peak resident bytes in this round (Linux), server and simulated
+    /// clients together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process_peak_bytes: Option<u64>,
     rejected: Vec<String>,
 }
 
 impl JsonRound {
-    fn new(r: &RoundReport, speed: Speed) -> Self {
+    fn new(r: &RoundReport, speed: Speed, process_peak_bytes: Option<u64>) -> Self {
         let client_keystream = r.client_mask_expansions * r.mask_bytes as f64;
         let server_keystream = r.server_mask_expansions as f64 * r.mask_bytes as f64;
         Self {
@@ -493,6 +522,7 @@ impl JsonRound {
             clients: r.clients,
             client_seconds: r.client_seconds,
             server_seconds: r.server_seconds,
+            server_close_seconds: r.server_close_seconds,
             bytes_sent_per_client: r.bytes_sent_per_client,
             client_mask_expansions: r.client_mask_expansions,
             client_keystream_bytes: client_keystream,
@@ -503,6 +533,7 @@ impl JsonRound {
             bytes_received_per_client: r.bytes_received_per_client,
             client_state_bytes: r.client_state_bytes,
             server_state_bytes: r.server_state_bytes,
+            process_peak_bytes,
             rejected: r.rejected.iter().map(ToString::to_string).collect(),
         }
     }
