@@ -64,7 +64,9 @@ pub struct RoundReport {
     pub clients: usize,
     /// Mean seconds a client spent on this round.
     pub client_seconds: f64,
-    /// Seconds the server spent receiving this round's messages and closing it.
+    /// Seconds the server spent receiving this round's messages and closing it; in
+    /// ShareKeys also building the roster views it sends (one per member of a sparse graph,
+    /// built on the worker of that member's step).
     pub server_seconds: f64,
     /// Of [`RoundReport::server_seconds`], the seconds of the close alone (building the next
     /// round's messages; in Unmasking, removing the masks). With a sparse graph's roster
@@ -553,6 +555,9 @@ struct Step<C, M> {
     sent: usize,
     /// Bytes of the client's sealed state, when it was saved and restored.
     state: usize,
+    /// The server's work done on the client's worker for this step (building the client's
+    /// roster view), counted as the server's.
+    server_seconds: f64,
 }
 
 impl<C, M: crate::wire::Encode> Step<C, M> {
@@ -568,6 +573,7 @@ impl<C, M: crate::wire::Encode> Step<C, M> {
             received,
             sent,
             state: 0,
+            server_seconds: 0.0,
         }
     }
 }
@@ -617,6 +623,7 @@ impl<'a, 'p> Driver<'a, 'p> {
             // A sampled session counts its measured clients only (an error of any client
             // still ends the session).
             let counted = sample.is_none_or(|x| x.measured.contains(&s.id));
+            t.server_seconds += s.server_seconds;
             let out = if counted {
                 t.received += s.received;
                 t.client_state_bytes += s.state;
@@ -800,8 +807,8 @@ impl<'a, 'p> Driver<'a, 'p> {
         );
         self.restarts = restarts;
         let server = self.restart_server(server, &mut t)?;
-        // The tree and the ring; each view is built when its client steps (the server's work
-        // of building it is then counted in that client's time).
+        // The tree and the ring; each view is built on the worker of its client's step and
+        // counted as the server's time in ShareKeys (where the server sends it).
         let closed = t.close(|| {
             server.close_lazy().map(|s| {
                 let rosters = Rosters::new(&s);
@@ -824,14 +831,16 @@ impl<'a, 'p> Driver<'a, 'p> {
         let restarts = self.restarts.take();
         let params = &self.sim.params;
         let step = |(id, c, mut rng): (ClientId, client::AdvertiseKeys, ChaCha20Rng)| {
-            // The whole roster, or this client's view of a sparse graph.
-            let roster = rosters.for_client(id);
+            // The whole roster, or this client's view of a sparse graph: the server's work.
+            let (roster, server_seconds) = timed(|| rosters.for_client(id));
             let roster_len = roster.as_deref().map_or(0, wire_len);
-            Step::run(id, roster_len, || {
+            let mut step = Step::run(id, roster_len, || {
                 let roster = roster.ok_or(Error::Internal("every member has a roster"))?;
                 c.share_keys(&roster, &mut rng)
             })
-            .restarted(restarts.as_ref(), params)
+            .restarted(restarts.as_ref(), params);
+            step.server_seconds = server_seconds;
+            step
         };
         self.drive(
             "share_keys",
@@ -900,6 +909,7 @@ impl<'a, 'p> Driver<'a, 'p> {
                 received: wire_len(delivery),
                 sent,
                 state: 0,
+                server_seconds: 0.0,
             }
             .restarted(restarts.as_ref(), &sim.params)
         };
