@@ -103,7 +103,21 @@ fn transient(s: &tonic::Status) -> bool {
     matches!(
         s.code(),
         tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    )
+    ) || refused_by_goaway(s)
+}
+
+/// A call sent on a connection the stopping server had just closed with an HTTP/2 GOAWAY:
+/// the server never processed it (tonic reports `INTERNAL` with the h2 error as source),
+/// so repeating it is safe. A race of the restart tests, seen under load.
+fn refused_by_goaway(s: &tonic::Status) -> bool {
+    let mut source = core::error::Error::source(s);
+    while let Some(e) = source {
+        if format!("{e:?}").contains("GoAway(") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Repeats a call through connection failures (a restarting server) for 20 s at most.
