@@ -87,6 +87,9 @@ struct Shared {
     changed: watch::Sender<u64>,
     /// The newest epoch of accepted messages that is on disk.
     persisted: watch::Sender<u64>,
+    /// Acknowledgements waiting for their epoch to be on disk, by epoch: a commit releases
+    /// exactly the ones it covers, rather than waking every waiting `Submit` to look.
+    acks: Mutex<BTreeMap<u64, Vec<oneshot::Sender<()>>>>,
     /// Serializes the writers (persister and driver), so the disk never goes back a round.
     writing: tokio::sync::Mutex<()>,
     wake_driver: Notify,
@@ -331,6 +334,7 @@ impl Server {
             live: Mutex::new(Live::default()),
             changed,
             persisted,
+            acks: Mutex::new(BTreeMap::new()),
             writing: tokio::sync::Mutex::new(()),
             wake_driver: Notify::new(),
             wake_persister: Notify::new(),
@@ -477,6 +481,9 @@ impl RunningServer {
         self.persister.abort();
         let _ = (&mut self.driver).await;
         let _ = (&mut self.persister).await;
+        // Unacknowledged messages stay unacknowledged: their `Submit` calls answer
+        // UNAVAILABLE, and the clients retry against the next start.
+        lock(&self.shared.acks).clear();
         self.shared.publish();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -746,7 +753,7 @@ impl Shared {
                     self.write(move |store| store.save_round(&meta, &sealed, &envelopes))
                         .await?;
                     drop(guard);
-                    self.persisted.send_modify(|p| *p = (*p).max(epoch));
+                    self.mark_persisted(epoch);
                     {
                         let mut live = lock(&self.live);
                         if let Some(cur) = live.current.as_mut() {
@@ -777,7 +784,7 @@ impl Shared {
                     self.write(move |store| store.finish(index, &stored))
                         .await?;
                     drop(guard);
-                    self.persisted.send_modify(|p| *p = (*p).max(epoch));
+                    self.mark_persisted(epoch);
                     match &result {
                         Ok(output) => {
                             info!(included = output.included.len(), "session done: sum stored")
@@ -863,7 +870,7 @@ impl Shared {
             {
                 Ok(()) => {
                     drop(guard);
-                    self.persisted.send_modify(|p| *p = (*p).max(epoch));
+                    self.mark_persisted(epoch);
                 }
                 Err(e) => {
                     // Unacknowledged messages stay unacknowledged: their senders retry or
@@ -1020,21 +1027,38 @@ impl Shared {
         (Refusal::Accepted, String::new(), Some(epoch + 1))
     }
 
+    /// Waits until the messages up to `epoch` are on disk: woken once, by the commit that
+    /// covers it ([`mark_persisted`](Self::mark_persisted)), or refused when the server stops.
     async fn wait_persisted(&self, epoch: u64) -> Result<(), Status> {
-        let mut rx = self.persisted.subscribe();
-        loop {
-            if *rx.borrow_and_update() >= epoch {
+        let released = {
+            let mut acks = lock(&self.acks);
+            // Under the lock `mark_persisted` raises `persisted` with: either the commit is
+            // seen here, or it will find this waiter.
+            if *self.persisted.borrow() >= epoch {
                 return Ok(());
             }
-            if lock(&self.live).stopping {
-                return Err(stopping());
-            }
-            // A commit takes milliseconds; looking at `stopping` ten times a second costs
-            // nothing and needs no second channel.
-            let tick = core::time::Duration::from_millis(100);
-            if let Ok(Err(_)) = tokio::time::timeout(tick, rx.changed()).await {
-                return Err(stopping());
-            }
+            let (tx, rx) = oneshot::channel();
+            acks.entry(epoch).or_default().push(tx);
+            rx
+        };
+        // `shutdown` sets `stopping` before it drops the waiters: a waiter registered after
+        // that sees the flag here.
+        if lock(&self.live).stopping {
+            return Err(stopping());
+        }
+        released.await.map_err(|_| stopping())
+    }
+
+    /// The messages up to `epoch` are on disk: releases their acknowledgements.
+    fn mark_persisted(&self, epoch: u64) {
+        let covered = {
+            let mut acks = lock(&self.acks);
+            self.persisted.send_modify(|p| *p = (*p).max(epoch));
+            let later = acks.split_off(&epoch.saturating_add(1));
+            core::mem::replace(&mut *acks, later)
+        };
+        for tx in covered.into_values().flatten() {
+            let _ = tx.send(());
         }
     }
 
