@@ -36,6 +36,9 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// more connections.
 const MAX_HANDSHAKES: usize = 512;
 
+/// Told of each failed handshake: the peer and rustls' reason.
+pub(crate) type OnFailure = Arc<dyn Fn(SocketAddr, &str) + Send + Sync>;
+
 /// A completed TLS connection, or the listener's fatal error.
 pub(crate) type Accepted = Result<TlsStream<TcpStream>, std::io::Error>;
 
@@ -82,7 +85,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     completed: mpsc::Sender<Accepted>,
-    failed: Arc<dyn Fn(SocketAddr, &str) + Send + Sync>,
+    failed: OnFailure,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {

@@ -358,7 +358,7 @@ impl Server {
         // handshake itself, which is logged with the peer and counted.
         let (completed, connections) = tokio::sync::mpsc::channel(64);
         let failed_shared = Arc::clone(&shared);
-        let failed: Arc<dyn Fn(SocketAddr, &str) + Send + Sync> =
+        let failed: super::accept::OnFailure =
             Arc::new(move |peer, reason| failed_shared.handshake_failed(peer, reason));
         let acceptor_task = tokio::spawn(super::accept::accept_loop(
             listener, acceptor, completed, failed,
