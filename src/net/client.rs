@@ -256,15 +256,23 @@ impl Connection {
 
 /// Whether a failed call is worth repeating: the connection broke or the server is
 /// restarting. Everything else is an answer.
+///
+/// An `INTERNAL` status with a source is the transport's, not the server's (a status the
+/// server sends has none): above all a call sent as a stopping server closed the connection
+/// with an HTTP/2 GOAWAY, which the server never processed. Repeating is safe: `Submit` of
+/// a message already in answers `ALREADY_RECEIVED`, and the other calls change nothing.
 fn transient(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Aborted
-    ) && !status.message().contains("runs no more sessions")
+    let transport = status.code() == Code::Internal && core::error::Error::source(status).is_some();
+    (transport
+        || matches!(
+            status.code(),
+            Code::Unavailable
+                | Code::Unknown
+                | Code::Cancelled
+                | Code::DeadlineExceeded
+                | Code::Aborted
+        ))
+        && !status.message().contains("runs no more sessions")
 }
 
 fn status_error(status: Status) -> NetError {
@@ -455,5 +463,28 @@ impl Client {
                 None => return Err(NetError::BadReply("an empty reply")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport failure under an `INTERNAL` status (it has a source) is repeated; an
+    /// `INTERNAL` status the server sent (no source) is an answer.
+    #[test]
+    fn transport_failures_are_transient() {
+        let sent_by_server = Status::internal("the server failed");
+        assert!(!transient(&sent_by_server));
+        let mut goaway = Status::internal("h2 protocol error: http2 error");
+        goaway.set_source(std::sync::Arc::new(std::io::Error::other("GoAway")));
+        assert!(transient(&goaway));
+        assert!(transient(&Status::unavailable("the server is stopping")));
+        assert!(!transient(&Status::unavailable(
+            "the server runs no more sessions"
+        )));
+        assert!(!transient(&Status::unauthenticated(
+            "no client certificate"
+        )));
     }
 }
