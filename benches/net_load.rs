@@ -4,8 +4,10 @@
 //! per-round client latency percentiles (a client's time from the round's opening message
 //! to the acknowledgement of its answer, which the server gives once it is on disk), the
 //! server's peak memory (VmHWM), the wire bytes carried against the version-3 formulas,
-//! the loopback interface's bytes (TLS, HTTP/2, TCP and IP included), and
-//! `secagg simulate` for the same session.
+//! the outcome's bytes (the sum bit-packed at the modulus' width), the loopback interface's
+//! bytes (TLS, HTTP/2, TCP and IP included), and `secagg simulate` for the same session. The
+//! deployment (certificates, state key, `server.toml`) is `secagg::net::testing::Deployment`'s,
+//! as the tests'.
 //!
 //! ```sh
 //! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --profile dev --features net,cli --bench net_load
