@@ -110,7 +110,8 @@ async fn client(
         .collect();
     let mut round = 0u32;
     let mut local = Traffic::default();
-    loop {
+    // At most five rounds (AdvertiseKeys to Unmasking), then the outcome.
+    for _ in 0..=5 {
         local.sent += message.len() as u64;
         let reply = conn.submit(&sid, round, message).await.unwrap();
         assert_eq!(reply.refusal, 0, "{}", reply.detail);
@@ -148,6 +149,7 @@ async fn client(
             }
         }
     }
+    panic!("client {id}: no outcome after five rounds")
 }
 
 fn main() {
@@ -201,15 +203,22 @@ fn main() {
     let lo_before = loopback_bytes();
     let start = Instant::now();
     let clients_cpu_at_start = cpu_seconds().0;
+    // Every call of a client waits for the server's round deadlines (600 s each) at most;
+    // the whole session is bounded too.
     let sums = runtime.block_on(async {
         let tasks: Vec<_> = (1..=u32::try_from(n).unwrap())
             .map(|id| tokio::spawn(client(config.clone(), id, d, Arc::clone(&traffic))))
             .collect();
-        let mut sums = Vec::new();
-        for t in tasks {
-            sums.push(t.await.unwrap());
-        }
-        sums
+        let all = async {
+            let mut sums = Vec::new();
+            for t in tasks {
+                sums.push(t.await.unwrap());
+            }
+            sums
+        };
+        tokio::time::timeout(core::time::Duration::from_secs(3000), all)
+            .await
+            .expect("the session did not end within 3000 s")
     });
     let wall = start.elapsed().as_secs_f64();
     let lo = loopback_bytes() - lo_before;

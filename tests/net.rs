@@ -18,6 +18,9 @@ use secagg::protocol::session::ClientSession;
 use secagg::{ClientId, Params, SessionId};
 use tokio::sync::{Notify, mpsc};
 
+/// The rounds of a session at most (AdvertiseKeys to Unmasking, ConsistencyCheck included).
+const MAX_ROUNDS: usize = 5;
+
 /// The longest any test may take.
 const TEST_BOUND: Duration = Duration::from_secs(40);
 
@@ -174,7 +177,8 @@ impl Script {
         let (mut state, mut message) =
             ClientSession::start(&params, ClientId(self.id), identity, &mut rng);
         let mut round = 0;
-        loop {
+        // A session has at most five rounds: one more turn is a server that never ends it.
+        for _ in 0..=MAX_ROUNDS {
             if let Some((r, act)) = self.at.clone()
                 && r == round
             {
@@ -229,6 +233,7 @@ impl Script {
                 }
             }
         }
+        panic!("client {}: no outcome after {MAX_ROUNDS} rounds", self.id)
     }
 }
 
