@@ -88,7 +88,11 @@ pub(crate) async fn accept_loop(
     failed: OnFailure,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    // The handshakes in progress: aborted with this task (the set's drop), so that none
+    // outlives a stopped server.
+    let mut handshakes = tokio::task::JoinSet::new();
     loop {
+        while handshakes.try_join_next().is_some() {}
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
@@ -110,7 +114,7 @@ pub(crate) async fn accept_loop(
         let acceptor = acceptor.clone();
         let completed = completed.clone();
         let failed = Arc::clone(&failed);
-        tokio::spawn(async move {
+        handshakes.spawn(async move {
             let _slot = slot;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {

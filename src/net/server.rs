@@ -357,9 +357,13 @@ impl Server {
         // can act on (and a line in the log); a certificate the CA did not sign fails the
         // handshake itself, which is logged with the peer and counted.
         let (completed, connections) = tokio::sync::mpsc::channel(64);
-        let failed_shared = Arc::clone(&shared);
-        let failed: super::accept::OnFailure =
-            Arc::new(move |peer, reason| failed_shared.handshake_failed(peer, reason));
+        // Weak: the listener's tasks do not keep the state (and its database) alive.
+        let failed_shared = Arc::downgrade(&shared);
+        let failed: super::accept::OnFailure = Arc::new(move |peer, reason| {
+            if let Some(shared) = failed_shared.upgrade() {
+                shared.handshake_failed(peer, reason);
+            }
+        });
         let acceptor_task = tokio::spawn(super::accept::accept_loop(
             listener, acceptor, completed, failed,
         ));
