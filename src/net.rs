@@ -17,6 +17,13 @@
 //!   ([`tls::client_id`]), never a field of the request: the core's `receive(from, ..)` only
 //!   sees authenticated ids.
 //!
+//! * The session's outcome carries the sum bit-packed at the modulus' width, decoded by the
+//!   client against its own parameters ([`Outcome::from_proto`]); the server encodes it once
+//!   per session and every reply shares those bytes.
+//! * The server does its own TLS handshakes and counts the failed ones
+//!   ([`RunningServer::handshake_failures`]).
+//! * `testing` (feature `test-util`): the deployment tests and benches set up.
+//!
 //! The service is `proto/secagg.proto`; its messages carry version-3 wire bytes unchanged.
 //! `docs/DEPLOYMENT.md` tells an operator what to set up and what each fault does.
 
