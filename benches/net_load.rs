@@ -4,8 +4,10 @@
 //! per-round client latency percentiles (a client's time from the round's opening message
 //! to the acknowledgement of its answer, which the server gives once it is on disk), the
 //! server's peak memory (VmHWM), the wire bytes carried against the version-3 formulas,
-//! the loopback interface's bytes (TLS, HTTP/2, TCP and IP included), and
-//! `secagg simulate` for the same session.
+//! the outcome's bytes (the sum bit-packed at the modulus' width), the loopback interface's
+//! bytes (TLS, HTTP/2, TCP and IP included), and `secagg simulate` for the same session. The
+//! deployment (certificates, state key, `server.toml`) is `secagg::net::testing::Deployment`'s,
+//! as the tests'.
 //!
 //! ```sh
 //! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --profile dev --features net,cli --bench net_load
@@ -22,8 +24,8 @@ use std::time::Instant;
 
 use rand_core::SeedableRng as _;
 use secagg::finder::{FinderInput, find};
-use secagg::net::tls::DevCerts;
-use secagg::net::{ClientConfig, Connection, proto};
+use secagg::net::testing::{Deployment, listening_addr};
+use secagg::net::{ClientConfig, Connection, Outcome, proto};
 use secagg::protocol::session::ClientSession;
 use secagg::{ClientId, Params, SessionId, ThreatModel};
 
@@ -84,7 +86,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Traffic {
     sent: u64,
     received: u64,
-    /// Bytes of the outcomes (the sum, 8 bytes an element, and the included ids).
+    /// Bytes of the outcomes (the sum bit-packed at the modulus' width, and the included ids).
     outcomes: u64,
     /// `(round, seconds from the opening to the acknowledgement)`.
     latencies: Vec<(u32, f64)>,
@@ -108,7 +110,8 @@ async fn client(
         .collect();
     let mut round = 0u32;
     let mut local = Traffic::default();
-    loop {
+    // At most five rounds (AdvertiseKeys to Unmasking), then the outcome.
+    for _ in 0..=5 {
         local.sent += message.len() as u64;
         let reply = conn.submit(&sid, round, message).await.unwrap();
         assert_eq!(reply.refusal, 0, "{}", reply.detail);
@@ -136,21 +139,17 @@ async fn client(
                 t.sent += local.sent;
                 t.received += local.received;
                 if let Some(proto::OutcomeResult::Sum(s)) = &o.result {
-                    t.outcomes += (s.sum.len() + 4 * s.included.len()) as u64;
+                    t.outcomes += (s.packed.len() + 4 * s.included.len()) as u64;
                 }
                 t.latencies.extend(local.latencies);
-                return match o.result {
-                    Some(proto::OutcomeResult::Sum(s)) => Some(
-                        s.sum
-                            .chunks_exact(8)
-                            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-                            .collect(),
-                    ),
-                    _ => None,
+                return match Outcome::from_proto(&o, &params).unwrap() {
+                    Outcome::Sum { sum, .. } => Some(sum),
+                    Outcome::Aborted { .. } => None,
                 };
             }
         }
     }
+    panic!("client {id}: no outcome after five rounds")
 }
 
 fn main() {
@@ -171,37 +170,19 @@ fn main() {
         if complete { " (complete)" } else { "" }
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let ids = 1..=u32::try_from(n).unwrap();
-    DevCerts::generate("load", ids)
-        .unwrap()
-        .write(dir.path())
-        .unwrap();
-    secagg::net::write_state_key(&dir.path().join("state.key")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let neighbours = if complete {
-        String::new()
-    } else {
-        format!("neighbours = {k}\n")
-    };
-    std::fs::write(
-        dir.path().join("server.toml"),
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nstate_db = \"state.redb\"\nstate_key = \"state.key\"\nsessions = 0\n\
-             [tls]\nca = \"ca.pem\"\ncert = \"server.pem\"\nkey = \"server.key\"\n\
-             [session]\nclients = {n}\nvector_len = {d}\nbits = 32\nthreshold = {t}\n{neighbours}\
-             [deadlines]\nadvertise_keys = 600\nshare_keys = 600\nmasked_input = 600\nunmasking = 600\n"
-        ),
-    )
-    .unwrap();
+    // Certificates, a state key and the server's configuration in a temporary folder;
+    // port 0: the server process prints the address it got.
+    let deployment = Deployment::new(n).unwrap();
+    let mut server_config = deployment.server_config(d, 600.0, 0);
+    server_config.session.threshold = Some(t);
+    if !complete {
+        server_config.session.neighbours = Some(k);
+    }
+    let toml = deployment.write_server_toml(&server_config).unwrap();
     let bin = env!("CARGO_BIN_EXE_secagg");
     let mut server = Command::new(bin)
         .args(["serve", "--log", "warn", "--config"])
-        .arg(dir.path().join("server.toml"))
+        .arg(toml)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -209,19 +190,10 @@ fn main() {
     std::io::BufReader::new(server.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(line.starts_with("listening on"), "{line}");
-
+    deployment.learn(listening_addr(&line).unwrap_or_else(|| panic!("{line}")));
     let config = ClientConfig {
-        server: format!("127.0.0.1:{port}"),
-        server_name: "localhost".into(),
-        tls: secagg::net::config::ClientTls {
-            ca: dir.path().join("ca.pem"),
-            cert: dir.path().join("client-{id}.pem"),
-            key: dir.path().join("client-{id}.key"),
-        },
         give_up_after: 3600.0,
-        expect: secagg::net::config::Expect::default(),
-        identity: None,
+        ..deployment.client_config().unwrap()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -231,15 +203,22 @@ fn main() {
     let lo_before = loopback_bytes();
     let start = Instant::now();
     let clients_cpu_at_start = cpu_seconds().0;
+    // Every call of a client waits for the server's round deadlines (600 s each) at most;
+    // the whole session is bounded too.
     let sums = runtime.block_on(async {
         let tasks: Vec<_> = (1..=u32::try_from(n).unwrap())
             .map(|id| tokio::spawn(client(config.clone(), id, d, Arc::clone(&traffic))))
             .collect();
-        let mut sums = Vec::new();
-        for t in tasks {
-            sums.push(t.await.unwrap());
-        }
-        sums
+        let all = async {
+            let mut sums = Vec::new();
+            for t in tasks {
+                sums.push(t.await.unwrap());
+            }
+            sums
+        };
+        tokio::time::timeout(core::time::Duration::from_secs(3000), all)
+            .await
+            .expect("the session did not end within 3000 s")
     });
     let wall = start.elapsed().as_secs_f64();
     let lo = loopback_bytes() - lo_before;
@@ -309,7 +288,7 @@ fn main() {
     }
     let carried = traffic.sent + traffic.received + traffic.outcomes;
     println!(
-        "outcome bytes (the sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {lo} = {:.3} x (wire + outcome bytes)",
+        "outcome bytes (the packed sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {lo} = {:.3} x (wire + outcome bytes)",
         traffic.outcomes,
         lo as f64 / carried as f64
     );

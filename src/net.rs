@@ -17,6 +17,13 @@
 //!   ([`tls::client_id`]), never a field of the request: the core's `receive(from, ..)` only
 //!   sees authenticated ids.
 //!
+//! * The session's outcome carries the sum bit-packed at the modulus' width, decoded by the
+//!   client against its own parameters ([`Outcome::from_proto`]); the server encodes it once
+//!   per session and every reply shares those bytes.
+//! * The server does its own TLS handshakes and counts the failed ones
+//!   ([`RunningServer::handshake_failures`]).
+//! * `testing` (feature `test-util`): the deployment tests and benches set up.
+//!
 //! The service is `proto/secagg.proto`; its messages carry version-3 wire bytes unchanged.
 //! `docs/DEPLOYMENT.md` tells an operator what to set up and what each fault does.
 
@@ -27,12 +34,16 @@ use std::{format, vec};
 
 use std::string::String;
 
+mod accept;
 mod client;
 pub mod config;
 pub mod identity;
 pub mod proto;
+mod reply;
 mod server;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod tls;
 
 pub use client::{Client, Connection, Outcome};
@@ -77,6 +88,9 @@ pub enum NetError {
     /// The server answered something the protocol does not allow (a session id of the wrong
     /// length, an empty reply).
     BadReply(&'static str),
+    /// The session's outcome does not decode against this client's parameters: a packed
+    /// sum of the wrong length, an element out of range, a set padding bit.
+    Outcome(crate::wire::DecodeError),
     /// The client gave up (`give_up_after`) before the session ended.
     TimedOut,
 }
@@ -97,6 +111,7 @@ impl core::fmt::Display for NetError {
             Self::Params(e) => write!(f, "the server's parameters: {e}"),
             Self::Protocol(e) => write!(f, "session: {e}"),
             Self::BadReply(m) => write!(f, "bad reply from the server: {m}"),
+            Self::Outcome(e) => write!(f, "the session's outcome: {e}"),
             Self::TimedOut => f.write_str("gave up waiting for the session to end"),
         }
     }

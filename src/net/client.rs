@@ -54,35 +54,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a reply.
+    /// The outcome of a reply, in a session of `params`: the client's own parameters,
+    /// checked against its floors at `Join`. The sum is read as exactly
+    /// `params.vector_len()` elements bit-packed at `params.modulus()`'s width
+    /// (`docs/WIRE.md` §4): no length is taken from the reply, and nothing is allocated
+    /// before the packed field's length is checked against it.
     ///
     /// # Errors
-    /// [`NetError::BadReply`] for an outcome without a session id of 32 bytes, a result, or
-    /// a sum of whole elements.
-    pub fn from_proto(outcome: &proto::Outcome) -> Result<Self, NetError> {
+    /// [`NetError::BadReply`] for an outcome without a session id of 32 bytes or a result,
+    /// or whose included clients are not ascending ids of the session;
+    /// [`NetError::Outcome`] for a packed sum of another length than
+    /// `ceil(d·b / 8)` bytes, an element `>= m` or a set padding bit.
+    pub fn from_proto(outcome: &proto::Outcome, params: &Params) -> Result<Self, NetError> {
         let session = SessionId(
             <[u8; 32]>::try_from(outcome.session.as_slice())
                 .map_err(|_| NetError::BadReply("an outcome's session id is not 32 bytes"))?,
         );
         match &outcome.result {
-            Some(proto::OutcomeResult::Sum(sum)) => {
-                if sum.sum.len() % 8 != 0 {
-                    return Err(NetError::BadReply("a sum of partial elements"));
-                }
-                Ok(Self::Sum {
-                    session,
-                    sum: sum
-                        .sum
-                        .chunks_exact(8)
-                        .map(|c| {
-                            let mut b = [0u8; 8];
-                            b.copy_from_slice(c);
-                            u64::from_le_bytes(b)
-                        })
-                        .collect(),
-                    included: sum.included.iter().copied().map(ClientId).collect(),
-                })
-            }
+            Some(proto::OutcomeResult::Sum(sum)) => Ok(Self::Sum {
+                session,
+                sum: unpack_sum(&sum.packed, params)?,
+                included: included(&sum.included, params)?,
+            }),
             Some(proto::OutcomeResult::Aborted(a)) => Ok(Self::Aborted {
                 session,
                 kind: proto::AbortKind::try_from(a.kind).unwrap_or(proto::AbortKind::ServerError),
@@ -100,6 +93,29 @@ impl Outcome {
             Self::Sum { session, .. } | Self::Aborted { session, .. } => *session,
         }
     }
+}
+
+/// The sum of an outcome: `params.vector_len()` elements of `Z_m`, bit-packed
+/// (`docs/WIRE.md` §4), in exactly the bytes they take.
+fn unpack_sum(packed: &[u8], params: &Params) -> Result<Vec<u64>, NetError> {
+    let mut reader = crate::wire::Reader::new(packed);
+    let sum = crate::wire::unpack(&mut reader, params.vector_len(), params.modulus())
+        .map_err(NetError::Outcome)?;
+    reader.finish().map_err(NetError::Outcome)?;
+    Ok(sum)
+}
+
+/// The included clients of an outcome: strictly ascending ids of the session's clients
+/// `1..=n` (so at most `n` of them).
+fn included(ids: &[u32], params: &Params) -> Result<Vec<ClientId>, NetError> {
+    let n = u32::try_from(params.clients()).unwrap_or(u32::MAX);
+    let ascending = ids.windows(2).all(|w| matches!(w, [a, b] if a < b));
+    if !ascending || ids.iter().any(|&id| id == 0 || id > n) {
+        return Err(NetError::BadReply(
+            "an outcome's included clients are not ascending ids of the session",
+        ));
+    }
+    Ok(ids.iter().copied().map(ClientId).collect())
 }
 
 /// One client's gRPC connection: the service's calls, one by one, as they are. It
@@ -240,15 +256,23 @@ impl Connection {
 
 /// Whether a failed call is worth repeating: the connection broke or the server is
 /// restarting. Everything else is an answer.
+///
+/// An `INTERNAL` status with a source is the transport's, not the server's (a status the
+/// server sends has none): above all a call sent as a stopping server closed the connection
+/// with an HTTP/2 GOAWAY, which the server never processed. Repeating is safe: `Submit` of
+/// a message already in answers `ALREADY_RECEIVED`, and the other calls change nothing.
 fn transient(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Aborted
-    ) && !status.message().contains("runs no more sessions")
+    let transport = status.code() == Code::Internal && core::error::Error::source(status).is_some();
+    (transport
+        || matches!(
+            status.code(),
+            Code::Unavailable
+                | Code::Unknown
+                | Code::Cancelled
+                | Code::DeadlineExceeded
+                | Code::Aborted
+        ))
+        && !status.message().contains("runs no more sessions")
 }
 
 fn status_error(status: Status) -> NetError {
@@ -429,7 +453,7 @@ impl Client {
                     round = opening.round;
                 }
                 Some(proto::Next::Outcome(outcome)) => {
-                    let outcome = Outcome::from_proto(&outcome)?;
+                    let outcome = Outcome::from_proto(&outcome, &params)?;
                     if outcome.session() != session {
                         return Err(NetError::BadReply("the outcome of another session"));
                     }
@@ -439,5 +463,28 @@ impl Client {
                 None => return Err(NetError::BadReply("an empty reply")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport failure under an `INTERNAL` status (it has a source) is repeated; an
+    /// `INTERNAL` status the server sent (no source) is an answer.
+    #[test]
+    fn transport_failures_are_transient() {
+        let sent_by_server = Status::internal("the server failed");
+        assert!(!transient(&sent_by_server));
+        let mut goaway = Status::internal("h2 protocol error: http2 error");
+        goaway.set_source(std::sync::Arc::new(std::io::Error::other("GoAway")));
+        assert!(transient(&goaway));
+        assert!(transient(&Status::unavailable("the server is stopping")));
+        assert!(!transient(&Status::unavailable(
+            "the server runs no more sessions"
+        )));
+        assert!(!transient(&Status::unauthenticated(
+            "no client certificate"
+        )));
     }
 }

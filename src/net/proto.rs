@@ -129,13 +129,15 @@ pub enum Next {
     Outcome(Outcome),
 }
 
-/// `Sum`.
+/// `Sum`: tag 1 is reserved (the sum at 8 bytes an element, before bit-packing).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Sum {
-    #[prost(bytes = "vec", tag = "1")]
-    pub sum: Vec<u8>,
     #[prost(uint32, repeated, tag = "2")]
     pub included: Vec<u32>,
+    /// The sum bit-packed at the modulus' width (`docs/WIRE.md` §4); its length and element
+    /// width come from the session's parameters, never from the message.
+    #[prost(bytes = "bytes", tag = "3")]
+    pub packed: prost::bytes::Bytes,
 }
 
 /// `AbortKind`.

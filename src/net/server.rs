@@ -29,6 +29,7 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::config::ServerConfig;
 use super::proto::{self, Refusal};
+use super::reply::{AWAIT_REPLY_OUTCOME, OUTCOME_REPLY_OUTCOME, SharedReply};
 use super::store::{Meta, Store, Stored};
 use super::{NetError, short_id, tls};
 use crate::crypto::sign::Pki;
@@ -67,6 +68,8 @@ pub struct RunningServer {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The accept loop (TCP and the TLS handshakes).
+    acceptor: JoinHandle<()>,
     driver: JoinHandle<()>,
     persister: JoinHandle<()>,
 }
@@ -84,6 +87,9 @@ struct Shared {
     changed: watch::Sender<u64>,
     /// The newest epoch of accepted messages that is on disk.
     persisted: watch::Sender<u64>,
+    /// Acknowledgements waiting for their epoch to be on disk, by epoch: a commit releases
+    /// exactly the ones it covers, rather than waking every waiting `Submit` to look.
+    acks: Mutex<BTreeMap<u64, Vec<oneshot::Sender<()>>>>,
     /// Serializes the writers (persister and driver), so the disk never goes back a round.
     writing: tokio::sync::Mutex<()>,
     wake_driver: Notify,
@@ -94,13 +100,16 @@ struct Shared {
     counters: Mutex<BTreeMap<(u64, u8), RoundCounters>>,
     /// Requests refused for want of a valid client certificate.
     unauthenticated: Mutex<u64>,
+    /// Connections whose TLS handshake failed (or timed out).
+    handshake_failures: Mutex<u64>,
 }
 
 #[derive(Debug, Default)]
 struct Live {
     current: Option<Current>,
-    /// Outcomes of the finished sessions, with their index, by session id.
-    finished: BTreeMap<[u8; 32], (u64, proto::Outcome)>,
+    /// Outcomes of the finished sessions, with their index, by session id: each encoded
+    /// once (`proto::Outcome`), the bytes every reply of it shares.
+    finished: BTreeMap<[u8; 32], (u64, Bytes)>,
     /// Accepted messages so far (all sessions): the persister's progress is compared to it.
     epoch: u64,
     /// No more sessions will start.
@@ -245,17 +254,24 @@ fn round_numbered(n: u32) -> Option<Round> {
     crate::protocol::state::round_numbered(u8::try_from(n).ok()?)
 }
 
-/// The outcome message of a finished session.
+/// The outcome message of a finished session of `params`: the sum bit-packed at the
+/// modulus' width (`docs/WIRE.md` §4), as a masked input is.
 fn outcome_of(
     sid: &SessionId,
+    params: &Params,
     round: Round,
     result: &Result<crate::protocol::server::Output, Error>,
 ) -> proto::Outcome {
     let result = match result {
-        Ok(output) => proto::OutcomeResult::Sum(proto::Sum {
-            sum: output.sum.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            included: output.included.iter().map(|c| c.0).collect(),
-        }),
+        Ok(output) => {
+            let bits = params.modulus().bits();
+            let mut packed = Vec::with_capacity(crate::wire::packed_len(output.sum.len(), bits));
+            crate::wire::pack(&output.sum, bits, &mut packed);
+            proto::OutcomeResult::Sum(proto::Sum {
+                included: output.included.iter().map(|c| c.0).collect(),
+                packed: Bytes::from(packed),
+            })
+        }
         Err(e) => {
             let (kind, round) = match e {
                 Error::Abort(AbortReason::TooFewSurvivors { round, .. }) => {
@@ -298,8 +314,8 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<RunningServer, NetError> {
         config.check()?;
         let key = read_state_key(&config.state_key)?;
-        let server_identity = tls::identity(&config.tls.cert, &config.tls.key)?;
-        let client_ca = tls::ca(&config.tls.ca)?;
+        let acceptor =
+            super::accept::server_tls(&config.tls.cert, &config.tls.key, &config.tls.ca)?;
         let pki = match &config.pki {
             Some(path) => Some(load_pki(path, config.session.clients)?),
             None => None,
@@ -318,12 +334,14 @@ impl Server {
             live: Mutex::new(Live::default()),
             changed,
             persisted,
+            acks: Mutex::new(BTreeMap::new()),
             writing: tokio::sync::Mutex::new(()),
             wake_driver: Notify::new(),
             wake_persister: Notify::new(),
             max_request: max_request(&probe),
             counters: Mutex::new(BTreeMap::new()),
             unauthenticated: Mutex::new(0),
+            handshake_failures: Mutex::new(0),
             config,
         });
         shared.restore()?;
@@ -334,20 +352,25 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| NetError::Transport(e.to_string()))?;
-        let tls = tonic::transport::ServerTlsConfig::new()
-            .identity(server_identity)
-            .client_ca_root(client_ca)
-            // A client without a certificate completes the handshake and is refused by
-            // every call with UNAUTHENTICATED, a typed answer it can act on (and a line in
-            // the log); a certificate the CA did not sign fails the handshake itself.
-            .client_auth_optional(true);
+        // TLS is the accept loop's (`accept.rs`): a client without a certificate completes
+        // the handshake and is refused by every call with UNAUTHENTICATED, a typed answer it
+        // can act on (and a line in the log); a certificate the CA did not sign fails the
+        // handshake itself, which is logged with the peer and counted.
+        let (completed, connections) = tokio::sync::mpsc::channel(64);
+        // Weak: the listener's tasks do not keep the state (and its database) alive.
+        let failed_shared = Arc::downgrade(&shared);
+        let failed: super::accept::OnFailure = Arc::new(move |peer, reason| {
+            if let Some(shared) = failed_shared.upgrade() {
+                shared.handshake_failed(peer, reason);
+            }
+        });
+        let acceptor_task = tokio::spawn(super::accept::accept_loop(
+            listener, acceptor, completed, failed,
+        ));
         let (stop, stopped) = oneshot::channel::<()>();
         let service = Service(Arc::clone(&shared));
-        let incoming = tonic::codegen::tokio_stream::wrappers::TcpListenerStream::new(listener);
-        let router = tonic::transport::Server::builder()
-            .tls_config(tls)
-            .map_err(|e| NetError::Tls(e.to_string()))?
-            .add_service(service);
+        let incoming = tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(connections);
+        let router = tonic::transport::Server::builder().add_service(service);
         let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         }));
@@ -359,6 +382,7 @@ impl Server {
             shared,
             stop: Some(stop),
             serve,
+            acceptor: acceptor_task,
             driver,
             persister,
         })
@@ -400,6 +424,14 @@ impl RunningServer {
     #[must_use]
     pub fn unauthenticated(&self) -> u64 {
         *lock(&self.shared.unauthenticated)
+    }
+
+    /// Connections whose TLS handshake failed: a certificate of another CA, a peer that
+    /// speaks no TLS, a handshake past its time. Each is logged with the peer's address and
+    /// the reason.
+    #[must_use]
+    pub fn handshake_failures(&self) -> u64 {
+        *lock(&self.shared.handshake_failures)
     }
 
     /// Waits until the configured number of sessions has run (forever if it is 0).
@@ -453,10 +485,15 @@ impl RunningServer {
         self.persister.abort();
         let _ = (&mut self.driver).await;
         let _ = (&mut self.persister).await;
+        // Unacknowledged messages stay unacknowledged: their `Submit` calls answer
+        // UNAVAILABLE, and the clients retry against the next start.
+        lock(&self.shared.acks).clear();
         self.shared.publish();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.acceptor.abort();
+        let _ = (&mut self.acceptor).await;
         if tokio::time::timeout(core::time::Duration::from_secs(5), &mut self.serve)
             .await
             .is_err()
@@ -476,7 +513,7 @@ impl Shared {
             if let Ok(outcome) = proto::Outcome::decode(bytes.as_slice())
                 && let Ok(sid) = <[u8; 32]>::try_from(outcome.session.as_slice())
             {
-                live.finished.insert(sid, (index, outcome));
+                live.finished.insert(sid, (index, Bytes::from(bytes)));
             }
         }
         let Some(Stored {
@@ -522,6 +559,13 @@ impl Shared {
             deadline,
         });
         Ok(())
+    }
+
+    /// A connection's TLS handshake failed: counted, and logged with the peer and rustls'
+    /// reason (which names what was wrong, never key material).
+    fn handshake_failed(&self, peer: SocketAddr, reason: &str) {
+        *lock(&self.handshake_failures) += 1;
+        warn!(%peer, reason, "TLS handshake failed");
     }
 
     fn count(&self, index: u64, round: Round, f: impl FnOnce(&mut RoundCounters)) {
@@ -668,6 +712,7 @@ impl Shared {
                 "round closing"
             );
             let key = self.key.clone();
+            let session_params = params.clone();
             let closed = tokio::task::spawn_blocking(move || {
                 let closed = session.close(&params);
                 let sealed = match &closed {
@@ -712,7 +757,7 @@ impl Shared {
                     self.write(move |store| store.save_round(&meta, &sealed, &envelopes))
                         .await?;
                     drop(guard);
-                    self.persisted.send_modify(|p| *p = (*p).max(epoch));
+                    self.mark_persisted(epoch);
                     {
                         let mut live = lock(&self.live);
                         if let Some(cur) = live.current.as_mut() {
@@ -734,12 +779,16 @@ impl Shared {
                         Ok(Closed::Next(..)) => Err(Error::Internal("a sealed state is missing")),
                         Err(e) => Err(e),
                     };
-                    let outcome = outcome_of(&sid, round, &result);
+                    let outcome = outcome_of(&sid, &session_params, round, &result);
                     let params_clients = self.config.session.clients;
-                    let bytes = prost::Message::encode_to_vec(&outcome);
-                    self.write(move |store| store.finish(index, &bytes)).await?;
+                    // Encoded once: the database and every client's reply get these bytes.
+                    let encoded = Bytes::from(prost::Message::encode_to_vec(&outcome));
+                    drop(outcome);
+                    let stored = encoded.clone();
+                    self.write(move |store| store.finish(index, &stored))
+                        .await?;
                     drop(guard);
-                    self.persisted.send_modify(|p| *p = (*p).max(epoch));
+                    self.mark_persisted(epoch);
                     match &result {
                         Ok(output) => {
                             info!(included = output.included.len(), "session done: sum stored")
@@ -751,7 +800,7 @@ impl Shared {
                         live.current = None;
                         live.told.clear();
                         live.last_clients = params_clients;
-                        live.finished.insert(sid.0, (index, outcome));
+                        live.finished.insert(sid.0, (index, encoded));
                     }
                     self.publish();
                     return Ok(());
@@ -825,7 +874,7 @@ impl Shared {
             {
                 Ok(()) => {
                     drop(guard);
-                    self.persisted.send_modify(|p| *p = (*p).max(epoch));
+                    self.mark_persisted(epoch);
                 }
                 Err(e) => {
                     // Unacknowledged messages stay unacknowledged: their senders retry or
@@ -982,21 +1031,38 @@ impl Shared {
         (Refusal::Accepted, String::new(), Some(epoch + 1))
     }
 
+    /// Waits until the messages up to `epoch` are on disk: woken once, by the commit that
+    /// covers it ([`mark_persisted`](Self::mark_persisted)), or refused when the server stops.
     async fn wait_persisted(&self, epoch: u64) -> Result<(), Status> {
-        let mut rx = self.persisted.subscribe();
-        loop {
-            if *rx.borrow_and_update() >= epoch {
+        let released = {
+            let mut acks = lock(&self.acks);
+            // Under the lock `mark_persisted` raises `persisted` with: either the commit is
+            // seen here, or it will find this waiter.
+            if *self.persisted.borrow() >= epoch {
                 return Ok(());
             }
-            if lock(&self.live).stopping {
-                return Err(stopping());
-            }
-            // A commit takes milliseconds; looking at `stopping` ten times a second costs
-            // nothing and needs no second channel.
-            let tick = core::time::Duration::from_millis(100);
-            if let Ok(Err(_)) = tokio::time::timeout(tick, rx.changed()).await {
-                return Err(stopping());
-            }
+            let (tx, rx) = oneshot::channel();
+            acks.entry(epoch).or_default().push(tx);
+            rx
+        };
+        // `shutdown` sets `stopping` before it drops the waiters: a waiter registered after
+        // that sees the flag here.
+        if lock(&self.live).stopping {
+            return Err(stopping());
+        }
+        released.await.map_err(|_| stopping())
+    }
+
+    /// The messages up to `epoch` are on disk: releases their acknowledgements.
+    fn mark_persisted(&self, epoch: u64) {
+        let covered = {
+            let mut acks = lock(&self.acks);
+            self.persisted.send_modify(|p| *p = (*p).max(epoch));
+            let later = acks.split_off(&epoch.saturating_add(1));
+            core::mem::replace(&mut *acks, later)
+        };
+        for tx in covered.into_values().flatten() {
+            let _ = tx.send(());
         }
     }
 
@@ -1018,13 +1084,11 @@ impl Shared {
                     return Err(stopping());
                 }
                 if let Some((_, outcome)) = live.finished.get(&sid) {
-                    let reply = proto::AwaitReply {
-                        next: Some(proto::Next::Outcome(outcome.clone())),
-                    };
+                    let reply = shared_outcome(AWAIT_REPLY_OUTCOME, outcome);
                     drop(live);
                     lock(&self.live).told.insert(id);
                     self.publish();
-                    return Ok(Response::new(reply));
+                    return reply;
                 }
                 let Some(cur) = live.current.as_ref().filter(|c| c.sid.0 == sid) else {
                     return Err(Status::not_found("no such session"));
@@ -1059,15 +1123,23 @@ impl Shared {
             .map_err(|_| Status::invalid_argument("a session id is 32 bytes"))?;
         let live = lock(&self.live);
         match live.finished.get(&sid) {
-            Some((_, outcome)) => Ok(Response::new(proto::OutcomeReply {
-                outcome: Some(outcome.clone()),
-            })),
+            Some((_, outcome)) => shared_outcome(OUTCOME_REPLY_OUTCOME, outcome),
             None if live.current.as_ref().is_some_and(|c| c.sid.0 == sid) => {
                 Err(Status::failed_precondition("the session is still running"))
             }
             None => Err(Status::not_found("no such session")),
         }
     }
+}
+
+/// A reply whose only field, numbered `tag`, is the encoded outcome `encoded`: an empty
+/// message, and the shared bytes for [`unary`] to send in its place (not copied per reply).
+fn shared_outcome<M: Default>(tag: u32, encoded: &Bytes) -> Result<Response<M>, Status> {
+    let reply = SharedReply::new(tag, encoded.clone())
+        .ok_or_else(|| Status::internal("the outcome does not fit a reply"))?;
+    let mut response = Response::new(M::default());
+    response.extensions_mut().insert(reply);
+    Ok(response)
 }
 
 fn stopping() -> Status {
@@ -1112,7 +1184,8 @@ where
     }
 }
 
-/// Decodes one request (at most `limit` bytes), runs `method` and encodes its reply.
+/// Decodes one request (at most `limit` bytes), runs `method` and encodes its reply, or
+/// sends the [`SharedReply`] the method left in its response's extensions instead.
 async fn unary<B, M1, M2, F, Fut>(
     limit: usize,
     request: http::Request<B>,
@@ -1128,7 +1201,11 @@ where
 {
     let codec = tonic_prost::ProstCodec::<M2, M1>::default();
     let mut grpc = tonic::server::Grpc::new(codec).max_decoding_message_size(limit);
-    grpc.unary(Method(method), request).await
+    let mut response = grpc.unary(Method(method), request).await;
+    if let Some(shared) = response.extensions_mut().remove::<SharedReply>() {
+        *response.body_mut() = Body::new(shared.into_body());
+    }
+    response
 }
 
 impl<B> tonic::codegen::Service<http::Request<B>> for Service

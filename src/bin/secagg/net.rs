@@ -115,9 +115,17 @@ pub(crate) fn results(args: &ResultsArgs) -> ExitCode {
         Err(e) => return failed(&e),
     };
     for (index, bytes) in stored {
+        // The sum is decoded against the configuration's session parameters, as a client
+        // decodes it against its own: a result stored under another `vector_len` or modulus
+        // is refused, not misread.
         let outcome = <net::proto::Outcome as prost::Message>::decode(bytes.as_slice())
             .map_err(|e| NetError::Store(format!("session {index}: {e}")))
-            .and_then(|o| Outcome::from_proto(&o));
+            .and_then(|o| {
+                let session = <[u8; 32]>::try_from(o.session.as_slice())
+                    .map_err(|_| NetError::Store(format!("session {index}: bad session id")))?;
+                let params = config.session.params(secagg::SessionId(session))?;
+                Outcome::from_proto(&o, &params)
+            });
         let line = match outcome {
             Ok(Outcome::Sum {
                 session,

@@ -1,0 +1,128 @@
+//! The server's listener: TCP connections accepted, TLS handshakes done here (rustls, the
+//! `ring` provider, as tonic would), and only completed ones handed to tonic. A handshake that
+//! fails (a certificate of another CA, a peer that speaks no TLS, one that stalls past
+//! [`HANDSHAKE_TIMEOUT`]) is logged with the peer's address and rustls' reason, and counted;
+//! tonic's own acceptor drops it with a debug line and no peer.
+//!
+//! A client without a certificate completes the handshake (client authentication is
+//! optional) and is refused by every call with `UNAUTHENTICATED`, logged and counted there.
+
+#[allow(unused_imports)]
+use std::prelude::rust_2024::*;
+#[allow(unused_imports)]
+use std::{format, vec};
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::server::TlsStream;
+use tracing::warn;
+
+use super::NetError;
+use super::tls::read_pem;
+
+/// The longest a TLS handshake may take before the connection is dropped.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes in progress at most: the listener waits for one to end before it accepts
+/// more connections.
+const MAX_HANDSHAKES: usize = 512;
+
+/// Told of each failed handshake: the peer and rustls' reason.
+pub(crate) type OnFailure = Arc<dyn Fn(SocketAddr, &str) + Send + Sync>;
+
+/// A completed TLS connection, or the listener's fatal error.
+pub(crate) type Accepted = Result<TlsStream<TcpStream>, std::io::Error>;
+
+/// The server's rustls configuration: its certificate and key, client certificates of the
+/// CA `ca` verified when one is presented (optional: see the module docs), HTTP/2 by ALPN.
+pub(crate) fn server_tls(cert: &Path, key: &Path, ca: &Path) -> Result<TlsAcceptor, NetError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = CertificateDer::pem_slice_iter(&read_pem(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| NetError::Tls(format!("{}: {e}", cert.display())))?;
+    // The key's parse error names the file, never the bytes.
+    let private = PrivateKeyDer::from_pem_slice(&read_pem(key)?)
+        .map_err(|_| NetError::Tls(format!("{}: no PEM private key", key.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_slice_iter(&read_pem(ca)?) {
+        let der = der.map_err(|e| NetError::Tls(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(der)
+            .map_err(|e| NetError::Tls(format!("{}: {e}", ca.display())))?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| NetError::Tls(format!("client CA {}: {e}", ca.display())))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| NetError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, private)
+        .map_err(|e| NetError::Tls(format!("server certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections on `listener` until `completed` closes (the server stopped; it also
+/// aborts this task): each
+/// handshake runs in its own task, bounded by [`HANDSHAKE_TIMEOUT`], at most
+/// [`MAX_HANDSHAKES`] at once; a completed connection goes to `completed`, a failed one to
+/// `failed(peer, reason)`.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    completed: mpsc::Sender<Accepted>,
+    failed: OnFailure,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    // The handshakes in progress: aborted with this task (the set's drop), so that none
+    // outlives a stopped server.
+    let mut handshakes = tokio::task::JoinSet::new();
+    loop {
+        while handshakes.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of descriptors, or a connection reset before it was accepted: not the
+                // listener's end. Pause so that a persistent error does not spin.
+                warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if completed.is_closed() {
+            return;
+        }
+        // Replies go out as soon as they are written: no Nagle delay on small frames.
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let completed = completed.clone();
+        let failed = Arc::clone(&failed);
+        handshakes.spawn(async move {
+            let _slot = slot;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => {
+                    let _ = completed.send(Ok(tls)).await;
+                }
+                Ok(Err(e)) => failed(peer, &e.to_string()),
+                Err(_) => failed(peer, "the handshake timed out"),
+            }
+        });
+    }
+}
