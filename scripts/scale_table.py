@@ -2,7 +2,7 @@
 """One SecAgg+ round at n = 10^3 .. 10^6, both threat models: the tables of docs/PERFORMANCE.md §4b.
 
 Usage: cargo build --release && python3 scripts/scale_table.py [--sizes 1000,10000,...]
-           [--full-max N] [--full-max-malicious N] [--sample S] [--dim D] [--out DIR] [--reuse]
+           [--full-max N] [--full-max-malicious N] [--sample S] [--dim D] [--models hbc,mal] [--out DIR] [--reuse]
 
 For each n and threat model it asks `secagg params` for the finder's (k, t) at 5% dropout and
 5% corruption, then runs
@@ -69,13 +69,14 @@ def main():
     p.add_argument("--sample", type=int, default=8)
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--out", default=os.path.join(ROOT, "target", "scale"))
+    p.add_argument("--models", default="hbc,mal", help="hbc, mal or both")
     p.add_argument("--reuse", action="store_true",
                    help="take a run's JSON report from --out when it holds the same command")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     sampled, whole = [], []
     for n in map(int, a.sizes.split(",")):
-        for malicious in (False, True):
+        for malicious in [m == "mal" for m in a.models.split(",")]:
             k, t = finder(n, malicious)
             model = "malicious" if malicious else "honest-but-curious"
             common = ["--clients", n, "--dim", a.dim, "--neighbours", k, "--threshold", t,
