@@ -824,27 +824,37 @@ impl Driver<'_, '_> {
         ready: BTreeMap<ClientId, Ready>,
         mut t2: Tally,
     ) -> Result<(server::Unmasking, BTreeMap<ClientId, Ready>, Requests), Error> {
-        let closed = t2.server(|| server.close_for_consistency());
+        // The survivor tree; each request is built when its client steps (the server's work
+        // of building it is then counted in that client's time), never all at once.
+        let closed = t2.server(|| {
+            server.close_for_consistency_lazy().map(|s| {
+                let views = s.views();
+                (s, views)
+            })
+        });
         self.record(Round::MaskedInput, t2);
-        let (mut server, requests) = closed?;
-        let requests: BTreeMap<ClientId, _> =
-            requests.into_iter().map(|r| (r.recipient, r)).collect();
+        let (mut server, views) = closed?;
         let mut t = Tally::default();
         let mut next = BTreeMap::new();
         let total = ready.len();
         let items: Vec<_> = ready
             .into_iter()
             .filter(|(id, _)| self.sim.speaks(*id, Round::Consistency))
-            .filter_map(|(id, c)| match (c, requests.get(&id)) {
-                (Ready::Plain(c), Some(request)) => Some((id, c, request)),
+            .filter_map(|(id, c)| match c {
+                Ready::Plain(c) if views.is_survivor(id) => Some((id, c)),
                 _ => None,
             })
             .collect();
         let restarts = self.restarts.take();
         let params = &self.sim.params;
-        let step = |(id, c, request): (ClientId, client::MaskedInput, &msg::ConsistencyRequest)| {
-            Step::run(id, wire_len(request), || c.consistency(request))
-                .restarted(restarts.as_ref(), params)
+        let step = |(id, c): (ClientId, client::MaskedInput)| {
+            let request = views.request_for(id);
+            let received = request.as_ref().map_or(0, wire_len);
+            Step::run(id, received, || match &request {
+                Some(request) => c.consistency(request),
+                None => Err(Error::Internal("a survivor has a consistency request")),
+            })
+            .restarted(restarts.as_ref(), params)
         };
         self.drive(
             "consistency",
