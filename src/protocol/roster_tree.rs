@@ -653,7 +653,7 @@ mod tests {
                 signature: None,
             })
             .collect();
-        let hex: alloc::string::String = RosterTree::new(&entries)
+        let hex: String = RosterTree::new(&entries)
             .unwrap()
             .digest()
             .iter()
