@@ -66,7 +66,7 @@ const TAG_LEAF: u8 = 3;
 pub use crate::wire::max_roster_proof_len as max_proof_len;
 
 /// A node or leaf hash.
-pub type Hash = [u8; 32];
+type Hash = [u8; 32];
 
 const EMPTY: Hash = [0; 32];
 
@@ -82,13 +82,20 @@ fn roster_leaf(e: &AdvertiseKeys) -> Hash {
 }
 
 /// The leaf hash of roster member `v` in the survivor tree: its status is 1 if `v ∈ U_3`.
-#[must_use]
-pub fn survivor_leaf(v: ClientId, survived: bool) -> Hash {
+fn survivor_leaf(v: ClientId, survived: bool) -> Hash {
     let mut h = Sha256::new();
     h.update(SURVIVORS.leaf);
     h.update(v.to_be_bytes());
     h.update([u8::from(survived)]);
     h.finalize().into()
+}
+
+/// The survivor-tree leaves of `members`, each member's status 1 if it is in `survivors`.
+fn survivor_leaves(members: &[ClientId], survivors: &BTreeSet<ClientId>) -> Vec<Hash> {
+    members
+        .iter()
+        .map(|&v| survivor_leaf(v, survivors.contains(&v)))
+        .collect()
 }
 
 /// The hash of a node at `height` whose children hold `(lh, lc)` and `(rh, rc)`, with
@@ -270,11 +277,12 @@ impl SurvivorTree {
     /// `u32::MAX` ids. Survivors that are not members have no leaf.
     #[must_use]
     pub fn new(members: &[ClientId], survivors: &BTreeSet<ClientId>) -> Option<Self> {
-        let leaves = members
-            .iter()
-            .map(|&v| survivor_leaf(v, survivors.contains(&v)))
-            .collect();
-        Tree::new(SURVIVORS, members.to_vec(), leaves).map(Self)
+        Tree::new(
+            SURVIVORS,
+            members.to_vec(),
+            survivor_leaves(members, survivors),
+        )
+        .map(Self)
     }
 
     /// The survivor digest.
@@ -371,11 +379,7 @@ pub fn survivor_digest_of(
     if !strictly_ascending(members) {
         return None;
     }
-    let leaves: Vec<Hash> = members
-        .iter()
-        .map(|&v| survivor_leaf(v, survivors.contains(&v)))
-        .collect();
-    digest_of(&SURVIVORS, members, &leaves)
+    digest_of(&SURVIVORS, members, &survivor_leaves(members, survivors))
 }
 
 /// What a proof shows: the tree's digest and size, and the rank of each revealed leaf.
