@@ -125,8 +125,8 @@ impl MaskedInput {
                 return Err(fault(Misbehavior::UnknownPeer { peer: v }));
             }
         }
-        // SECURITY: and every one of them: the statuses this client reveals by (all of its
-        // neighbourhood) are all under the digest it signs.
+        // SECURITY: and every one of them: every status this client acts on (its whole
+        // neighbourhood's) is under the digest it signs.
         if !statuses.contains_key(&self.id) {
             return Err(fault(Misbehavior::SelfNotSurvivor));
         }
