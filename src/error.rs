@@ -146,6 +146,17 @@ pub enum Misbehavior {
     /// A roster view lacks a neighbour, or holds an entry, that the graph of its own tree
     /// does not put around this client.
     RosterWrongView,
+    /// A consistency request's slice does not open the survivor tree at its statuses
+    /// (`docs/PROTOCOL.md` §7), or repeats an id or lists one both survived and dropped.
+    SurvivorBadProof,
+    /// A consistency request's survivor tree is not over a roster of this client's size
+    /// `n'`.
+    SurvivorWrongSize {
+        /// The tree's size.
+        have: usize,
+        /// The roster's size, as this client verified it.
+        need: usize,
+    },
     /// The share ciphertexts or their recipients do not match the roster.
     SharesMismatch {
         /// The peer in question.
@@ -399,6 +410,12 @@ impl fmt::Display for Misbehavior {
             Self::RosterBadProof => f.write_str("roster view's proof does not verify"),
             Self::RosterWrongView => {
                 f.write_str("roster view is not this client's neighbourhood in its own tree")
+            }
+            Self::SurvivorBadProof => {
+                f.write_str("consistency request's proof does not open the survivor tree")
+            }
+            Self::SurvivorWrongSize { have, need } => {
+                write!(f, "survivor tree of {have} members, roster of {need}")
             }
             Self::SharesMismatch { peer } => {
                 write!(f, "share ciphertexts do not match the roster at {peer}")

@@ -965,27 +965,39 @@ impl<'a, 'p> Driver<'a, 'p> {
         ready: BTreeMap<ClientId, Ready>,
         mut t2: Tally,
     ) -> Result<(server::Unmasking, BTreeMap<ClientId, Ready>, Requests), Error> {
-        let closed = t2.close(|| server.close_for_consistency());
+        // The survivor tree; each request is built on the worker of its client's step
+        // (counted as the server's time in ConsistencyCheck), never all at once.
+        let closed = t2.close(|| {
+            server.close_for_consistency_lazy().map(|s| {
+                let views = s.views();
+                (s, views)
+            })
+        });
         self.record(Round::MaskedInput, t2);
-        let (mut server, requests) = closed?;
-        let requests: BTreeMap<ClientId, _> =
-            requests.into_iter().map(|r| (r.recipient, r)).collect();
+        let (mut server, views) = closed?;
         let mut t = Tally::default();
         let mut next = BTreeMap::new();
         let total = ready.len();
         let items: Vec<_> = ready
             .into_iter()
             .filter(|(id, _)| self.runs(*id, Round::Consistency))
-            .filter_map(|(id, c)| match (c, requests.get(&id)) {
-                (Ready::Plain(c), Some(request)) => Some((id, c, request)),
+            .filter_map(|(id, c)| match c {
+                Ready::Plain(c) if views.is_survivor(id) => Some((id, c)),
                 _ => None,
             })
             .collect();
         let restarts = self.restarts.take();
         let params = &self.sim.params;
-        let step = |(id, c, request): (ClientId, client::MaskedInput, &msg::ConsistencyRequest)| {
-            Step::run(id, wire_len(request), || c.consistency(request))
-                .restarted(restarts.as_ref(), params)
+        let step = |(id, c): (ClientId, client::MaskedInput)| {
+            let (request, server_seconds) = timed(|| views.request_for(id));
+            let received = request.as_ref().map_or(0, wire_len);
+            let mut step = Step::run(id, received, || match &request {
+                Some(request) => c.consistency(request),
+                None => Err(Error::Internal("a survivor has a consistency request")),
+            })
+            .restarted(restarts.as_ref(), params);
+            step.server_seconds = server_seconds;
+            step
         };
         self.drive(
             "consistency",
@@ -999,17 +1011,16 @@ impl<'a, 'p> Driver<'a, 'p> {
             },
         );
         self.restarts = restarts;
-        // Sampled: the driver stands in for each neighbour that signs, signing what the
-        // server asks it to sign, as the honest neighbour would once its checks passed.
+        // Sampled: the driver stands in for each surviving neighbour that signs, signing the
+        // survivor digest, as the honest neighbour would once its slice verified.
+        let survivor_digest = *server.survivor_digest();
+        let session = *self.sim.params.session();
         for (&sender, key) in &self.stand_in_keys {
-            if !self.sim.speaks(sender, Round::Consistency) {
-                continue;
-            }
-            if let Some(request) = requests.get(&sender) {
+            if self.sim.speaks(sender, Round::Consistency) && views.is_survivor(sender) {
                 let message = msg::ConsistencySignature {
-                    session: request.session,
+                    session,
                     sender,
-                    signature: key.sign_survivors(&request.session, &request.survivors),
+                    signature: key.sign_survivors(&session, &survivor_digest),
                 };
                 t.deliver(|| server.receive(sender, message));
             }

@@ -16,7 +16,7 @@ pub enum Round {
     ShareKeys = 1,
     /// Round 2: each client sends its masked input (MaskedInputCollection).
     MaskedInput = 2,
-    /// Round 3: survivors sign the survivor set (malicious-server mode; not yet implemented).
+    /// Round 3: survivors sign the survivor digest (malicious-server mode).
     Consistency = 3,
     /// Round 4: survivors reveal the shares that remove the masks.
     Unmasking = 4,

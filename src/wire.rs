@@ -53,6 +53,6 @@ pub(crate) use messages::longest_message;
 pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage, max_roster_proof_len};
 pub use types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster, RosterSlice,
-    SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
+    SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, SurvivorSlice, UnmaskingRequest,
     UnmaskingResponse,
 };

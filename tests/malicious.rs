@@ -27,6 +27,7 @@ use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use secagg::harness::{copy_response, refused};
 use secagg::protocol::graph::{Graph, roster_digest};
+use secagg::protocol::roster_tree::{SurvivorTree, survivor_digest_of};
 use secagg::protocol::{client, messages as msg, server, session};
 use secagg::{
     AbortReason, ApiMisuse, ClientId, Error, IdentityKey, Misbehavior, Modulus, Output, Params,
@@ -182,6 +183,35 @@ impl World {
 
     fn members(&self) -> Vec<ClientId> {
         self.roster.entries.iter().map(|e| e.sender).collect()
+    }
+
+    /// The survivor digest of `survivors` over this roster: what a client shown them signs.
+    fn survivor_digest(&self, survivors: &[ClientId]) -> [u8; 32] {
+        let set: BTreeSet<ClientId> = survivors.iter().copied().collect();
+        survivor_digest_of(&self.members(), &set).unwrap()
+    }
+
+    /// The consistency request an honest server sends `u`: all of `U_3` on the complete
+    /// graph, the statuses of `H(u)` with their proof on the sparse graph.
+    fn honest_consistency(&self, u: ClientId) -> msg::ConsistencyRequest {
+        let view: Vec<ClientId> = self.holders(u).into_iter().collect();
+        let complete = view.len() == self.members().len();
+        let (shown, dropped): (Vec<ClientId>, Vec<ClientId>) =
+            view.iter().partition(|v| self.u3.contains(v));
+        let tree = SurvivorTree::new(&self.members(), &self.u3).unwrap();
+        msg::ConsistencyRequest {
+            session: self.session(),
+            recipient: u,
+            survivors: if complete {
+                self.u3.iter().copied().collect()
+            } else {
+                shown
+            },
+            slice: (!complete).then(|| msg::SurvivorSlice {
+                dropped,
+                proof: tree.prove(&view),
+            }),
+        }
     }
 
     fn neighbours(&self, u: ClientId) -> BTreeSet<ClientId> {
@@ -565,13 +595,16 @@ impl<'a> Script<'a> {
             if !self.speaks(u, Round::Consistency) {
                 continue;
             }
+            // The whole survivor list (these clients hold the whole roster); an honest server
+            // sends the same on the complete graph, and the slice of it on the sparse graph.
             let mut request = msg::ConsistencyRequest {
                 session: world.session(),
                 recipient: u,
                 survivors: world.u3.iter().copied().collect(),
+                slice: None,
             };
             if let Some(honest) = &honest_requests {
-                assert_eq!(honest.get(&u), Some(&request));
+                assert_eq!(honest.get(&u), Some(&world.honest_consistency(u)));
             }
             let expect = call(&mut self.consistency, &world, u, &mut request, lenient);
             if let Some((c, out)) = settle(u, c.consistency(&request), expect, &mut refusals) {
@@ -846,6 +879,7 @@ fn hbc_consistency_request() -> msg::ConsistencyRequest {
         session: SESSION,
         recipient: id(1),
         survivors: ids(5),
+        slice: None,
     }
 }
 
@@ -1355,7 +1389,8 @@ fn split_view(
                 .map(|(s, (_, sig))| (*s, *sig))
                 .collect();
             for &c in corrupt.intersection(&h) {
-                signatures.push((c, identity_key(c).sign_survivors(&SESSION, mine)));
+                let digest = w.survivor_digest(mine);
+                signatures.push((c, identity_key(c).sign_survivors(&SESSION, &digest)));
             }
             signatures.sort_by_key(|(s, _)| *s);
             request.signatures = signatures;
@@ -1749,11 +1784,15 @@ fn server_rejects_consistency_signature_that_does_not_verify() {
                 ..out.clone()
             };
             // Over another set, in another session, by another key.
-            let fewer = &request.survivors[1..];
+            let all = ids(kind.n());
+            let digest_of = |set: &[ClientId]| {
+                survivor_digest_of(&all, &set.iter().copied().collect()).unwrap()
+            };
+            let (signed, fewer) = (digest_of(&all), digest_of(&all[1..]));
             for signature in [
-                key.sign_survivors(&SESSION, fewer),
-                key.sign_survivors(&OTHER_SESSION, &request.survivors),
-                server_identity().sign_survivors(&SESSION, &request.survivors),
+                key.sign_survivors(&SESSION, &fewer),
+                key.sign_survivors(&OTHER_SESSION, &signed),
+                server_identity().sign_survivors(&SESSION, &signed),
             ] {
                 assert_eq!(srv.receive(u, fake(signature)), rejected);
             }

@@ -1,5 +1,5 @@
 //! Protocol regression vectors for wire format version 2: for fixed seeds, the exact bytes of
-//! every message of three small sessions, and `bad/*` byte strings every decoder must reject
+//! every message of four small sessions, and `bad/*` byte strings every decoder must reject
 //! with the error named next to them.
 //!
 //! The files live in `tests/vectors/v3/`. This test recomputes every session from its seeds
@@ -367,12 +367,22 @@ fn malicious_n4_vectors() {
 }
 
 #[test]
+fn malicious_sparse_n8_k4_vectors() {
+    check_vectors(
+        "malicious_sparse_n8_k4.txt",
+        "SecAgg+ against a malicious server (roster views, survivor-tree slices)",
+        &session::malicious_sparse_n8_k4(),
+    );
+}
+
+#[test]
 fn vector_names_cover_every_kind() {
     let mut names: Vec<String> = Vec::new();
     for spec in [
         session::complete_n3(),
         session::sparse_n6_k2(),
         session::malicious_n4(),
+        session::malicious_sparse_n8_k4(),
     ] {
         names.extend(session::run(&spec).messages.into_iter().map(|(n, _)| n));
     }

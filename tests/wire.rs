@@ -145,7 +145,12 @@ fn layout_len(bytes: &[u8], limits: &Limits) -> usize {
             ServerMessage::SharesDelivery(m) => {
                 46 + 84 * m.sealed.len() + 68 * m.roster_signatures.len()
             }
-            ServerMessage::ConsistencyRequest(m) => 42 + 4 * m.survivors.len(),
+            ServerMessage::ConsistencyRequest(m) => {
+                43 + 4 * m.survivors.len()
+                    + m.slice
+                        .as_ref()
+                        .map_or(0, |s| 8 + 4 * s.dropped.len() + s.proof.len())
+            }
             ServerMessage::UnmaskingRequest(m) => {
                 50 + 4 * (m.survivors.len() + m.dropped.len()) + 68 * m.signatures.len()
             }
@@ -704,8 +709,17 @@ impl Traffic {
     fn masked_input(self) -> u64 {
         70 + (self.d * self.b).div_ceil(8)
     }
+    /// The whole survivor list (the complete graph): a slice of a sparse graph has the
+    /// statuses of `k + 1` clients and a proof (`consistency_slice_bounds`).
     fn consistency_request(self) -> u64 {
-        42 + 4 * self.n
+        43 + 4 * self.n
+    }
+    /// The least and most a consistency request's slice can take: `k + 1` statuses with an
+    /// empty proof, and with the longest proof of `k + 1` leaves.
+    fn consistency_slice_bounds(self) -> (u64, u64) {
+        let statuses = 51 + 4 * (self.k + 1);
+        let proof = max_roster_proof_len(usize::try_from(self.k + 1).unwrap());
+        (statuses, statuses + proof as u64)
     }
     fn consistency_signature(self) -> u64 {
         102
@@ -810,6 +824,16 @@ fn traffic_formulas_match_the_simulator() {
                 got.bytes_sent_per_client, sent as f64,
                 "{traffic:?} {round}"
             );
+            if round == Round::Consistency && neighbours.is_some() {
+                // A sparse graph: each survivor receives its slice, not the whole list.
+                let (least, most) = traffic.consistency_slice_bounds();
+                let got = got.bytes_received_per_client;
+                assert!(
+                    least as f64 <= got && got <= most as f64,
+                    "{traffic:?}: {got} not in [{least}, {most}]"
+                );
+                continue;
+            }
             if round == Round::ShareKeys && neighbours.is_some() {
                 // A sparse graph: each client receives its view, not the whole roster.
                 let (least, most) = traffic.roster_view_bounds();
@@ -919,6 +943,7 @@ fn encoded_traffic(t: Traffic) -> (u64, u64) {
             session,
             recipient: id(1),
             survivors: (1..=n).map(id).collect(),
+            slice: None,
         });
     }
     (sent, received)
@@ -926,7 +951,7 @@ fn encoded_traffic(t: Traffic) -> (u64, u64) {
 
 /// The closed forms of `docs/WIRE.md`: with no dropouts and an honest-but-curious server a
 /// client sends `330 + 120k + ceil(db/8)` and receives `138 + 101n + 88k` bytes; against a
-/// malicious server `560 + 120k + ceil(db/8)` and `248 + 169n + 224k`. Each is checked
+/// malicious server `560 + 120k + ceil(db/8)` and `250 + 169n + 224k`. Each is checked
 /// against the encoder's own lengths.
 #[test]
 fn traffic_totals_have_the_documented_closed_form() {
@@ -946,7 +971,7 @@ fn traffic_totals_have_the_documented_closed_form() {
             ..t
         };
         assert_eq!(m.sent(), 560 + 120 * k + (d * b).div_ceil(8));
-        assert_eq!(m.received(), 249 + 169 * n + 224 * k);
+        assert_eq!(m.received(), 250 + 169 * n + 224 * k);
         assert_eq!(encoded_traffic(m), (m.sent(), m.received()), "{m:?}");
     }
 }
@@ -995,7 +1020,7 @@ fn expansion_factors_for_the_papers_settings() {
                 malicious: true,
                 ..small
             },
-            3_933_649,
+            3_933_650,
             1.876,
             1.154,
         ),
@@ -1004,7 +1029,7 @@ fn expansion_factors_for_the_papers_settings() {
                 malicious: true,
                 ..large
             },
-            71_320_017,
+            71_320_018,
             2.126,
             1.134,
         ),

@@ -1,6 +1,6 @@
 //! Ed25519 identity signatures (RFC 8032, through `ed25519-dalek`) for the malicious-server
 //! mode: each client signs its advertised keys, the roster it received and, in
-//! ConsistencyCheck, the survivor set. This module signs byte transcripts under a domain
+//! ConsistencyCheck, the survivor digest. This module signs byte transcripts under a domain
 //! label; the protocol builds the transcripts (`crate::protocol::transcript`).
 //!
 //! The long-term identity keys come from the embedding application (its PKI); the protocol
@@ -22,8 +22,9 @@ pub const LABEL_ADVERTISE_SIGNATURE: &[u8] = b"secagg/v1/advertise-keys-signatur
 /// Label of a client's signature over the digest of the roster it received (ShareKeys,
 /// malicious mode): its neighbours check it before masking against it.
 pub const LABEL_ROSTER_SIGNATURE: &[u8] = b"secagg/v1/roster-signature";
-/// Label of a survivor's signature over the survivor set (ConsistencyCheck).
-pub const LABEL_CONSISTENCY_SIGNATURE: &[u8] = b"secagg/v1/consistency-signature";
+/// Label of a survivor's signature over the survivor digest (ConsistencyCheck): the root of
+/// the survivor tree, which commits to every roster member's status.
+pub const LABEL_CONSISTENCY_SIGNATURE: &[u8] = b"secagg/v3/consistency-signature";
 
 /// A client's long-term Ed25519 signing key. Zeroized on drop by `ed25519-dalek`.
 ///

@@ -312,10 +312,34 @@ pub(super) fn mutate_server(m: &mut ServerMessage, inp: &mut Input<'_>, ctx: &Ct
             1 => flip_session(&mut d.session, inp),
             _ => mutate_sealed(&mut d.sealed, d.recipient, true, inp, ctx),
         },
-        ServerMessage::ConsistencyRequest(c) => match inp.byte() % 4 {
+        ServerMessage::ConsistencyRequest(c) => match inp.byte() % 8 {
             0 => c.recipient = ctx.id(inp),
             1 => flip_session(&mut c.session, inp),
-            _ => mutate_list(&mut c.survivors, inp, |inp| ctx.id(inp)),
+            2 | 3 => mutate_list(&mut c.survivors, inp, |inp| ctx.id(inp)),
+            // A slice: its dropped members, a status moved to the other list, the proof's
+            // bytes, or the slice removed (a whole list to a client that holds a view).
+            4 => match c.slice.as_mut() {
+                Some(slice) => mutate_list(&mut slice.dropped, inp, |inp| ctx.id(inp)),
+                None => mutate_list(&mut c.survivors, inp, |inp| ctx.id(inp)),
+            },
+            5 => {
+                if let Some(slice) = c.slice.as_mut() {
+                    let i = inp.below(c.survivors.len());
+                    if i < c.survivors.len() {
+                        let v = c.survivors.remove(i);
+                        slice.dropped.push(v);
+                    } else if !slice.dropped.is_empty() {
+                        let v = slice.dropped.remove(0);
+                        c.survivors.push(v);
+                    }
+                }
+            }
+            6 => {
+                if let Some(slice) = c.slice.as_mut() {
+                    flip_byte(&mut slice.proof, inp);
+                }
+            }
+            _ => c.slice = None,
         },
         ServerMessage::UnmaskingRequest(u) => match inp.byte() % 9 {
             0 => u.recipient = ctx.id(inp),

@@ -50,6 +50,22 @@ pub(super) fn check_envelope(
             assert_eq!(envelope.to, [c.recipient]);
             assert!(distinct(&c.survivors));
             assert!(c.survivors.contains(&c.recipient));
+            // A slice opens the survivor tree at exactly its statuses, in id order, each id
+            // once (survived or dropped, never both).
+            if let Some(slice) = &c.slice {
+                let mut statuses: Vec<(ClientId, bool)> = c
+                    .survivors
+                    .iter()
+                    .map(|&v| (v, true))
+                    .chain(slice.dropped.iter().map(|&v| (v, false)))
+                    .collect();
+                statuses.sort_unstable();
+                let ids: Vec<ClientId> = statuses.iter().map(|s| s.0).collect();
+                assert!(distinct(&ids), "a client both survived and dropped");
+                let opened =
+                    crate::protocol::roster_tree::verify_survivors(&slice.proof, &statuses);
+                assert!(opened.is_ok(), "a slice whose proof fails: {opened:?}");
+            }
         }
         ServerMessage::UnmaskingRequest(u) => {
             assert_eq!(envelope.to, [u.recipient]);

@@ -178,7 +178,11 @@ pub struct ShareKeys {
     identity: Option<Identity>,
     /// The digest of the roster this client shared its keys over.
     roster_digest: [u8; 32],
-    /// Every roster member, ascending (malicious-server mode only; empty otherwise).
+    /// The roster's size `n'`, from its tree (ConsistencyCheck's survivor tree has as many
+    /// leaves).
+    roster_size: usize,
+    /// Every roster member, ascending (malicious-server mode with a whole roster only; empty
+    /// otherwise).
     members: Vec<ClientId>,
     mask_key: SecretKey,
     self_mask_seed: SecretScalar,
@@ -201,7 +205,11 @@ pub struct MaskedInput {
     own: HeldShares,
     peers: BTreeMap<ClientId, Peer>,
     identity: Option<Identity>,
-    /// Every roster member, ascending (malicious-server mode only; empty otherwise).
+    /// The roster's size `n'`, from its tree.
+    roster_size: usize,
+    /// Every roster member, ascending (malicious-server mode with a whole roster only; empty
+    /// otherwise): ConsistencyCheck builds the survivor tree from it when it is sent the
+    /// whole survivor list.
     members: Vec<ClientId>,
 }
 
@@ -237,11 +245,15 @@ impl MaskedInput {
     }
 }
 
-/// Round 3 done (malicious-server mode): the client has signed `U_3` and waits for the
-/// unmasking request and its neighbours' signatures.
+/// Round 3 done (malicious-server mode): the client has signed the survivor digest and waits
+/// for the unmasking request and its neighbours' signatures.
 pub struct Consistency {
     inner: MaskedInput,
-    survivors: BTreeSet<ClientId>,
+    /// The survivor digest this client signed.
+    survivor_digest: [u8; 32],
+    /// The statuses it verified under that digest: of itself and of each neighbour (`true`
+    /// for a member of `U_3`). Nothing else of the survivor tree is ever needed.
+    statuses: BTreeMap<ClientId, bool>,
 }
 
 impl fmt::Debug for Consistency {

@@ -4,6 +4,6 @@
 
 pub use crate::wire::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, HEADER_LEN, MaskedInput, Roster,
-    RosterSlice, SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
-    UnmaskingResponse,
+    RosterSlice, SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, SurvivorSlice,
+    UnmaskingRequest, UnmaskingResponse,
 };

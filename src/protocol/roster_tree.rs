@@ -1,5 +1,6 @@
 //! The roster commitment: a counted sparse Merkle tree over the 2^32 client ids
-//! (`docs/PROTOCOL.md` §6).
+//! (`docs/PROTOCOL.md` §6), and the same tree over the roster members' survivor statuses
+//! (the survivor tree of ConsistencyCheck, §7).
 //!
 //! Entry `u` is the leaf at position `u`, so no id can appear twice and no entry can sit
 //! anywhere but at its own id. Every node commits to the number of entries below it, so an
@@ -16,7 +17,14 @@
 //! * a subtree at height `h` holding two or more entries is
 //!   `H("secagg/v3/roster-node" ‖ h:1 ‖ left ‖ left count:4 ‖ right ‖ right count:4)`;
 //! * the roster digest is `H("secagg/v3/roster-digest" ‖ n':4 ‖ root)`.
+//!
+//! The survivor tree ([`SurvivorTree`]) has one leaf per roster member `v`,
+//! `H("secagg/v3/survivor-leaf" ‖ v:4 ‖ status:1)` with status 1 if `v ∈ U_3` and 0
+//! otherwise, its nodes are `H("secagg/v3/survivor-node" ‖ …)` as above, and its digest, the
+//! **survivor digest** that ConsistencyCheck signs, is
+//! `H("secagg/v3/survivor-digest" ‖ n':4 ‖ root)`. Proofs have one format for both trees.
 
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
@@ -27,9 +35,27 @@ use crate::wire::AdvertiseKeys;
 /// Height of the tree: one leaf position per `u32` id.
 pub const HEIGHT: u8 = 32;
 
-const LABEL_LEAF: &[u8] = b"secagg/v3/roster-leaf";
-const LABEL_NODE: &[u8] = b"secagg/v3/roster-node";
-const LABEL_DIGEST: &[u8] = b"secagg/v3/roster-digest";
+/// The domain labels of one kind of tree: its leaves, nodes and digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Labels {
+    leaf: &'static [u8],
+    node: &'static [u8],
+    digest: &'static [u8],
+}
+
+/// The roster tree's labels (§6.1).
+const ROSTER: Labels = Labels {
+    leaf: b"secagg/v3/roster-leaf",
+    node: b"secagg/v3/roster-node",
+    digest: b"secagg/v3/roster-digest",
+};
+
+/// The survivor tree's labels (§7, ConsistencyCheck).
+const SURVIVORS: Labels = Labels {
+    leaf: b"secagg/v3/survivor-leaf",
+    node: b"secagg/v3/survivor-node",
+    digest: b"secagg/v3/survivor-digest",
+};
 
 /// Proof node tags (pre-order).
 const TAG_EMPTY: u8 = 0;
@@ -39,14 +65,15 @@ const TAG_LEAF: u8 = 3;
 
 pub use crate::wire::max_roster_proof_len as max_proof_len;
 
+/// A node or leaf hash.
 type Hash = [u8; 32];
 
 const EMPTY: Hash = [0; 32];
 
-/// The leaf hash of one entry.
-fn leaf_hash(e: &AdvertiseKeys) -> Hash {
+/// The leaf hash of one roster entry.
+fn roster_leaf(e: &AdvertiseKeys) -> Hash {
     let mut h = Sha256::new();
-    h.update(LABEL_LEAF);
+    h.update(ROSTER.leaf);
     h.update(e.sender.to_be_bytes());
     h.update(e.share_public_key.0);
     h.update(e.mask_public_key.0);
@@ -54,11 +81,28 @@ fn leaf_hash(e: &AdvertiseKeys) -> Hash {
     h.finalize().into()
 }
 
+/// The leaf hash of roster member `v` in the survivor tree: its status is 1 if `v ∈ U_3`.
+fn survivor_leaf(v: ClientId, survived: bool) -> Hash {
+    let mut h = Sha256::new();
+    h.update(SURVIVORS.leaf);
+    h.update(v.to_be_bytes());
+    h.update([u8::from(survived)]);
+    h.finalize().into()
+}
+
+/// The survivor-tree leaves of `members`, each member's status 1 if it is in `survivors`.
+fn survivor_leaves(members: &[ClientId], survivors: &BTreeSet<ClientId>) -> Vec<Hash> {
+    members
+        .iter()
+        .map(|&v| survivor_leaf(v, survivors.contains(&v)))
+        .collect()
+}
+
 /// The hash of a node at `height` whose children hold `(lh, lc)` and `(rh, rc)`, with
 /// `lc + rc >= 2`.
-fn node_hash(height: u8, (lh, lc): (&Hash, u32), (rh, rc): (&Hash, u32)) -> Hash {
+fn node_hash(labels: &Labels, height: u8, (lh, lc): (&Hash, u32), (rh, rc): (&Hash, u32)) -> Hash {
     let mut h = Sha256::new();
-    h.update(LABEL_NODE);
+    h.update(labels.node);
     h.update([height]);
     h.update(lh);
     h.update(lc.to_be_bytes());
@@ -67,18 +111,20 @@ fn node_hash(height: u8, (lh, lc): (&Hash, u32), (rh, rc): (&Hash, u32)) -> Hash
     h.finalize().into()
 }
 
-/// The digest that names a roster: its size and root.
-fn digest(count: u32, root: &Hash) -> [u8; 32] {
+/// The digest that names a tree: its size and root.
+fn digest(labels: &Labels, count: u32, root: &Hash) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(LABEL_DIGEST);
+    h.update(labels.digest);
     h.update(count.to_be_bytes());
     h.update(root);
     h.finalize().into()
 }
 
-/// The ids and leaf hashes of entries in id order.
-fn leaves_of<'a>(entries: impl Iterator<Item = &'a AdvertiseKeys>) -> (Vec<ClientId>, Vec<Hash>) {
-    entries.map(|e| (e.sender, leaf_hash(e))).unzip()
+/// The ids and leaf hashes of roster entries in id order.
+fn roster_leaves<'a>(
+    entries: impl Iterator<Item = &'a AdvertiseKeys>,
+) -> (Vec<ClientId>, Vec<Hash>) {
+    entries.map(|e| (e.sender, roster_leaf(e))).unzip()
 }
 
 /// Index of the first id at or after `start` in `ids` (ascending).
@@ -86,74 +132,55 @@ fn lower(ids: &[ClientId], start: u64) -> usize {
     ids.partition_point(|&u| u64::from(u.0) < start)
 }
 
-/// The whole tree, as the server keeps it: the entries' ids and leaf hashes, and the hash of
-/// every subtree holding two or more entries, per height.
+/// Whether `ids` is strictly ascending.
+fn strictly_ascending(ids: &[ClientId]) -> bool {
+    ids.windows(2).all(|w| match w {
+        [a, b] => a < b,
+        _ => true,
+    })
+}
+
+/// A whole tree, as the server keeps it: the leaves' ids and hashes, and the hash of every
+/// subtree holding two or more leaves, per height.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RosterTree {
+struct Tree {
+    labels: Labels,
     ids: Vec<ClientId>,
     leaves: Vec<Hash>,
     /// `nodes[h - 1]`: `(position at height h, hash)` of the subtrees at height `h` with two or
     /// more entries, ascending by position.
     nodes: Vec<Vec<(u32, Hash)>>,
-    root: Hash,
     digest: [u8; 32],
 }
 
-impl RosterTree {
-    /// The tree of `entries`, which must be in strictly ascending id order (as a roster is;
-    /// the server builds it from a map). `None` otherwise, or beyond `u32::MAX` entries.
-    #[must_use]
-    pub fn new(entries: &[AdvertiseKeys]) -> Option<Self> {
-        if !entries.windows(2).all(|w| match w {
-            [a, b] => a.sender < b.sender,
-            _ => true,
-        }) {
+impl Tree {
+    /// The tree of the leaves `ids` (strictly ascending) with hashes `leaves`; `None`
+    /// otherwise, or beyond `u32::MAX` leaves.
+    fn new(labels: Labels, ids: Vec<ClientId>, leaves: Vec<Hash>) -> Option<Self> {
+        if !strictly_ascending(&ids) || ids.len() != leaves.len() {
             return None;
         }
-        let count = u32::try_from(entries.len()).ok()?;
-        let (ids, leaves) = leaves_of(entries.iter());
+        let count = u32::try_from(ids.len()).ok()?;
         let mut nodes = alloc::vec![Vec::new(); usize::from(HEIGHT)];
         let root = build(
+            &labels,
             &ids,
             &leaves,
-            HEIGHT,
-            0,
+            (HEIGHT, 0),
             0,
             ids.len(),
             &mut Some(&mut nodes),
         );
         Some(Self {
+            digest: digest(&labels, count, &root),
+            labels,
             ids,
             leaves,
             nodes,
-            digest: digest(count, &root),
-            root,
         })
     }
 
-    /// The roster digest.
-    #[must_use]
-    pub fn digest(&self) -> &[u8; 32] {
-        &self.digest
-    }
-
-    /// The number of entries, `n'`.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether the roster is empty.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The pruned tree that reveals the entries of `reveal` (ascending ids, each in the
-    /// roster) and nothing else: its leaves, in id order, are the entries a client receives
-    /// alongside the proof.
-    #[must_use]
-    pub fn prove(&self, reveal: &[ClientId]) -> Vec<u8> {
+    fn prove(&self, reveal: &[ClientId]) -> Vec<u8> {
         let mut out = Vec::new();
         self.prove_at(reveal, HEIGHT, 0, &mut out);
         out
@@ -199,13 +226,98 @@ impl RosterTree {
     }
 }
 
-/// The hash of the subtree at `height` from `start` over `ids[lo..hi]` (which all lie in
-/// it), recording every node of two or more entries in `nodes` if given.
+/// The whole roster tree, as the server keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterTree(Tree);
+
+impl RosterTree {
+    /// The tree of `entries`, which must be in strictly ascending id order (as a roster is;
+    /// the server builds it from a map). `None` otherwise, or beyond `u32::MAX` entries.
+    #[must_use]
+    pub fn new(entries: &[AdvertiseKeys]) -> Option<Self> {
+        let (ids, leaves) = roster_leaves(entries.iter());
+        Tree::new(ROSTER, ids, leaves).map(Self)
+    }
+
+    /// The roster digest.
+    #[must_use]
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0.digest
+    }
+
+    /// The number of entries, `n'`.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.ids.len()
+    }
+
+    /// Whether the roster is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.ids.is_empty()
+    }
+
+    /// The pruned tree that reveals the entries of `reveal` (ascending ids, each in the
+    /// roster) and nothing else: its leaves, in id order, are the entries a client receives
+    /// alongside the proof.
+    #[must_use]
+    pub fn prove(&self, reveal: &[ClientId]) -> Vec<u8> {
+        self.0.prove(reveal)
+    }
+}
+
+/// The survivor tree of ConsistencyCheck: one leaf per roster member, its status 1 if it
+/// is in `U_3`, else 0 (`docs/PROTOCOL.md` §7). Its digest is what survivors sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurvivorTree(Tree);
+
+impl SurvivorTree {
+    /// The tree over the roster `members` (strictly ascending), a member's status 1 if it is
+    /// in `survivors`. `None` if `members` is not strictly ascending or has more than
+    /// `u32::MAX` ids. Survivors that are not members have no leaf.
+    #[must_use]
+    pub fn new(members: &[ClientId], survivors: &BTreeSet<ClientId>) -> Option<Self> {
+        Tree::new(
+            SURVIVORS,
+            members.to_vec(),
+            survivor_leaves(members, survivors),
+        )
+        .map(Self)
+    }
+
+    /// The survivor digest.
+    #[must_use]
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0.digest
+    }
+
+    /// The number of leaves, `n'`.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.ids.len()
+    }
+
+    /// Whether the tree is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.ids.is_empty()
+    }
+
+    /// The pruned tree that reveals the statuses of `reveal` (ascending ids, each a member):
+    /// a client's slice of the survivor tree (its own status and its neighbours').
+    #[must_use]
+    pub fn prove(&self, reveal: &[ClientId]) -> Vec<u8> {
+        self.0.prove(reveal)
+    }
+}
+
+/// The hash of the subtree at `(height, start)` over `ids[lo..hi]` (which all lie in it),
+/// recording every node of two or more entries in `nodes` if given.
 fn build(
+    labels: &Labels,
     ids: &[ClientId],
     leaves: &[Hash],
-    height: u8,
-    start: u64,
+    (height, start): (u8, u64),
     lo: usize,
     hi: usize,
     nodes: &mut Option<&mut Vec<Vec<(u32, Hash)>>>,
@@ -216,12 +328,13 @@ fn build(
         _ => {
             let half = 1u64 << (height - 1);
             let mid = lo + lower(ids.get(lo..hi).unwrap_or_default(), start + half);
-            let l = build(ids, leaves, height - 1, start, lo, mid, nodes);
-            let r = build(ids, leaves, height - 1, start + half, mid, hi, nodes);
+            let below = height - 1;
+            let l = build(labels, ids, leaves, (below, start), lo, mid, nodes);
+            let r = build(labels, ids, leaves, (below, start + half), mid, hi, nodes);
             let (lc, rc) = (mid - lo, hi - mid);
             let lc = u32::try_from(lc).unwrap_or(u32::MAX);
             let rc = u32::try_from(rc).unwrap_or(u32::MAX);
-            let hash = node_hash(height, (&l, lc), (&r, rc));
+            let hash = node_hash(labels, height, (&l, lc), (&r, rc));
             if let Some(nodes) = nodes.as_deref_mut()
                 && let Some(level) = nodes.get_mut(usize::from(height) - 1)
             {
@@ -232,6 +345,14 @@ fn build(
     }
 }
 
+/// The digest of the tree over `ids` (strictly ascending) with hashes `leaves`, without
+/// keeping its nodes.
+fn digest_of(labels: &Labels, ids: &[ClientId], leaves: &[Hash]) -> Option<[u8; 32]> {
+    let count = u32::try_from(ids.len()).ok()?;
+    let root = build(labels, ids, leaves, (HEIGHT, 0), 0, ids.len(), &mut None);
+    Some(digest(labels, count, &root))
+}
+
 /// The roster digest of `entries` (any order; ids distinct), as client and server compute
 /// it from a whole roster. Repeated ids give `None`.
 #[must_use]
@@ -240,27 +361,36 @@ pub fn roster_digest_of(entries: &[AdvertiseKeys]) -> Option<[u8; 32]> {
     if !sorted.is_sorted_by_key(|e| e.sender) {
         sorted.sort_by_key(|e| e.sender);
     }
-    if sorted.windows(2).any(|w| match w {
-        [a, b] => a.sender == b.sender,
-        _ => false,
-    }) {
+    let (ids, leaves) = roster_leaves(sorted.iter().copied());
+    if !strictly_ascending(&ids) {
         return None;
     }
-    let count = u32::try_from(sorted.len()).ok()?;
-    let (ids, leaves) = leaves_of(sorted.iter().copied());
-    let root = build(&ids, &leaves, HEIGHT, 0, 0, ids.len(), &mut None);
-    Some(digest(count, &root))
+    digest_of(&ROSTER, &ids, &leaves)
 }
 
-/// What a proof shows: the roster's digest and size, and the rank of each revealed entry.
+/// The survivor digest over the roster `members` (strictly ascending), a member's status 1
+/// if it is in `survivors`: what a survivor signs in ConsistencyCheck. `None` if `members`
+/// is not strictly ascending.
+#[must_use]
+pub fn survivor_digest_of(
+    members: &[ClientId],
+    survivors: &BTreeSet<ClientId>,
+) -> Option<[u8; 32]> {
+    if !strictly_ascending(members) {
+        return None;
+    }
+    digest_of(&SURVIVORS, members, &survivor_leaves(members, survivors))
+}
+
+/// What a proof shows: the tree's digest and size, and the rank of each revealed leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
-    /// The roster digest.
+    /// The tree's digest (the roster digest, or the survivor digest).
     pub digest: [u8; 32],
-    /// The number of entries, `n'`.
+    /// The number of leaves, `n'`.
     pub count: usize,
-    /// The rank of each revealed entry (how many entries have a smaller id), in the order of
-    /// the entries given to [`verify`].
+    /// The rank of each revealed leaf (how many leaves have a smaller id), in the order of
+    /// the leaves given to [`verify`].
     pub ranks: Vec<usize>,
 }
 
@@ -281,9 +411,10 @@ pub enum ProofError {
 }
 
 struct Walk<'a> {
+    labels: &'a Labels,
     proof: &'a [u8],
     at: usize,
-    entries: &'a [AdvertiseKeys],
+    leaves: &'a [(ClientId, Hash)],
     next: usize,
     /// Entries seen so far, in id order (opaque counts included): the next leaf's rank.
     before: u64,
@@ -318,8 +449,8 @@ impl Walk<'_> {
                 Ok((hash, count))
             }
             TAG_LEAF => {
-                let entry = self.entries.get(self.next).ok_or(ProofError::Misplaced)?;
-                let id = u64::from(entry.sender.0);
+                let &(id, leaf) = self.leaves.get(self.next).ok_or(ProofError::Misplaced)?;
+                let id = u64::from(id.0);
                 // SECURITY: an entry sits only at its own id's position, so no id appears
                 // twice in a tree and every rank is that of the id.
                 if id < start || id >= start + (1u64 << height) {
@@ -329,7 +460,7 @@ impl Walk<'_> {
                 self.ranks
                     .push(usize::try_from(self.before).map_err(|_| ProofError::Misplaced)?);
                 self.before += 1;
-                Ok((leaf_hash(entry), 1))
+                Ok((leaf, 1))
             }
             TAG_BRANCH => {
                 if height == 0 {
@@ -343,7 +474,7 @@ impl Walk<'_> {
                 }
                 let to32 = |c: u64| u32::try_from(c).map_err(|_| ProofError::NotCanonical);
                 Ok((
-                    node_hash(height, (&lh, to32(lc)?), (&rh, to32(rc)?)),
+                    node_hash(self.labels, height, (&lh, to32(lc)?), (&rh, to32(rc)?)),
                     lc + rc,
                 ))
             }
@@ -352,35 +483,65 @@ impl Walk<'_> {
     }
 }
 
-/// Verifies a pruned tree whose leaves, in id order, are `entries`: returns the digest of
-/// the roster it opens, its size and each entry's rank. Recursion is at most
+/// Verifies a pruned tree of `labels` whose revealed leaves, in id order, are `leaves`.
+fn verify_leaves(
+    labels: &Labels,
+    proof: &[u8],
+    leaves: &[(ClientId, Hash)],
+) -> Result<Verified, ProofError> {
+    let mut walk = Walk {
+        labels,
+        proof,
+        at: 0,
+        leaves,
+        next: 0,
+        before: 0,
+        ranks: Vec::with_capacity(leaves.len()),
+    };
+    let (root, count) = walk.node(HEIGHT, 0)?;
+    if walk.at != proof.len() {
+        return Err(ProofError::Truncated);
+    }
+    if walk.next != leaves.len() {
+        return Err(ProofError::Misplaced);
+    }
+    let count32 = u32::try_from(count).map_err(|_| ProofError::NotCanonical)?;
+    Ok(Verified {
+        digest: digest(labels, count32, &root),
+        count: usize::try_from(count).map_err(|_| ProofError::NotCanonical)?,
+        ranks: walk.ranks,
+    })
+}
+
+/// Verifies a pruned roster tree whose leaves, in id order, are `entries`: returns the
+/// digest of the roster it opens, its size and each entry's rank. Recursion is at most
 /// [`HEIGHT`]` + 1` deep; the work is linear in the proof's length.
 ///
 /// # Errors
 /// [`ProofError`] for bytes that are not the canonical pruned tree of some roster holding
 /// exactly `entries` at their ids.
 pub fn verify(proof: &[u8], entries: &[AdvertiseKeys]) -> Result<Verified, ProofError> {
-    let mut walk = Walk {
-        proof,
-        at: 0,
-        entries,
-        next: 0,
-        before: 0,
-        ranks: Vec::with_capacity(entries.len()),
-    };
-    let (root, count) = walk.node(HEIGHT, 0)?;
-    if walk.at != proof.len() {
-        return Err(ProofError::Truncated);
-    }
-    if walk.next != entries.len() {
-        return Err(ProofError::Misplaced);
-    }
-    let count32 = u32::try_from(count).map_err(|_| ProofError::NotCanonical)?;
-    Ok(Verified {
-        digest: digest(count32, &root),
-        count: usize::try_from(count).map_err(|_| ProofError::NotCanonical)?,
-        ranks: walk.ranks,
-    })
+    let leaves: Vec<(ClientId, Hash)> =
+        entries.iter().map(|e| (e.sender, roster_leaf(e))).collect();
+    verify_leaves(&ROSTER, proof, &leaves)
+}
+
+/// Verifies a pruned survivor tree whose leaves, in id order, are the members `statuses`
+/// (each with its status: `true` for a survivor): returns the survivor digest, `n'` and
+/// each member's rank. As [`verify`] in cost.
+///
+/// # Errors
+/// [`ProofError`] for bytes that are not the canonical pruned survivor tree of some roster
+/// holding exactly these statuses at these ids.
+pub fn verify_survivors(
+    proof: &[u8],
+    statuses: &[(ClientId, bool)],
+) -> Result<Verified, ProofError> {
+    let leaves: Vec<(ClientId, Hash)> = statuses
+        .iter()
+        .map(|&(v, survived)| (v, survivor_leaf(v, survived)))
+        .collect();
+    verify_leaves(&SURVIVORS, proof, &leaves)
 }
 
 #[cfg(test)]
@@ -479,6 +640,82 @@ mod tests {
             bad[i] ^= 0x5a;
             assert_ne!(verify(&bad, &shown), Ok(good.clone()));
         }
+    }
+
+    /// The generalised tree keeps the roster tree's bytes: the digest of the worked example
+    /// of `docs/PROTOCOL.md` §6.2 (16 entries, also pinned in `tests/secagg_plus.rs`), as
+    /// computed before the survivor tree shared its code.
+    #[test]
+    fn the_roster_digest_is_unchanged() {
+        let entries: Vec<AdvertiseKeys> = (1u8..=16)
+            .map(|i| AdvertiseKeys {
+                session: SessionId([0x5c; 32]),
+                sender: ClientId(u32::from(i)),
+                share_public_key: PublicKey([i; 32]),
+                mask_public_key: PublicKey([i + 100; 32]),
+                self_mask_commitment: [i + 200; 32],
+                signature: None,
+            })
+            .collect();
+        let hex: String = RosterTree::new(&entries)
+            .unwrap()
+            .digest()
+            .iter()
+            .map(|b| alloc::format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "a7634df5152ab409358e2df815164452767ffd4d703c4d090312431aca862ec7"
+        );
+    }
+
+    fn statuses(members: &[u32], survivors: &BTreeSet<ClientId>) -> Vec<(ClientId, bool)> {
+        members
+            .iter()
+            .map(|&v| (ClientId(v), survivors.contains(&ClientId(v))))
+            .collect()
+    }
+
+    #[test]
+    fn survivor_proofs_verify_to_the_survivor_digest() {
+        let members: Vec<u32> = (0..300).map(|i| i * 3 + 1).collect();
+        let ids: Vec<ClientId> = members.iter().map(|&v| ClientId(v)).collect();
+        let survivors: BTreeSet<ClientId> = ids.iter().copied().filter(|v| v.0 % 7 != 0).collect();
+        let tree = SurvivorTree::new(&ids, &survivors).unwrap();
+        assert_eq!(tree.len(), 300);
+        assert_eq!(survivor_digest_of(&ids, &survivors), Some(*tree.digest()));
+        // The survivor tree is domain-separated from a roster tree over the same ids.
+        let shown: Vec<u32> = vec![1, 22, 49, 400, 898];
+        let reveal: Vec<ClientId> = shown.iter().map(|&v| ClientId(v)).collect();
+        let proof = tree.prove(&reveal);
+        assert!(proof.len() <= max_proof_len(reveal.len()));
+        let opened = statuses(&shown, &survivors);
+        let v = verify_survivors(&proof, &opened).unwrap();
+        assert_eq!(&v.digest, tree.digest());
+        assert_eq!(v.count, 300);
+        assert_eq!(v.ranks, vec![0, 7, 16, 133, 299]);
+        // One status flipped: another digest (two honest clients shown different statuses
+        // for one member hold different digests).
+        let mut flipped = opened.clone();
+        flipped[2].1 = !flipped[2].1;
+        assert_ne!(verify_survivors(&proof, &flipped).unwrap().digest, v.digest);
+        let mut fewer = survivors.clone();
+        fewer.remove(&ClientId(22));
+        assert_ne!(survivor_digest_of(&ids, &fewer), Some(v.digest));
+        // A member left out, or one more: refused.
+        assert_eq!(
+            verify_survivors(&proof, &opened[1..]),
+            Err(ProofError::Misplaced)
+        );
+        let mut more = opened.clone();
+        more.insert(1, (ClientId(4), true));
+        assert!(verify_survivors(&proof, &more).is_err());
+        // Not a roster proof, and unsorted members make no tree.
+        assert!(SurvivorTree::new(&[ClientId(2), ClientId(1)], &survivors).is_none());
+        assert_eq!(
+            survivor_digest_of(&[ClientId(2), ClientId(2)], &survivors),
+            None
+        );
     }
 
     #[test]

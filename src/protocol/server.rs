@@ -12,6 +12,7 @@
 mod advertise_keys;
 pub use advertise_keys::RosterViews;
 mod consistency;
+pub use consistency::SurvivorViews;
 mod masked_input;
 mod share_keys;
 pub(crate) mod state;
@@ -38,7 +39,7 @@ use crate::protocol::derive::{
 };
 use crate::protocol::graph::Graph;
 use crate::protocol::messages as msg;
-use crate::protocol::roster_tree::RosterTree;
+use crate::protocol::roster_tree::{RosterTree, SurvivorTree};
 use crate::protocol::rules::{enough, wrong_model};
 
 fn reject(client: ClientId, round: Round, reason: Misbehavior) -> Rejected {
@@ -118,9 +119,11 @@ impl fmt::Debug for MaskedInput {
 }
 
 /// Round 3 (ConsistencyCheck), server side, malicious-server mode: collects the survivors'
-/// signatures over `U_3`.
+/// signatures over the survivor digest (the survivor tree's, which commits to `U_3`).
 pub struct Consistency {
     masked: MaskedInput,
+    /// The survivor tree over the roster, built once when the round opens.
+    survivor_tree: SurvivorTree,
     signatures: BTreeMap<ClientId, Signature>,
 }
 

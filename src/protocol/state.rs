@@ -392,14 +392,16 @@ pub fn max_client_state_len(params: &Params) -> usize {
     let body = [
         // AdvertiseKeys: three secrets and the advertisement.
         sum(&[96, nested_max(n)]),
-        // ShareKeys, MaskedInput, Consistency: digest, members, secrets, own shares, peers,
-        // survivors.
+        // ShareKeys, MaskedInput, Consistency: roster digest and size, members, secrets, own
+        // shares, peers, the survivor digest and the neighbourhood's statuses.
         sum(&[
-            32,
-            times(2, sum(&[4, times(n, 4)])),
+            32 + 4,
+            sum(&[4, times(n, 4)]),
             32 + 32 + 64,
             4,
             times(h, PEER),
+            32,
+            sum(&[4, times(h, 5)]),
         ]),
         // Done: the answered request's digest and the response.
         sum(&[1, 32, nested_max(h)]),

@@ -8,7 +8,7 @@ use crate::crypto::sign::{
     BadSignature, IdentityKey, IdentityPublicKey, LABEL_ADVERTISE_SIGNATURE,
     LABEL_CONSISTENCY_SIGNATURE, LABEL_ROSTER_SIGNATURE, Signature,
 };
-use crate::ids::{ClientId, SessionId};
+use crate::ids::SessionId;
 use crate::wire::AdvertiseKeys;
 
 /// `session ‖ sender ‖ share public key ‖ mask public key ‖ commitment`.
@@ -22,26 +22,12 @@ fn advertisement(keys: &AdvertiseKeys) -> Vec<u8> {
     m
 }
 
-/// `session ‖ roster digest`.
-fn roster(session: &SessionId, digest: &[u8; 32]) -> Vec<u8> {
+/// `session ‖ digest`: the transcript of a roster signature (the roster digest) and of a
+/// consistency signature (the survivor digest); their labels tell them apart.
+fn session_digest(session: &SessionId, digest: &[u8; 32]) -> Vec<u8> {
     let mut m = Vec::with_capacity(64);
     m.extend_from_slice(session.as_bytes());
     m.extend_from_slice(digest);
-    m
-}
-
-/// `session ‖ count (u32 BE) ‖ ids (u32 BE each, ascending)`.
-fn survivors(session: &SessionId, survivors: &[ClientId]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(36_usize.saturating_add(survivors.len().saturating_mul(4)));
-    m.extend_from_slice(session.as_bytes());
-    m.extend_from_slice(
-        &u32::try_from(survivors.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    for id in survivors {
-        m.extend_from_slice(&id.to_be_bytes());
-    }
     m
 }
 
@@ -55,13 +41,17 @@ impl IdentityKey {
     /// Signs the digest of the roster of `session` this client received (ShareKeys).
     #[must_use]
     pub fn sign_roster(&self, session: &SessionId, digest: &[u8; 32]) -> Signature {
-        self.sign_labelled(LABEL_ROSTER_SIGNATURE, &roster(session, digest))
+        self.sign_labelled(LABEL_ROSTER_SIGNATURE, &session_digest(session, digest))
     }
 
-    /// Signs the survivor set of `session` (ConsistencyCheck).
+    /// Signs the survivor digest of `session` (ConsistencyCheck): the digest of the survivor
+    /// tree ([`crate::protocol::roster_tree::SurvivorTree`]) this client verified.
     #[must_use]
-    pub fn sign_survivors(&self, session: &SessionId, ids: &[ClientId]) -> Signature {
-        self.sign_labelled(LABEL_CONSISTENCY_SIGNATURE, &survivors(session, ids))
+    pub fn sign_survivors(&self, session: &SessionId, survivor_digest: &[u8; 32]) -> Signature {
+        self.sign_labelled(
+            LABEL_CONSISTENCY_SIGNATURE,
+            &session_digest(session, survivor_digest),
+        )
     }
 }
 
@@ -88,22 +78,26 @@ impl IdentityPublicKey {
         digest: &[u8; 32],
         signature: &Signature,
     ) -> Result<(), BadSignature> {
-        self.verify_labelled(LABEL_ROSTER_SIGNATURE, &roster(session, digest), signature)
+        self.verify_labelled(
+            LABEL_ROSTER_SIGNATURE,
+            &session_digest(session, digest),
+            signature,
+        )
     }
 
-    /// Verifies a signature over the survivor set of `session`.
+    /// Verifies a signature over the survivor digest of `session`.
     ///
     /// # Errors
     /// [`BadSignature`] if it does not verify.
     pub fn verify_survivors(
         &self,
         session: &SessionId,
-        ids: &[ClientId],
+        survivor_digest: &[u8; 32],
         signature: &Signature,
     ) -> Result<(), BadSignature> {
         self.verify_labelled(
             LABEL_CONSISTENCY_SIGNATURE,
-            &survivors(session, ids),
+            &session_digest(session, survivor_digest),
             signature,
         )
     }

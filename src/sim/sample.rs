@@ -12,8 +12,8 @@
 //! * who of its neighbourhood sent a masked input, and (malicious mode) its neighbours'
 //!   ConsistencyCheck signatures: the server cannot tell a masked input from random
 //!   elements, so the driver stands in for each neighbour with a masked input of zeros (the
-//!   sum is not computed) and signs what the server asks the neighbour to sign with the
-//!   neighbour's identity key, as the honest neighbour would once its own checks passed.
+//!   sum is not computed) and signs the server's survivor digest with the neighbour's
+//!   identity key, as the honest neighbour would once its slice verified.
 //!
 //! Every other client goes silent after AdvertiseKeys, as if it had dropped. The measured
 //! clients' messages are therefore exactly those of a whole session with the same roster

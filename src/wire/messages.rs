@@ -12,7 +12,7 @@ use super::codec::{
 };
 use super::types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster, RosterSlice,
-    SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, UnmaskingRequest,
+    SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, SurvivorSlice, UnmaskingRequest,
     UnmaskingResponse,
 };
 use crate::arith::Modulus;
@@ -76,7 +76,15 @@ pub(crate) fn longest_message(clients: usize, view: usize, packed: usize) -> usi
             times(clients, SEALED_ITEM + SIGNATURE_ITEM),
         ]),
         sum(&[HEADER_LEN, U32_LEN, BYTES32, packed]),
-        sum(&[HEADER_LEN, 2 * U32_LEN, times(clients, U32_LEN)]),
+        // A whole consistency request, and a slice of `view` statuses with its proof.
+        sum(&[HEADER_LEN, 2 * U32_LEN, times(clients, U32_LEN), 1]),
+        sum(&[
+            HEADER_LEN,
+            2 * U32_LEN,
+            times(view, U32_LEN),
+            1 + 2 * U32_LEN,
+            max_roster_proof_len(view),
+        ]),
         sum(&[HEADER_LEN, U32_LEN, SIGNATURE_LEN]),
         sum(&[
             HEADER_LEN,
@@ -442,15 +450,29 @@ fn read_signatures(
     Ok(signatures)
 }
 
-/// `version ‖ kind 6 ‖ session ‖ recipient ‖ count ‖ count × survivor id`.
+/// `version ‖ kind 6 ‖ session ‖ recipient ‖ count ‖ count × survivor id ‖ slice`, where
+/// `slice` is `0` (all of `U_3`) or `1 ‖ count ‖ count × dropped id ‖ proof length ‖ proof`.
 impl Encode for ConsistencyRequest {
     fn encode(&self, out: &mut Vec<u8>) {
         put_header(Kind::ConsistencyRequest, &self.session, out);
         self.recipient.encode(out);
         put_ids(&self.survivors, out);
+        match &self.slice {
+            None => out.push(0),
+            Some(slice) => {
+                out.push(1);
+                put_ids(&slice.dropped, out);
+                put_count(slice.proof.len(), out);
+                out.extend_from_slice(&slice.proof);
+            }
+        }
     }
     fn encoded_len(&self) -> usize {
-        sum(&[HEADER_LEN, U32_LEN, ids_len(&self.survivors)])
+        let slice = self
+            .slice
+            .as_ref()
+            .map_or(0, |s| sum(&[ids_len(&s.dropped), U32_LEN, s.proof.len()]));
+        sum(&[HEADER_LEN, U32_LEN, ids_len(&self.survivors), 1, slice])
     }
 }
 
@@ -459,10 +481,22 @@ impl DecodeWith<Limits> for ConsistencyRequest {
         let session = read_header(r, Kind::ConsistencyRequest)?;
         let recipient = ClientId::decode(r)?;
         let survivors = read_ids(r, "survivors", limits)?;
+        let slice = match r.u8()? {
+            0 => None,
+            1 => {
+                let dropped = read_ids(r, "dropped", limits)?;
+                let opened = survivors.len().saturating_add(dropped.len());
+                let len = r.count("survivor proof bytes", max_roster_proof_len(opened), 1)?;
+                let proof = r.bytes(len)?.to_vec();
+                Some(SurvivorSlice { dropped, proof })
+            }
+            other => return Err(DecodeError::BadOptionByte(other)),
+        };
         Ok(Self {
             session,
             recipient,
             survivors,
+            slice,
         })
     }
 }
@@ -831,8 +865,22 @@ mod tests {
                 session: SID,
                 recipient: ClientId(4),
                 survivors: vec![],
+                slice: None,
             },
-            42,
+            43,
+        )?;
+        // A slice: two survivors, one dropped, a proof (opaque bytes to the codec).
+        round_trip(
+            &ConsistencyRequest {
+                session: SID,
+                recipient: ClientId(4),
+                survivors: vec![ClientId(4), ClientId(6)],
+                slice: Some(SurvivorSlice {
+                    dropped: vec![ClientId(5)],
+                    proof: vec![2, 3, 3, 3],
+                }),
+            },
+            43 + 8 + 4 + 4 + 4 + 4,
         )?;
         round_trip(
             &ConsistencySignature {

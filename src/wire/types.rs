@@ -123,31 +123,52 @@ pub struct UnmaskingRequest {
     pub survivors: Vec<ClientId>,
     /// Clients that dropped before sending a masked input: reveal their key shares.
     pub dropped: Vec<ClientId>,
-    /// In the malicious-server mode, the ConsistencyCheck signatures over `U_3` of the
+    /// In the malicious-server mode, the ConsistencyCheck signatures (over the survivor
+    /// digest) of the
     /// recipient's neighbours (and itself) that sent one; empty otherwise.
     pub signatures: Vec<(ClientId, Signature)>,
 }
 
-/// Round 2 to 3 (malicious-server mode), server to every survivor: the survivor set `U_3`.
+/// Round 2 to 3 (malicious-server mode), server to every survivor: the survivor statuses
+/// it signs the survivor digest of (`docs/PROTOCOL.md` §7). As a [`Roster`], either whole
+/// (`slice: None`: `survivors` is all of `U_3`, and the client builds the survivor tree from
+/// its roster) or, on a sparse graph, the recipient's slice: the statuses of exactly the
+/// recipient and its neighbours, with a proof against the survivor tree
+/// ([`crate::protocol::roster_tree::SurvivorTree`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsistencyRequest {
     /// The session.
     pub session: SessionId,
     /// The client this request is for.
     pub recipient: ClientId,
-    /// Every client whose masked input the server holds (`U_3`), ascending.
+    /// The survivors (`U_3`) shown, ascending: all of them, or those of the recipient's
+    /// view.
     pub survivors: Vec<ClientId>,
+    /// For a slice: the view's members not in `U_3`, and the proof.
+    pub slice: Option<SurvivorSlice>,
+}
+
+/// What makes a [`ConsistencyRequest`] one client's slice of the survivor tree: the members
+/// of its view not in `U_3` (status 0), and the pruned survivor tree whose leaves, in id
+/// order, are the view's members (`survivors` and `dropped` merged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurvivorSlice {
+    /// The view's members not in `U_3`, ascending.
+    pub dropped: Vec<ClientId>,
+    /// The pruned survivor tree, pre-order (`docs/WIRE.md` §4).
+    pub proof: Vec<u8>,
 }
 
 /// Round 3 (malicious-server mode), client to server: the client's signature over
-/// `(session, U_3)`.
+/// `(session, survivor digest)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsistencySignature {
     /// The session.
     pub session: SessionId,
     /// The sender.
     pub sender: ClientId,
-    /// Ed25519 signature over the survivor set.
+    /// Ed25519 signature over the survivor digest (the survivor tree's, which commits to
+    /// every roster member's status).
     pub signature: Signature,
 }
 

@@ -75,7 +75,7 @@ impl Transcript {
     }
 }
 
-/// The three sessions pinned by the vector files.
+/// The sessions pinned by the vector files.
 pub fn complete_n3() -> Spec {
     let params = Params::new(
         SessionId([0x11; 32]),
@@ -118,6 +118,26 @@ pub fn malicious_n4() -> Spec {
         params,
         seed: 3,
         drop_before_masked_input: vec![ClientId(4)],
+    }
+}
+
+/// SecAgg+ against a malicious server: each survivor's consistency request is its slice of
+/// the survivor tree (its neighbourhood's statuses with the proof).
+pub fn malicious_sparse_n8_k4() -> Spec {
+    let params = Params::builder(
+        SessionId([0x44; 32]),
+        8,
+        Modulus::power_of_two(12).unwrap(),
+        3,
+    )
+    .threat_model(ThreatModel::Malicious)
+    .neighbours(4)
+    .build()
+    .unwrap();
+    Spec {
+        params,
+        seed: 4,
+        drop_before_masked_input: vec![ClientId(6)],
     }
 }
 

@@ -68,6 +68,7 @@ impl ShareKeys {
             own: self.own,
             peers: core::mem::take(&mut self.peers),
             identity: self.identity.take(),
+            roster_size: self.roster_size,
             members: core::mem::take(&mut self.members),
         };
         Ok((next, out))

@@ -6,12 +6,13 @@
 use super::*;
 
 /// What a checked roster gives a client: its neighbours, every member's id (malicious mode,
-/// from a whole roster only: ConsistencyCheck checks the survivors against it) and the
-/// roster's digest.
+/// from a whole roster only: ConsistencyCheck can then build the survivor tree from a whole
+/// survivor list), the roster's digest and its size `n'`.
 pub(super) struct CheckedRoster {
     pub(super) peers: BTreeMap<ClientId, Peer>,
     pub(super) members: Vec<ClientId>,
     pub(super) digest: [u8; 32],
+    pub(super) size: usize,
 }
 
 fn fault(what: Misbehavior) -> Error {
@@ -99,6 +100,7 @@ impl AdvertiseKeys {
             peers,
             members,
             digest,
+            size,
         })
     }
 

@@ -31,6 +31,7 @@ impl AdvertiseKeys {
             mut peers,
             members,
             digest,
+            size,
         } = self.check_roster(roster)?;
         // Share: holders are this client and its neighbours, in id order.
         let holders: Vec<ClientId> = roster
@@ -79,6 +80,7 @@ impl AdvertiseKeys {
             id: self.id,
             identity: self.identity,
             roster_digest: digest,
+            roster_size: size,
             members,
             mask_key: SecretKey::from_scalar(self.mask_key_secret.scalar()),
             self_mask_seed: self.self_mask_seed,

@@ -194,6 +194,19 @@ fn read_members(r: &mut Reader<'_>, params: &Params) -> Result<Vec<ClientId>, De
     read_ids(r, "roster members", params.clients())
 }
 
+/// The roster's size `n'` is at least `t` (the roster checks made it so; `n` bounds it on
+/// reading), and the member list's length when there is one.
+fn check_roster_size(
+    params: &Params,
+    size: usize,
+    members: &[ClientId],
+) -> Result<(), DecodeError> {
+    if size < params.threshold() || (!members.is_empty() && members.len() != size) {
+        return Err(DecodeError::NonCanonical("roster size"));
+    }
+    Ok(())
+}
+
 impl Saved for AdvertiseKeys {
     const STAGE: u8 = 0;
 
@@ -240,6 +253,7 @@ impl Saved for ShareKeys {
 
     fn write(&self, w: &mut Writer) {
         w.bytes(&self.roster_digest);
+        w.u32(self.roster_size);
         w.ids(self.members.iter());
         w.bytes(self.mask_key.to_bytes().as_ref());
         w.bytes(self.self_mask_seed.to_bytes().as_ref());
@@ -249,7 +263,9 @@ impl Saved for ShareKeys {
 
     fn read(r: &mut Reader<'_>, c: Context) -> Result<Self, DecodeError> {
         let roster_digest = *r.array::<32>()?;
+        let roster_size = r.count("roster size", c.params.clients(), 0)?;
         let members = read_members(r, &c.params)?;
+        check_roster_size(&c.params, roster_size, &members)?;
         let mask_key = secret_key(r)?;
         let self_mask_seed = secret_scalar(r)?;
         let own = read_held(r)?;
@@ -259,6 +275,7 @@ impl Saved for ShareKeys {
             id: c.id,
             identity: c.identity,
             roster_digest,
+            roster_size,
             members,
             mask_key,
             self_mask_seed,
@@ -278,19 +295,23 @@ impl Saved for MaskedInput {
     fn write(&self, w: &mut Writer) {
         write_held(w, &self.own);
         write_peers(w, &self.peers);
+        w.u32(self.roster_size);
         w.ids(self.members.iter());
     }
 
     fn read(r: &mut Reader<'_>, c: Context) -> Result<Self, DecodeError> {
         let own = read_held(r)?;
         let peers = read_peers(r, &c.params, c.id)?;
+        let roster_size = r.count("roster size", c.params.clients(), 0)?;
         let members = read_members(r, &c.params)?;
+        check_roster_size(&c.params, roster_size, &members)?;
         Ok(Self {
             params: c.params,
             id: c.id,
             own,
             peers,
             identity: c.identity,
+            roster_size,
             members,
         })
     }
@@ -303,16 +324,52 @@ impl Saved for Consistency {
         self.inner.context()
     }
 
+    /// The inner state, the survivor digest signed, and `count ‖ (id ‖ status)` per member
+    /// of the neighbourhood, ascending.
     fn write(&self, w: &mut Writer) {
         self.inner.write(w);
-        w.ids(self.survivors.iter());
+        w.bytes(&self.survivor_digest);
+        w.u32(self.statuses.len());
+        for (v, &survived) in &self.statuses {
+            w.bytes(&v.to_be_bytes());
+            w.u8(u8::from(survived));
+        }
     }
 
     fn read(r: &mut Reader<'_>, c: Context) -> Result<Self, DecodeError> {
-        let max = c.params.clients();
         let inner = MaskedInput::read(r, c)?;
-        let survivors = read_ids(r, "survivors", max)?.into_iter().collect();
-        Ok(Self { inner, survivors })
+        let survivor_digest = *r.array::<32>()?;
+        let count = r.count("statuses", inner.params.share_holders(), 5)?;
+        let mut statuses = BTreeMap::new();
+        let mut last = None;
+        for _ in 0..count {
+            let v = ClientId::decode(r)?;
+            if last.is_some_and(|l| l >= v) {
+                return Err(DecodeError::NonCanonical("statuses not strictly ascending"));
+            }
+            last = Some(v);
+            let survived = match r.u8()? {
+                0 => false,
+                1 => true,
+                other => return Err(DecodeError::BadOptionByte(other)),
+            };
+            statuses.insert(v, survived);
+        }
+        // Exactly this client and its neighbours, as ConsistencyCheck verified them.
+        let neighbourhood = statuses.len() == inner.peers.len().saturating_add(1)
+            && statuses
+                .keys()
+                .all(|v| *v == inner.id || inner.peers.contains_key(v));
+        if !neighbourhood {
+            return Err(DecodeError::NonCanonical(
+                "statuses of another neighbourhood",
+            ));
+        }
+        Ok(Self {
+            inner,
+            survivor_digest,
+            statuses,
+        })
     }
 }
 

@@ -156,8 +156,9 @@ impl Consistency {
     /// CCS 2017, Fig. 4 (malicious-server mode).
     ///
     /// Before revealing anything, checks that at least `t` of this client's share-holder
-    /// neighbourhood (itself and its neighbours) signed the very survivor set it signed, and
-    /// that the request's survivors and dropped clients are exactly what that set implies.
+    /// neighbourhood (itself and its neighbours) signed the very survivor digest it signed,
+    /// and that the request's survivors and dropped clients are exactly what the statuses it
+    /// verified under that digest imply.
     ///
     /// # Errors
     /// [`Error::Misbehaved`] by the server for a signature that does not verify or comes
@@ -175,7 +176,6 @@ impl Consistency {
         let Some(identity) = hardening(&inner.params, &inner.identity)? else {
             return Err(wrong_model(&inner.params));
         };
-        let ordered: Vec<ClientId> = self.survivors.iter().copied().collect();
         let mut signers = BTreeSet::new();
         for (signer, signature) in &request.signatures {
             let signer = *signer;
@@ -185,10 +185,11 @@ impl Consistency {
             if !signers.insert(signer) {
                 return Err(fault(Misbehavior::RepeatedId { peer: signer }));
             }
-            // SECURITY: each signature must be the signer's, over the very set we signed:
-            // a server showing different survivor sets cannot collect t of them for both.
+            // SECURITY: each signature must be the signer's, over the very survivor digest
+            // we signed: a server showing two honest neighbours different statuses for one
+            // client shows them two digests, and cannot collect t signatures for both.
             let valid = identity.pki.get(signer).is_some_and(|key| {
-                key.verify_survivors(inner.params.session(), &ordered, signature)
+                key.verify_survivors(inner.params.session(), &self.survivor_digest, signature)
                     .is_ok()
             });
             if !valid {
@@ -205,8 +206,9 @@ impl Consistency {
         self.inner.reveal(request)
     }
 
-    /// SECURITY: the survivors named must be exactly the signed `U_3` within the
-    /// neighbourhood, and the dropped exactly the live neighbours outside it.
+    /// SECURITY: the survivors named must be exactly those of the neighbourhood with status
+    /// 1 under the signed survivor digest, and the dropped exactly the live neighbours with
+    /// status 0.
     fn check_lists(&self, request: &msg::UnmaskingRequest) -> Result<(), Error> {
         let fault = |peer| {
             server_fault(
@@ -215,13 +217,15 @@ impl Consistency {
             )
         };
         let inner = &self.inner;
+        // A client outside the neighbourhood has no status here; revealing refuses it
+        // (`UnknownPeer`), as it refuses any non-neighbour.
         for &v in &request.survivors {
-            if !self.survivors.contains(&v) {
+            if self.statuses.get(&v) == Some(&false) {
                 return Err(fault(v));
             }
         }
         for &v in &request.dropped {
-            if self.survivors.contains(&v) {
+            if self.statuses.get(&v) == Some(&true) {
                 return Err(fault(v));
             }
         }

@@ -75,40 +75,38 @@ impl MaskedInput {
         Ok(self.into_unmasking(responders, &BTreeMap::new()))
     }
 
-    /// Ends Round 2 in the malicious-server mode: every survivor gets the whole survivor
-    /// set `U_3` to sign (ConsistencyCheck).
+    /// Ends Round 2 in the malicious-server mode: every survivor gets its consistency request
+    /// (ConsistencyCheck): on the complete graph the whole survivor set `U_3`, on a sparse
+    /// graph its slice of the survivor tree (`O(k log n)` bytes; also available one at a
+    /// time: [`Consistency::request_for`]).
     ///
     /// Implements Round 2, server side: Bonawitz et al., CCS 2017, Fig. 4.
     ///
     /// # Errors
-    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs; [`Error::ApiMisuse`]
-    /// against an honest-but-curious server.
+    /// [`Error::Abort`] if fewer than `t` clients sent masked inputs, or the survivors are not
+    /// connected in the graph; [`Error::ApiMisuse`] against an honest-but-curious server.
     #[must_use = "the consistency requests must be sent"]
     pub fn close_for_consistency(
         self,
     ) -> Result<(Consistency, Vec<msg::ConsistencyRequest>), Error> {
+        let next = self.close_for_consistency_lazy()?;
+        let requests = next.requests();
+        Ok((next, requests))
+    }
+
+    /// [`MaskedInput::close_for_consistency`] without building every survivor's request: the
+    /// driver fetches each with [`Consistency::request_for`] when it sends it, so a large
+    /// SecAgg+ session never holds all of them at once. Builds the survivor tree (`O(n)`).
+    ///
+    /// # Errors
+    /// As [`MaskedInput::close_for_consistency`].
+    pub fn close_for_consistency_lazy(self) -> Result<Consistency, Error> {
         if self.params.threat_model() != ThreatModel::Malicious {
             return Err(wrong_model(&self.params));
         }
         enough(&self.params, self.survivors.len(), Round::MaskedInput)?;
         self.check_connected()?;
-        let session = *self.params.session();
-        let survivors: Vec<ClientId> = self.survivors.iter().copied().collect();
-        let requests = survivors
-            .iter()
-            .map(|&recipient| msg::ConsistencyRequest {
-                session,
-                recipient,
-                survivors: survivors.clone(),
-            })
-            .collect();
-        Ok((
-            Consistency {
-                masked: self,
-                signatures: BTreeMap::new(),
-            },
-            requests,
-        ))
+        Consistency::over(self, BTreeMap::new())
     }
 
     /// SECURITY: the survivors must form one connected component of the graph. Two

@@ -328,7 +328,8 @@ impl Saved for Consistency {
             }
             signatures.insert(signer, Signature::decode(r)?);
         }
-        Ok(Self { masked, signatures })
+        // The survivor tree is rebuilt, not stored: it is a function of the roster and `U_3`.
+        Self::over(masked, signatures).map_err(|_| DecodeError::NonCanonical("roster ids"))
     }
 }
 
