@@ -718,13 +718,11 @@ impl<'a, 'p> Driver<'a, 'p> {
                 pki: identities.as_ref().map(|(_, pki)| pki.clone()),
             });
         }
-        if self.sample_size.is_some() {
-            if let Some((keys, _)) = &identities {
-                self.stand_in_keys = keys
-                    .iter()
-                    .map(|(id, k)| (*id, IdentityKey::from_seed(&k.to_seed())))
-                    .collect();
-            }
+        if let (Some(_), Some((keys, _))) = (self.sample_size, &identities) {
+            self.stand_in_keys = keys
+                .iter()
+                .map(|(id, k)| (*id, IdentityKey::from_seed(&k.to_seed())))
+                .collect();
         }
         let advertised = self.advertise_keys(rngs, identities)?;
         if let Some(size) = self.sample_size {

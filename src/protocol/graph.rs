@@ -599,8 +599,8 @@ mod shuffle_tests {
         for i in order {
             let partner = (s.keys[i] + s.n - x) % s.n;
             let mut block = [0u8; 16];
-            block[..4].copy_from_slice(&(i as u32).to_be_bytes());
-            block[4..12].copy_from_slice(&(x.max(partner) as u64).to_be_bytes());
+            block[..4].copy_from_slice(&u32::try_from(i).unwrap().to_be_bytes());
+            block[4..12].copy_from_slice(&u64::try_from(x.max(partner)).unwrap().to_be_bytes());
             let mut block = block.into();
             s.round_function.encrypt_block(&mut block);
             if block[15] & 1 == 1 {

@@ -509,11 +509,10 @@ fn simulate_sampled(setup: &Setup, size: usize, json: bool) -> ExitCode {
         elapsed,
         speed,
     };
-    let result = sampled
-        .result
-        .as_ref()
-        .map(|()| ())
-        .map_err(ToString::to_string);
+    let result = match &sampled.result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
     if json {
         crate::write_json(&run.json_sampled(&result));
     } else {
