@@ -8,8 +8,10 @@ For each n and threat model it asks `secagg params` for the finder's (k, t) at 5
 5% corruption, then runs
   * `secagg simulate --sample-clients S` (every n): what one client receives, sends and spends
     in each round, the mean of the S measured clients;
-  * `secagg simulate` of the whole session (n <= --full-max): the server's seconds in each
-    round (and of its close alone) and the process's peak resident memory in each round.
+  * `secagg simulate --threads 1` of the whole session (n <= --full-max, or
+    --full-max-malicious): the server's seconds in each round (and of its close alone), with
+    one client running at a time so that the server's thread has a core of its own, and the
+    process's peak resident memory in each round.
 Every JSON report is kept in --out; the tables on stdout come from them, nothing typed by hand.
 """
 import argparse
@@ -89,7 +91,9 @@ def main():
             sampled.append((n, model, k, t, s))
             if n <= (a.full_max_malicious if malicious else a.full_max):
                 print(f"# {tag}: whole session", file=sys.stderr, flush=True)
-                w = simulate(common, os.path.join(a.out, f"{tag}-whole.json"), a.reuse)
+                # One client at a time, so that the server (on the driver's thread) has a
+                # core of its own on a two-core machine.
+                w = simulate(common + ["--threads", 1], os.path.join(a.out, f"{tag}-whole.json"), a.reuse)
                 whole.append((n, model, k, t, w))
 
     print("One client, per round (the mean of the measured clients of `--sample-clients`):\n")
