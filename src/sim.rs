@@ -314,8 +314,12 @@ impl Simulation {
     /// schedule leaves fewer): every client runs AdvertiseKeys, so the roster and the graph
     /// are those of `n` clients, but after it only the measured clients and their
     /// neighbours run, the neighbours only ShareKeys, with the driver standing in for their
-    /// later messages at the server ([`sample`](self) module docs: what this measures
-    /// exactly). The sum is not computed. `progress` is as for [`Simulation::run`].
+    /// later messages at the server (a masked input; in the malicious mode a ConsistencyCheck
+    /// signature over the survivor digest, made with the neighbour's identity key), which the
+    /// server cannot tell from the neighbours' own. What a measured client receives is then
+    /// what it would receive in a whole session with the same roster and dropouts
+    /// (`docs/PERFORMANCE.md` §4b). The sum is not computed. `progress` is as for
+    /// [`Simulation::run`].
     #[must_use]
     pub fn run_sampled(
         &self,
