@@ -182,28 +182,37 @@ impl Tree {
 
     fn prove(&self, reveal: &[ClientId]) -> Vec<u8> {
         let mut out = Vec::new();
-        self.prove_at(reveal, HEIGHT, 0, &mut out);
+        self.prove_at(reveal, (HEIGHT, 0), 0, self.ids.len(), &mut out);
         out
     }
 
-    fn prove_at(&self, reveal: &[ClientId], height: u8, start: u64, out: &mut Vec<u8>) {
-        let end = start + (1u64 << height);
-        let (lo, hi) = (lower(&self.ids, start), lower(&self.ids, end));
-        let count = hi - lo;
-        let (rlo, rhi) = (lower(reveal, start), lower(reveal, end));
+    /// The proof of the subtree at `(height, start)`, whose entries are `ids[lo..hi]` and in
+    /// which `reveal` are the ids to open: each level splits the ranges of its parent, so a
+    /// proof costs one search per node on its path, within the parent's entries.
+    fn prove_at(
+        &self,
+        reveal: &[ClientId],
+        (height, start): (u8, u64),
+        lo: usize,
+        hi: usize,
+        out: &mut Vec<u8>,
+    ) {
+        let count = hi.saturating_sub(lo);
         if count == 0 {
             out.push(TAG_EMPTY);
-        } else if rlo == rhi {
+        } else if reveal.is_empty() {
             out.push(TAG_OPAQUE);
             out.extend_from_slice(&self.subtree_hash(height, start, lo, count));
             out.extend_from_slice(&u32::try_from(count).unwrap_or(u32::MAX).to_be_bytes());
-        } else if count == 1 {
+        } else if count == 1 || height == 0 {
             out.push(TAG_LEAF);
         } else {
             out.push(TAG_BRANCH);
             let half = 1u64 << (height - 1);
-            self.prove_at(reveal, height - 1, start, out);
-            self.prove_at(reveal, height - 1, start + half, out);
+            let mid = lo + lower(self.ids.get(lo..hi).unwrap_or_default(), start + half);
+            let (left, right) = reveal.split_at(lower(reveal, start + half));
+            self.prove_at(left, (height - 1, start), lo, mid, out);
+            self.prove_at(right, (height - 1, start + half), mid, hi, out);
         }
     }
 
