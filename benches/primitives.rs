@@ -231,9 +231,24 @@ fn shamir(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    for (n, t) in [(10u64, 6usize), (100, 51), (1000, 501)] {
-        let label = format!("n{n}_t{t}");
-        let indices: Vec<ShareIndex> = (1..=n).map(ShareIndex).collect();
+    // The last case is a SecAgg+ neighbourhood at n = 10^6 (malicious, k = 78, t = 55):
+    // its holders' indices are spread over the roster, not 1..=n.
+    let spread = |count: u64| -> Vec<ShareIndex> {
+        (0..count)
+            .map(|i| ShareIndex(1 + i * 12_821 + (i * i) % 997))
+            .collect()
+    };
+    let cases = [
+        (
+            "n10_t6",
+            6usize,
+            (1..=10).map(ShareIndex).collect::<Vec<_>>(),
+        ),
+        ("n100_t51", 51, (1..=100).map(ShareIndex).collect()),
+        ("n1000_t501", 501, (1..=1000).map(ShareIndex).collect()),
+        ("spread79_t55", 55, spread(79)),
+    ];
+    for (label, t, indices) in cases {
         let secret = SecretScalar::random(&mut rng);
         group.bench_with_input(BenchmarkId::new("split", &label), &t, |b, &t| {
             b.iter(|| shamir::split(black_box(&secret), t, &indices, &mut rng).unwrap());

@@ -6,6 +6,7 @@
 //! at zero; fewer reveal nothing. [`Lagrange`] computes the coefficients of one set of holders
 //! once, so every secret shared among the same holders is rebuilt with `t` multiplications.
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -193,19 +194,43 @@ impl Lagrange {
     pub fn new(holders: &[ShareIndex], threshold: usize) -> Result<Self, ShamirError> {
         check_indices(holders, threshold)?;
         let xs: Vec<Scalar> = holders.iter().map(|h| h.to_scalar()).collect();
+        // Numerators `prod_{j != i} x_j` from prefix and suffix products: O(t) multiplies.
+        let mut suffix = vec![Scalar::ONE; xs.len() + 1];
+        for (i, x) in xs.iter().enumerate().rev() {
+            suffix[i] = suffix[i + 1] * x;
+        }
+        let mut prefix = Scalar::ONE;
         let mut numerators = Vec::with_capacity(xs.len());
+        for (x, after) in xs.iter().zip(&suffix[1..]) {
+            numerators.push(prefix * after);
+            prefix *= x;
+        }
+        // Denominators `prod_{j != i} (x_j - x_i)`: the differences are integers (indices
+        // are at most 2^32), multiplied exactly in a u128 while the product fits and only
+        // then folded into the scalar, so a scalar multiply covers several factors (about
+        // six for a roster of 10^6). The sign is kept apart. Indices are public: none of
+        // this depends on a secret.
         let mut denominators = Vec::with_capacity(xs.len());
-        for (i, xi) in xs.iter().enumerate() {
-            let mut num = Scalar::ONE;
+        for (i, hi) in holders.iter().enumerate() {
             let mut den = Scalar::ONE;
-            for (j, xj) in xs.iter().enumerate() {
-                if i != j {
-                    num *= xj;
-                    den *= xj - xi;
+            let mut exact: u128 = 1;
+            let mut negative = false;
+            for (j, hj) in holders.iter().enumerate() {
+                if i == j {
+                    continue;
                 }
+                negative ^= hj.0 < hi.0;
+                let d = u128::from(hj.0.abs_diff(hi.0));
+                exact = match exact.checked_mul(d) {
+                    Some(p) => p,
+                    None => {
+                        den *= Scalar::from(exact);
+                        d
+                    }
+                };
             }
-            numerators.push(num);
-            denominators.push(den);
+            den *= Scalar::from(exact);
+            denominators.push(if negative { -den } else { den });
         }
         // Indices are distinct and non-zero, so no denominator is zero.
         Scalar::invert_batch_alloc(&mut denominators);
@@ -261,7 +286,7 @@ pub fn reconstruct(shares: &[Share], threshold: usize) -> Result<SecretScalar, S
 mod tests {
     use super::*;
     use chacha20::ChaCha20Rng;
-    use rand_core::SeedableRng;
+    use rand_core::{Rng as _, SeedableRng};
 
     fn idx(v: &[u64]) -> Vec<ShareIndex> {
         v.iter().map(|&x| ShareIndex(x)).collect()
@@ -324,6 +349,59 @@ mod tests {
         let l = Lagrange::new(&idx(&[1, 2]), 2).unwrap();
         let one = SecretScalar(Scalar::ONE);
         assert_eq!(l.reconstruct([&one]), Err(ShamirError::LengthMismatch));
+    }
+
+    /// The coefficients as the formula defines them, one scalar multiply per factor.
+    fn lagrange_by_definition(holders: &[ShareIndex]) -> Vec<Scalar> {
+        let xs: Vec<Scalar> = holders.iter().map(|h| h.to_scalar()).collect();
+        xs.iter()
+            .enumerate()
+            .map(|(i, xi)| {
+                let (mut num, mut den) = (Scalar::ONE, Scalar::ONE);
+                for (j, xj) in xs.iter().enumerate() {
+                    if i != j {
+                        num *= xj;
+                        den *= xj - xi;
+                    }
+                }
+                num * den.invert()
+            })
+            .collect()
+    }
+
+    /// Spread, unordered and large indices (up to the largest, `2^32`, where four
+    /// differences overflow the exact product and are folded early) give the coefficients
+    /// of the definition, and rebuild the secret.
+    #[test]
+    fn lagrange_matches_the_definition_for_spread_indices() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let largest = u64::from(u32::MAX) + 1;
+        for (count, range) in [(2usize, 5u64), (7, 1 << 20), (55, 1_000_001), (40, largest)] {
+            let mut seen = std::collections::BTreeSet::new();
+            while seen.len() < count {
+                seen.insert(1 + rng.next_u64() % range);
+            }
+            // Unordered: largest first, then the rest.
+            let mut v: Vec<u64> = seen.into_iter().collect();
+            v.rotate_right(1);
+            if count == 40 {
+                v[0] = largest;
+                v[1] = 1;
+            }
+            let holders = idx(&v);
+            let l = Lagrange::new(&holders, count).unwrap();
+            assert_eq!(
+                l.coefficients,
+                lagrange_by_definition(&holders),
+                "{count} {range}"
+            );
+            let secret = SecretScalar::random(&mut rng);
+            let shares = split(&secret, count, &holders, &mut rng).unwrap();
+            assert_eq!(
+                l.reconstruct(shares.iter().map(|s| &s.value)).unwrap(),
+                secret
+            );
+        }
     }
 
     #[test]
