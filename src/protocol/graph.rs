@@ -386,6 +386,17 @@ impl Graph {
         self.ring.is_empty()
     }
 
+    /// An upper bound on any member's number of neighbours: `n - 1` on the complete graph,
+    /// `k + 1` on a Harary graph (odd `k` with odd `n` gives one member `k + 1`).
+    #[must_use]
+    pub fn max_degree(&self) -> usize {
+        let others = self.ring.len().saturating_sub(1);
+        match self.kind {
+            Neighbourhood::Complete => others,
+            Neighbourhood::Harary { k } => k.saturating_add(1).min(others),
+        }
+    }
+
     /// The neighbours of `u`, ascending, not counting `u`; empty if `u` is not a member.
     #[must_use]
     pub fn neighbours(&self, u: ClientId) -> BTreeSet<ClientId> {
@@ -555,6 +566,29 @@ mod tests {
         assert_eq!(g.kind(), Neighbourhood::Complete);
         assert_eq!(g.neighbours(ClientId(3)).len(), 9);
         assert!(g.neighbours(ClientId(11)).is_empty());
+    }
+
+    /// `max_degree` bounds every member's degree, and is reached (a capacity hint that is
+    /// never short, and not much more than needed).
+    #[test]
+    fn max_degree_bounds_every_member() {
+        for (n, kind) in [
+            (9, Neighbourhood::Harary { k: 3 }),
+            (10, Neighbourhood::Harary { k: 3 }),
+            (30, Neighbourhood::Harary { k: 4 }),
+            (31, Neighbourhood::Harary { k: 7 }),
+            (12, Neighbourhood::Complete),
+        ] {
+            let g = Graph::new(kind, &SessionId([3; 32]), &[1; 32], &ids(n));
+            let degrees: Vec<usize> = ids(n).iter().map(|&u| g.neighbours(u).len()).collect();
+            let max = degrees.iter().copied().max().unwrap_or(0);
+            assert!(
+                max <= g.max_degree(),
+                "{n} {kind:?}: {max} > {}",
+                g.max_degree()
+            );
+            assert!(g.max_degree() <= max + 1, "{n} {kind:?}: {max}");
+        }
     }
 
     #[test]

@@ -78,7 +78,10 @@ impl ShareKeys {
             .inbox
             .keys()
             .map(|&recipient| {
-                let sealed = Vec::with_capacity(self.inbox.len() - 1);
+                // At most one sealed pair per neighbour (not one per sender: that reserved
+                // n entries for each of n recipients).
+                let degree = self.graph.max_degree().min(self.inbox.len() - 1);
+                let sealed = Vec::with_capacity(degree);
                 (
                     recipient,
                     msg::SharesDelivery {
