@@ -250,7 +250,7 @@ fn shamir(c: &mut Criterion) {
     ];
     for (label, t, indices) in cases {
         let secret = SecretScalar::random(&mut rng);
-        group.bench_with_input(BenchmarkId::new("split", &label), &t, |b, &t| {
+        group.bench_with_input(BenchmarkId::new("split", label), &t, |b, &t| {
             b.iter(|| shamir::split(black_box(&secret), t, &indices, &mut rng).unwrap());
         });
 
@@ -260,7 +260,7 @@ fn shamir(c: &mut Criterion) {
         let holders: Vec<ShareIndex> = shares[..t].iter().map(|s| s.index).collect();
         let values: Vec<&SecretScalar> = shares[..t].iter().map(|s| &s.value).collect();
         group.bench_with_input(
-            BenchmarkId::new("lagrange_new_and_reconstruct", &label),
+            BenchmarkId::new("lagrange_new_and_reconstruct", label),
             &t,
             |b, &t| {
                 b.iter(|| {
@@ -276,7 +276,7 @@ fn shamir(c: &mut Criterion) {
             lagrange.reconstruct(values.iter().copied()).unwrap(),
             secret
         );
-        group.bench_with_input(BenchmarkId::new("reconstruct", &label), &t, |b, _| {
+        group.bench_with_input(BenchmarkId::new("reconstruct", label), &t, |b, _| {
             b.iter(|| {
                 black_box(&lagrange)
                     .reconstruct(values.iter().copied())
