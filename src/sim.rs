@@ -39,10 +39,12 @@ use crate::protocol::{Round, client, server};
 
 mod restart;
 mod sample;
+mod stand_in;
 use crate::protocol::state::StateKey;
 use restart::{Restarts, ServerDurable};
 use sample::Sample;
 pub use sample::SampledReport;
+use stand_in::{Dealt, StandIns};
 
 /// The four rounds every client takes part in, in order, as numbered by `--drop R:..`
 /// (0 AdvertiseKeys, 1 ShareKeys, 2 MaskedInputCollection, 3 Unmasking). In the
@@ -327,7 +329,39 @@ impl Simulation {
         size: usize,
         progress: &mut dyn FnMut(&str, usize, usize),
     ) -> SampledReport {
+        self.sampled(seed, size, false, progress)
+    }
+
+    /// As [`Simulation::run_sampled`], but the driver stands in for *every* client other
+    /// than the `size` measured ones in every round after AdvertiseKeys, so that the server
+    /// runs a whole session of `n`: each stand-in deals its real secrets to its
+    /// neighbourhood (sealed for real to a measured neighbour, random bytes of the sealed
+    /// length to another stand-in), sends a masked input of zeros, signs as an honest client
+    /// does in the malicious mode, and reveals real shares in Unmasking, where the server
+    /// rebuilds and checks every secret and removes the masks. The sum is not the clients'
+    /// (the stand-ins add no masks), so it is not returned; `result` is `Ok` once the
+    /// server has finished. The server's figures per round are then those of a session of
+    /// `n` (the server's work for every client, without every client's:
+    /// `docs/PERFORMANCE.md` §4b); the client figures are the measured clients'.
+    #[must_use]
+    pub fn run_stand_ins(
+        &self,
+        seed: u64,
+        size: usize,
+        progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> SampledReport {
+        self.sampled(seed, size.max(1), true, progress)
+    }
+
+    fn sampled(
+        &self,
+        seed: u64,
+        size: usize,
+        stand_in_rest: bool,
+        progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> SampledReport {
         let mut driver = Driver::new(self, progress, Some(size));
+        driver.stand_in_rest = stand_in_rest;
         let result = driver.run(seed).map(|_| ());
         let (measured, neighbours) = driver.sample.as_ref().map_or_else(
             || (Vec::new(), 0),
@@ -337,6 +371,7 @@ impl Simulation {
             rounds: driver.rounds,
             measured,
             neighbours,
+            stand_ins: driver.stand_ins.as_ref().map_or(0, |s| s.ids().count()),
             result,
         }
     }
@@ -434,6 +469,10 @@ struct Driver<'a, 'p> {
     /// signs with when it stands in for a neighbour (every client's until the sample is
     /// chosen, then the neighbours' only).
     stand_in_keys: BTreeMap<ClientId, IdentityKey>,
+    /// With [`Simulation::run_stand_ins`]: whether every client but the measured ones is a
+    /// stand-in (then `stand_ins`, once the sample is chosen).
+    stand_in_rest: bool,
+    stand_ins: Option<StandIns>,
 }
 
 #[derive(Default)]
@@ -596,6 +635,8 @@ impl<'a, 'p> Driver<'a, 'p> {
             sample_size,
             sample: None,
             stand_in_keys: BTreeMap::new(),
+            stand_in_rest: false,
+            stand_ins: None,
         }
     }
 
@@ -728,11 +769,18 @@ impl<'a, 'p> Driver<'a, 'p> {
                 .map(|(id, k)| (*id, IdentityKey::from_seed(&k.to_seed())))
                 .collect();
         }
-        let advertised = self.advertise_keys(rngs, identities)?;
+        let mut advertised = self.advertise_keys(rngs, identities)?;
         if let Some(size) = self.sample_size {
             let (_, clients, rosters) = &advertised;
             let members: Vec<ClientId> = clients.iter().map(|(id, _, _)| *id).collect();
-            let sample = Sample::choose(size, &members, rosters, &self.sim.drops, &mut master);
+            let mut sample = Sample::choose(size, &members, rosters, &self.sim.drops, &mut master);
+            if self.stand_in_rest {
+                // Every client but the measured ones is a stand-in from here on.
+                sample.neighbours.clear();
+                let mut dealer_seed = [0u8; 32];
+                master.fill_bytes(&mut dealer_seed);
+                advertised = self.make_stand_ins(advertised, &sample, dealer_seed);
+            }
             self.stand_in_keys
                 .retain(|id, _| sample.neighbours.contains(id));
             self.sample = Some(sample);
@@ -749,6 +797,41 @@ impl<'a, 'p> Driver<'a, 'p> {
             ThreatModel::Malicious => self.consistency(server, ready, t)?,
         };
         self.unmasking(server, ready, &requests)
+    }
+
+    /// Moves every client but the measured ones out of `advertised` into the stand-ins.
+    fn make_stand_ins(
+        &mut self,
+        (server, clients, rosters): Advertised,
+        sample: &Sample,
+        dealer_seed: [u8; 32],
+    ) -> Advertised {
+        let mut measured = BTreeMap::new();
+        let mut states = BTreeMap::new();
+        let mut kept = Vec::with_capacity(sample.measured.len());
+        for (id, c, rng) in clients {
+            if sample.measured.contains(&id) {
+                measured.insert(id, c.stand_in_share_public_key());
+                kept.push((id, c, rng));
+            } else {
+                states.insert(id, c);
+            }
+        }
+        self.stand_ins = Some(StandIns::new(
+            states,
+            measured,
+            server.graph().clone(),
+            dealer_seed,
+        ));
+        (server, kept, rosters)
+    }
+
+    /// Whether the driver stands in for client `id` after ShareKeys.
+    fn stands_in(&self, id: ClientId) -> bool {
+        self.sample
+            .as_ref()
+            .is_some_and(|s| s.neighbours.contains(&id))
+            || self.stand_ins.as_ref().is_some_and(|s| s.contains(id))
     }
 
     fn advertise_keys(
@@ -844,17 +927,55 @@ impl<'a, 'p> Driver<'a, 'p> {
             step.server_seconds = server_seconds;
             step
         };
+        let mut stand_ins = self.stand_ins.take();
         self.drive(
             "share_keys",
             &mut t,
             total,
             items,
             step,
-            |id, out| server.receive(id, out),
+            |id, out| {
+                if let Some(s) = stand_ins.as_mut() {
+                    s.keep_sealed(&out);
+                }
+                server.receive(id, out)
+            },
             |id, c| {
                 next.insert(id, c);
             },
         );
+        if let Some(s) = &stand_ins {
+            // Each stand-in's view is built as for a client (the server's work, timed as
+            // its own); its message is the driver's (`stand_in.rs`).
+            let roster_digest = *server.roster_digest();
+            let items: Vec<ClientId> = s
+                .ids()
+                .filter(|&id| self.sim.speaks(id, Round::ShareKeys))
+                .collect();
+            let step = |id: ClientId| {
+                let (roster, server_seconds) = timed(|| rosters.for_client(id));
+                drop(roster);
+                Step {
+                    id,
+                    out: s.share_keys(params, id, &roster_digest).map(|m| ((), m)),
+                    seconds: 0.0,
+                    received: 0,
+                    sent: 0,
+                    state: 0,
+                    server_seconds,
+                }
+            };
+            self.drive(
+                "share_keys: stand-ins",
+                &mut t,
+                total,
+                items,
+                step,
+                |id, out| server.receive(id, out),
+                |_, ()| {},
+            );
+        }
+        self.stand_ins = stand_ins;
         self.restarts = restarts;
         t.check()?;
         let server = self.restart_server(server, &mut t)?;
@@ -931,13 +1052,13 @@ impl<'a, 'p> Driver<'a, 'p> {
             },
         );
         self.restarts = restarts;
-        if let (Some(sample), Some(roster_digest)) = (&self.sample, roster_digest) {
+        if let (Some(_), Some(roster_digest)) = (&self.sample, roster_digest) {
             // Sampled: the driver stands in for each neighbour that sends a masked input;
             // the server cannot tell its elements from a client's.
             let stand_ins = deliveries
                 .iter()
                 .map(|delivery| delivery.recipient)
-                .filter(|id| sample.neighbours.contains(id))
+                .filter(|&id| self.stands_in(id))
                 .filter(|&id| sim.speaks(id, Round::MaskedInput) && sim.has_input(id));
             for sender in stand_ins {
                 let message = msg::MaskedInput {
@@ -1027,6 +1148,51 @@ impl<'a, 'p> Driver<'a, 'p> {
                 t.deliver(|| server.receive(sender, message));
             }
         }
+        let stand_ins = self.stand_ins.take();
+        if let Some(s) = &stand_ins {
+            // Each stand-in's slice is built as for a client (the server's work, timed as
+            // its own); its signature is the driver's.
+            let items: Vec<ClientId> = s
+                .ids()
+                .filter(|&id| self.sim.speaks(id, Round::Consistency) && views.is_survivor(id))
+                .collect();
+            let step = |sender: ClientId| {
+                let (request, server_seconds) = timed(|| views.request_for(sender));
+                drop(request);
+                let out = s
+                    .survivor_signature(sender, &survivor_digest)
+                    .map(|signature| {
+                        (
+                            (),
+                            msg::ConsistencySignature {
+                                session,
+                                sender,
+                                signature,
+                            },
+                        )
+                    })
+                    .ok_or(Error::Internal("a malicious-mode stand-in signs"));
+                Step {
+                    id: sender,
+                    out,
+                    seconds: 0.0,
+                    received: 0,
+                    sent: 0,
+                    state: 0,
+                    server_seconds,
+                }
+            };
+            self.drive(
+                "consistency: stand-ins",
+                &mut t,
+                total,
+                items,
+                step,
+                |id, out| server.receive(id, out),
+                |_, ()| {},
+            );
+        }
+        self.stand_ins = stand_ins;
         t.check()?;
         let server = self.restart_server(server, &mut t)?;
         let closed = t.close(|| server.close());
@@ -1063,8 +1229,12 @@ impl<'a, 'p> Driver<'a, 'p> {
             |id, out| server.receive(id, out),
             |_, _done| {},
         );
+        if let Some(s) = self.stand_ins.take() {
+            self.stand_ins_unmask(&s, &mut server, requests, &mut t);
+            self.stand_ins = Some(s);
+        }
         t.check()?;
-        if self.sample.is_some() {
+        if self.sample.is_some() && self.stand_ins.is_none() {
             // Sampled: the measured clients have answered; there is no sum to compute.
             self.record(Round::Unmasking, t);
             return Ok(None);
@@ -1078,6 +1248,47 @@ impl<'a, 'p> Driver<'a, 'p> {
             last.server_mask_expansions = expansions;
         }
         output.map(Some)
+    }
+
+    /// The stand-ins' unmasking responses: their shares dealt again (in chunks of owners,
+    /// on the client threads, not counted) and delivered to the server (counted).
+    fn stand_ins_unmask(
+        &mut self,
+        s: &StandIns,
+        server: &mut server::Unmasking,
+        requests: &Requests,
+        t: &mut Tally,
+    ) {
+        const CHUNK: usize = 4096;
+        let params = &self.sim.params;
+        let owners = s.owners(server.survivors(), server.dropped(), CHUNK);
+        let total = owners.len();
+        let mut dealt = Dealt::new();
+        let progress = &mut self.progress;
+        let mut done = 0;
+        for_each_client(
+            self.sim.client_threads,
+            owners,
+            |chunk| s.deal_chunk(params, &chunk),
+            |chunk| {
+                progress("unmasking: stand-ins deal", done, total);
+                done += 1;
+                if let Some(chunk) = t.uncounted(chunk) {
+                    s.file(&mut dealt, chunk);
+                }
+            },
+        );
+        for id in s.ids() {
+            let Some(request) = requests.get(&id) else {
+                continue;
+            };
+            if !self.sim.speaks(id, Round::Unmasking) {
+                continue;
+            }
+            if let Some(response) = t.uncounted(s.unmasking(params, request, &mut dealt)) {
+                t.deliver(|| server.receive(id, response));
+            }
+        }
     }
 }
 

@@ -360,6 +360,51 @@ fn sample_clients_reports_the_measured_clients_without_a_sum() {
     assert_eq!(zero.status.code(), Some(2));
 }
 
+/// `--stand-ins`: the simulator stands in for every other client, so the server's figures
+/// are a whole session's (it expands every survivor's self-mask), and the flag needs
+/// `--sample-clients`.
+#[test]
+fn stand_ins_give_the_server_a_whole_session() {
+    let args = [
+        "simulate",
+        "--clients",
+        "300",
+        "--dim",
+        "10",
+        "--neighbours",
+        "10",
+        "--threshold",
+        "6",
+        "--dropout",
+        "0.05",
+        "--sample-clients",
+        "2",
+        "--stand-ins",
+    ];
+    let (out, json) = run_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json.get("sampled_clients").nums().len(), 2);
+    assert_eq!(json.get("sampled_neighbours").num(), 0);
+    let advertised = json.get("rounds").items()[0].get("clients").num();
+    assert_eq!(json.get("sampled_stand_ins").num(), advertised - 2);
+    let rounds = json.get("rounds").items();
+    let last = rounds.last().unwrap();
+    assert_eq!(last.get("clients").num(), 2);
+    // One self-mask per survivor at least: the server unmasked the whole session.
+    assert!(last.get("server_mask_expansions").num() > 280);
+    for key in ["sum", "verified", "included", "error"] {
+        assert!(json.find(key).is_none(), "{key}");
+    }
+    let human = run(&args[..]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains("the simulator stood in for the other"),
+        "{text}"
+    );
+    let alone = run(&["simulate", "--clients", "30", "--stand-ins"]);
+    assert_eq!(alone.status.code(), Some(2));
+}
+
 #[test]
 fn rejects_bad_flags_with_exit_code_2() {
     let cases: &[&[&str]] = &[

@@ -566,4 +566,48 @@ mod sampled {
             assert_eq!(sampled.rounds[0].clients, n - 1);
         }
     }
+
+    /// With stand-ins for every other client, the server runs the whole session: it
+    /// accepts every stand-in's message, rebuilds every survivor's self-mask seed and every
+    /// dropped client's mask key from the stand-ins' and the measured clients' shares and
+    /// checks each against its commitment (a wrong share would abort the session), and
+    /// expands exactly the masks the whole session's server expands.
+    #[test]
+    fn stand_ins_give_the_server_a_whole_session() {
+        for (model, k, t) in [
+            (ThreatModel::HonestButCurious, 10, 6),
+            (ThreatModel::Malicious, 12, 9),
+        ] {
+            let n = 400;
+            let mut sim = Simulation::seeded(params(n, k, t, model), 6);
+            schedule(&mut sim);
+            let whole = sim.run(4, &mut |_, _, _| {});
+            assert!(whole.outcome.is_ok(), "{model:?}: {:?}", whole.outcome);
+            let stood = sim.run_stand_ins(4, 3, &mut |_, _, _| {});
+            assert!(stood.result.is_ok(), "{model:?}: {:?}", stood.result);
+            assert_eq!(stood.measured.len(), 3);
+            assert_eq!(stood.neighbours, 0);
+            // Client 7 never advertised.
+            assert_eq!(stood.stand_ins, n - 1 - 3);
+            assert_eq!(stood.rounds.len(), whole.rounds.len());
+            for (s, w) in stood.rounds.iter().zip(&whole.rounds) {
+                assert_eq!(s.round, w.round);
+                assert!(
+                    s.rejected.is_empty(),
+                    "{model:?} {:?}: {:?}",
+                    s.round,
+                    s.rejected
+                );
+                if s.round != Round::AdvertiseKeys {
+                    assert_eq!(s.clients, 3, "{:?}", s.round);
+                    assert!(s.server_seconds > 0.0, "{:?}", s.round);
+                }
+            }
+            let last = |rounds: &[secagg::sim::RoundReport]| {
+                rounds.last().map(|r| (r.round, r.server_mask_expansions))
+            };
+            assert_eq!(last(&stood.rounds), last(&whole.rounds));
+            assert!(last(&stood.rounds).is_some_and(|(_, e)| e > n / 2));
+        }
+    }
 }

@@ -46,6 +46,8 @@ mod consistency;
 mod masked_input;
 mod roster;
 mod share_keys;
+#[cfg(feature = "sim")]
+mod stand_in;
 pub(crate) mod state;
 mod unmasking;
 

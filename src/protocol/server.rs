@@ -190,3 +190,18 @@ impl Unmasking {
         &self.dropped
     }
 }
+
+#[cfg(feature = "sim")]
+impl ShareKeys {
+    /// The session's graph (for the simulator's stand-ins, which deal their shares to their
+    /// neighbourhood as a client does from its roster).
+    pub(crate) fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The digest of the roster every member received (for the simulator's stand-ins, which
+    /// sign it in the malicious mode as a client does).
+    pub(crate) fn roster_digest(&self) -> &[u8; 32] {
+        &self.roster_digest
+    }
+}

@@ -44,8 +44,13 @@ pub struct SampledReport {
     /// How many of their neighbours ran ShareKeys (the driver standing in for their later
     /// messages).
     pub neighbours: usize,
-    /// `Ok` once every measured client has answered its unmasking request; the first error
-    /// an honest client met otherwise. The sum is not computed.
+    /// How many clients the driver stood in for in every round after AdvertiseKeys
+    /// ([`super::Simulation::run_stand_ins`]; 0 otherwise).
+    pub stand_ins: usize,
+    /// `Ok` once every measured client has answered its unmasking request (and, with
+    /// stand-ins, the server has rebuilt and checked every secret and removed the masks);
+    /// the first error an honest client met, or the server's abort, otherwise. The sum is
+    /// not returned.
     pub result: Result<(), Error>,
 }
 

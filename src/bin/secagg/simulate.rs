@@ -137,6 +137,13 @@ pub(crate) struct Args {
     /// rounds after advertise_keys report the measured clients only, and no sum is computed
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..))]
     sample_clients: Option<u32>,
+    /// With --sample-clients: the simulator stands in for every other client in every round
+    /// after advertise_keys (real shares of real secrets, sealed for real to measured
+    /// clients; masked inputs of zeros; honest signatures), so that the server's figures are
+    /// those of a whole session of N, at a fraction of N clients' work; the server still
+    /// rebuilds and checks every secret, but the sum is not the clients'
+    #[arg(long, requires = "sample_clients")]
+    stand_ins: bool,
     /// Print one JSON object on stdout instead of the table (and no progress)
     #[arg(long)]
     json: bool,
@@ -153,7 +160,9 @@ struct DropSpec {
 pub(crate) fn run(args: &Args) -> ExitCode {
     match (Setup::build(args), args.sample_clients) {
         (Ok(setup), None) => simulate(&setup, args.json),
-        (Ok(setup), Some(size)) => simulate_sampled(&setup, size as usize, args.json),
+        (Ok(setup), Some(size)) => {
+            simulate_sampled(&setup, size as usize, args.stand_ins, args.json)
+        }
         (Err(e), _) => usage_error("simulate", &e),
     }
 }
@@ -484,17 +493,20 @@ fn simulate(setup: &Setup, json: bool) -> ExitCode {
 }
 
 /// Runs a sampled session (`--sample-clients`) and prints the measured clients' report.
-fn simulate_sampled(setup: &Setup, size: usize, json: bool) -> ExitCode {
+fn simulate_sampled(setup: &Setup, size: usize, stand_ins: bool, json: bool) -> ExitCode {
     let mut progress = report::Progress::new(!json);
     let speed = report::Speed::measure(&setup.params);
     let start = std::time::Instant::now();
     let mut peaks = memory::Peaks::new();
-    let sampled = setup
-        .sim
-        .run_sampled(setup.seed, size, &mut |name, done, total| {
-            peaks.update(name);
-            progress.update(name, done, total);
-        });
+    let mut on_progress = |name: &str, done, total| {
+        peaks.update(name);
+        progress.update(name, done, total);
+    };
+    let sampled = if stand_ins {
+        setup.sim.run_stand_ins(setup.seed, size, &mut on_progress)
+    } else {
+        setup.sim.run_sampled(setup.seed, size, &mut on_progress)
+    };
     progress.finish();
     let peaks = peaks.finish();
     let elapsed = start.elapsed().as_secs_f64();
@@ -505,6 +517,7 @@ fn simulate_sampled(setup: &Setup, size: usize, json: bool) -> ExitCode {
         sampled: Some(report::Sampled {
             measured: &sampled.measured,
             neighbours: sampled.neighbours,
+            stand_ins: sampled.stand_ins,
         }),
         elapsed,
         speed,

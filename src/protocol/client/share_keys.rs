@@ -111,7 +111,7 @@ impl AdvertiseKeys {
 
     /// Seals `held` for neighbour `v` under the share key `u → v`; returns the ciphertext and
     /// the key of the one `v` seals to this client.
-    fn seal_for(
+    pub(super) fn seal_for(
         &self,
         v: ClientId,
         share_public_key: &PublicKey,
@@ -142,7 +142,10 @@ impl AdvertiseKeys {
 
     /// Malicious mode: our neighbours mask against us only once they hold our signature over
     /// the very roster they received (checked in `masked_input`).
-    fn roster_signature(&self, digest: &[u8; 32]) -> Option<crate::crypto::sign::Signature> {
+    pub(super) fn roster_signature(
+        &self,
+        digest: &[u8; 32],
+    ) -> Option<crate::crypto::sign::Signature> {
         // The roster checks already required an identity in the malicious mode.
         let identity = hardening(&self.params, &self.identity).ok().flatten()?;
         Some(identity.key.sign_roster(self.params.session(), digest))

@@ -117,6 +117,9 @@ pub(super) struct Sampled<'a> {
     pub(super) measured: &'a [ClientId],
     /// How many of their neighbours ran share_keys.
     pub(super) neighbours: usize,
+    /// With `--stand-ins`: how many clients the simulator stood in for in every round
+    /// after advertise_keys (0 otherwise).
+    pub(super) stand_ins: usize,
 }
 
 /// `complete` or `harary`.
@@ -234,21 +237,40 @@ impl Run<'_> {
             } else {
                 ""
             };
-            let _ = writeln!(
-                s,
-                "sampled: {} measured clients [{}{more}], {} neighbours ran share_keys; rounds \
-                 after advertise_keys count the measured clients only, and the server's figures \
-                 there cover only the clients that ran",
-                sampled.measured.len(),
-                shown.join(", "),
-                sampled.neighbours
-            );
+            if sampled.stand_ins > 0 {
+                let _ = writeln!(
+                    s,
+                    "sampled: {} measured clients [{}{more}], the simulator stood in for the \
+                     other {}; rounds after advertise_keys count the measured clients only, and \
+                     the server's figures are those of the whole session",
+                    sampled.measured.len(),
+                    shown.join(", "),
+                    sampled.stand_ins
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "sampled: {} measured clients [{}{more}], {} neighbours ran share_keys; \
+                     rounds after advertise_keys count the measured clients only, and the \
+                     server's figures there cover only the clients that ran",
+                    sampled.measured.len(),
+                    shown.join(", "),
+                    sampled.neighbours
+                );
+            }
         }
         s.push('\n');
         s.push_str(&human_rounds(self.rounds, self.peaks));
         let _ = writeln!(s, "total:    {:.3} s", self.elapsed);
-        if outcome.is_ok() {
-            s.push_str("no sum: a sampled session stops once the measured clients have unmasked\n");
+        match &self.sampled {
+            Some(sampled) if outcome.is_ok() && sampled.stand_ins > 0 => s.push_str(
+                "no sum: the server rebuilt and checked every secret and removed the masks, but \
+                 the stand-ins add none, so its sum is not the clients'\n",
+            ),
+            _ if outcome.is_ok() => s.push_str(
+                "no sum: a sampled session stops once the measured clients have unmasked\n",
+            ),
+            _ => {}
         }
         s
     }
@@ -311,6 +333,7 @@ impl Run<'_> {
             total_seconds: self.elapsed,
             sampled_clients: self.sampled.as_ref().map(|s| ids(s.measured)),
             sampled_neighbours: self.sampled.as_ref().map(|s| s.neighbours),
+            sampled_stand_ins: self.sampled.as_ref().map(|s| s.stand_ins),
             included,
             verified,
             sum,
@@ -464,6 +487,10 @@ pub(super) struct JsonReport<'a> {
     /// With `--sample-clients`: how many of their neighbours ran share_keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     sampled_neighbours: Option<usize>,
+    /// With `--sample-clients`: how many clients the simulator stood in for in every round
+    /// after advertise_keys (`--stand-ins`; 0 otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampled_stand_ins: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     included: Option<Vec<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
