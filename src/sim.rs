@@ -583,7 +583,7 @@ impl Rosters {
 type Shared = (
     server::MaskedInput,
     BTreeMap<ClientId, client::ShareKeys>,
-    Vec<msg::SharesDelivery>,
+    server::Deliveries,
 );
 
 type Requests = BTreeMap<ClientId, crate::protocol::messages::UnmaskingRequest>;
@@ -786,7 +786,7 @@ impl<'a, 'p> Driver<'a, 'p> {
             self.sample = Some(sample);
         }
         let (server, clients, deliveries) = self.share_keys(advertised)?;
-        let (server, ready, mut t) = self.masked_input(server, clients, &deliveries)?;
+        let (server, ready, mut t) = self.masked_input(server, clients, deliveries)?;
         let (server, ready, requests) = match params.threat_model() {
             ThreatModel::HonestButCurious => {
                 let closed = t.close(|| server.close());
@@ -796,7 +796,7 @@ impl<'a, 'p> Driver<'a, 'p> {
             }
             ThreatModel::Malicious => self.consistency(server, ready, t)?,
         };
-        self.unmasking(server, ready, &requests)
+        self.unmasking(server, ready, requests)
     }
 
     /// Moves every client but the measured ones out of `advertised` into the stand-ins.
@@ -979,7 +979,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         self.restarts = restarts;
         t.check()?;
         let server = self.restart_server(server, &mut t)?;
-        let closed = t.close(|| server.close());
+        let closed = t.close(|| server.close_lazy());
         self.record(Round::ShareKeys, t);
         let (server, deliveries) = closed?;
         Ok((server, next, deliveries))
@@ -989,27 +989,40 @@ impl<'a, 'p> Driver<'a, 'p> {
         &mut self,
         mut server: server::MaskedInput,
         mut clients: BTreeMap<ClientId, client::ShareKeys>,
-        deliveries: &[msg::SharesDelivery],
+        mut deliveries: server::Deliveries,
     ) -> Result<(server::MaskedInput, BTreeMap<ClientId, Ready>, Tally), Error> {
         let mut t = Tally::default();
         let mut ready = BTreeMap::new();
-        let total = deliveries.len();
+        let recipients: Vec<ClientId> = deliveries.recipients().collect();
+        let total = recipients.len();
         let sim = self.sim;
-        let items: Vec<_> = deliveries
-            .iter()
-            .filter(|delivery| self.runs(delivery.recipient, Round::MaskedInput))
-            // A client without an input sends nothing, as if it had dropped.
-            .filter(|delivery| sim.has_input(delivery.recipient))
-            .filter_map(|delivery| Some((clients.remove(&delivery.recipient)?, delivery)))
-            .collect();
+        // Each delivery is built when the server sends it: the server's time. A client
+        // without an input sends nothing, as if it had dropped.
+        let mut items = Vec::new();
+        for &id in &recipients {
+            if !(self.runs(id, Round::MaskedInput) && sim.has_input(id)) {
+                continue;
+            }
+            let Some(c) = clients.remove(&id) else {
+                continue;
+            };
+            if let Some(delivery) = t.server(|| deliveries.take(id)) {
+                items.push((c, delivery));
+            }
+        }
+        // The server sends every other member of U_2 its delivery too (a stand-in's, or a
+        // client's that drops now), each built and dropped in turn.
+        for &id in &recipients {
+            t.server(|| drop(deliveries.take(id)));
+        }
         let modulus = sim.params.modulus();
         let restarts = self.restarts.take();
-        let step = |(c, delivery): (client::ShareKeys, &msg::SharesDelivery)| {
+        let step = |(c, delivery): (client::ShareKeys, msg::SharesDelivery)| {
             let id = delivery.recipient;
             // Generated outside the timed step: the input is the client's, not protocol work.
             let input = sim.input(id);
             let (out, seconds) = match &input {
-                Some(input) => timed(|| c.masked_input(delivery, input)),
+                Some(input) => timed(|| c.masked_input(&delivery, input)),
                 // Not reached: clients without an input were filtered out above.
                 None => (
                     Err(crate::error::ApiMisuse::InputLength {
@@ -1029,7 +1042,7 @@ impl<'a, 'p> Driver<'a, 'p> {
                 id,
                 out,
                 seconds,
-                received: wire_len(delivery),
+                received: wire_len(&delivery),
                 sent,
                 state: 0,
                 server_seconds: 0.0,
@@ -1055,9 +1068,9 @@ impl<'a, 'p> Driver<'a, 'p> {
         if let (Some(_), Some(roster_digest)) = (&self.sample, roster_digest) {
             // Sampled: the driver stands in for each neighbour that sends a masked input;
             // the server cannot tell its elements from a client's.
-            let stand_ins = deliveries
+            let stand_ins = recipients
                 .iter()
-                .map(|delivery| delivery.recipient)
+                .copied()
                 .filter(|&id| self.stands_in(id))
                 .filter(|&id| sim.speaks(id, Round::MaskedInput) && sim.has_input(id));
             for sender in stand_ins {
@@ -1205,7 +1218,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         &mut self,
         mut server: server::Unmasking,
         ready: BTreeMap<ClientId, Ready>,
-        requests: &Requests,
+        mut requests: Requests,
     ) -> Result<Option<Output>, Error> {
         let mut t = Tally::default();
         let total = ready.len();
@@ -1230,7 +1243,7 @@ impl<'a, 'p> Driver<'a, 'p> {
             |_, _done| {},
         );
         if let Some(s) = self.stand_ins.take() {
-            self.stand_ins_unmask(&s, &mut server, requests, &mut t);
+            self.stand_ins_unmask(&s, &mut server, &mut requests, &mut t);
             self.stand_ins = Some(s);
         }
         t.check()?;
@@ -1256,7 +1269,7 @@ impl<'a, 'p> Driver<'a, 'p> {
         &mut self,
         s: &StandIns,
         server: &mut server::Unmasking,
-        requests: &Requests,
+        requests: &mut Requests,
         t: &mut Tally,
     ) {
         const CHUNK: usize = 4096;
@@ -1279,13 +1292,14 @@ impl<'a, 'p> Driver<'a, 'p> {
             },
         );
         for id in s.ids() {
-            let Some(request) = requests.get(&id) else {
+            // Each request is dropped once answered, as a server that sent it would.
+            let Some(request) = requests.remove(&id) else {
                 continue;
             };
             if !self.sim.speaks(id, Round::Unmasking) {
                 continue;
             }
-            if let Some(response) = t.uncounted(s.unmasking(params, request, &mut dealt)) {
+            if let Some(response) = t.uncounted(s.unmasking(params, &request, &mut dealt)) {
                 t.deliver(|| server.receive(id, response));
             }
         }

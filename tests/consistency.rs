@@ -561,3 +561,53 @@ fn survivor_digest_known_answers() {
         "ecb54f7e129edf65cf6347b9075deb0e30d3a6e481a4087605186f1f5772ae01"
     );
 }
+
+/// The lazy ShareKeys close gives, recipient by recipient and in any order, exactly the
+/// deliveries of the eager one (sealed pairs and roster signatures), each once, and the same
+/// next state; a client silent in ShareKeys gets none.
+#[test]
+fn lazy_deliveries_are_the_eager_ones() {
+    let n = 40;
+    let params = Params::builder(SESSION, n as usize, modulus(), D)
+        .threat_model(ThreatModel::Malicious)
+        .neighbours(8)
+        .build()
+        .unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let mut srv = server::AdvertiseKeys::with_pki(&params, pki(n));
+    let mut advertised = Vec::new();
+    for u in ids(n) {
+        let (c, out) = client::AdvertiseKeys::with_identity(&params, u, identity(u, n), &mut rng);
+        srv.receive(u, out).unwrap();
+        advertised.push((u, c));
+    }
+    let mut srv = srv.close_lazy().unwrap();
+    let silent = ClientId(5);
+    for (u, c) in advertised {
+        let roster = srv.roster_for(u).unwrap();
+        let (_, out) = c.share_keys(&roster, &mut rng).unwrap();
+        if u != silent {
+            srv.receive(u, out).unwrap();
+        }
+    }
+    let key = StateKey::new([4; 32]);
+    let bytes = srv.seal(&key, &mut rng);
+    let copy = server::ShareKeys::open(&bytes, &key, &params, Some(pki(n))).unwrap();
+    let (eager_next, eager) = srv.close().unwrap();
+    let (lazy_next, mut lazy) = copy.close_lazy().unwrap();
+    let recipients: Vec<ClientId> = lazy.recipients().collect();
+    assert_eq!(recipients.len(), n as usize - 1);
+    assert!(!recipients.contains(&silent));
+    assert_eq!(eager.len(), recipients.len());
+    for d in eager.iter().rev() {
+        assert!(!d.roster_signatures.is_empty());
+        assert_eq!(lazy.take(d.recipient).as_ref(), Some(d));
+        assert_eq!(lazy.take(d.recipient), None, "taken once");
+    }
+    assert_eq!(lazy.recipients().count(), 0);
+    assert_eq!(lazy.take(silent), None);
+    assert_eq!(
+        eager_next.seal(&key, &mut ChaCha20Rng::seed_from_u64(1)),
+        lazy_next.seal(&key, &mut ChaCha20Rng::seed_from_u64(1))
+    );
+}

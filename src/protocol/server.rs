@@ -15,6 +15,7 @@ mod consistency;
 pub use consistency::SurvivorViews;
 mod masked_input;
 mod share_keys;
+pub use share_keys::Deliveries;
 pub(crate) mod state;
 mod unmasking;
 
