@@ -6,12 +6,13 @@ Usage: cargo build --release && python3 scripts/scale_table.py [--sizes 1000,100
 
 For each n and threat model it asks `secagg params` for the finder's (k, t) at 5% dropout and
 5% corruption, then runs
-  * `secagg simulate --sample-clients S` (every n): what one client receives, sends and spends
-    in each round, the mean of the S measured clients;
+  * `secagg simulate --sample-clients S --stand-ins` (every n): what one client receives,
+    sends and spends in each round, the mean of the S measured clients; and, since the
+    simulator stands in for every other client, the server's seconds in each round of a
+    session of n (and of its close alone) and the process's peak resident memory;
   * `secagg simulate --threads 1` of the whole session (n <= --full-max, or
-    --full-max-malicious): the server's seconds in each round (and of its close alone), with
-    one client running at a time so that the server's thread has a core of its own, and the
-    process's peak resident memory in each round.
+    --full-max-malicious), for comparison: every client real, one at a time so that the
+    server's thread has a core of its own.
 Every JSON report is kept in --out; the tables on stdout come from them, nothing typed by hand.
 """
 import argparse
@@ -87,7 +88,8 @@ def main():
                 common.append("--malicious")
             tag = f"{n}-{'mal' if malicious else 'hbc'}"
             print(f"# {tag}: sampled", file=sys.stderr, flush=True)
-            s = simulate(common + ["--sample-clients", a.sample], os.path.join(a.out, f"{tag}-sampled.json"), a.reuse)
+            s = simulate(common + ["--sample-clients", a.sample, "--stand-ins"],
+                         os.path.join(a.out, f"{tag}-stand-ins.json"), a.reuse)
             sampled.append((n, model, k, t, s))
             if n <= (a.full_max_malicious if malicious else a.full_max):
                 print(f"# {tag}: whole session", file=sys.stderr, flush=True)
@@ -109,18 +111,27 @@ def main():
             rounds = by_round(s)
             print(f"| {n:,} | {model} | {k}, {t} | " + " | ".join(cell(rounds, r, fmt) for r in ROUNDS) + " |")
         print()
-    print("The server, per round (whole sessions): seconds receiving and closing (of which the "
-          "close), and the process's peak resident memory (server and every simulated client's "
-          "state):\n")
-    print(head + " total |")
-    print(rule + "---:|")
-    for n, model, k, t, w in whole:
-        rounds = by_round(w)
-        fmt = lambda r: (f"{r['server_seconds']:.3f} s ({r['server_close_seconds']:.3f}), "
-                         f"{r.get('process_peak_bytes', 0) / 2**20:,.0f} MiB")
-        total = sum(r["server_seconds"] for r in w["rounds"])
-        print(f"| {n:,} | {model} | {k}, {t} | " + " | ".join(cell(rounds, r, fmt) for r in ROUNDS)
-              + f" | {total:.2f} s |")
+    fmt = lambda r: (f"{r['server_seconds']:.3f} s ({r['server_close_seconds']:.3f}), "
+                     f"{r.get('process_peak_bytes', 0) / 2**20:,.0f} MiB")
+    for title, runs in [
+        ("The server, per round, in a session of n (`--stand-ins`: the measured clients and a "
+         "stand-in for every other): seconds receiving, building each client's messages and "
+         "closing (of which the close), and the process's peak resident memory (the server, the "
+         "stand-ins' round-0 states and the measured clients):", sampled),
+        ("For comparison, whole sessions (every client real, `--threads 1`), where they run "
+         "here:", whole),
+    ]:
+        if not runs:
+            continue
+        print(f"{title}\n")
+        print(head + " total |")
+        print(rule + "---:|")
+        for n, model, k, t, w in runs:
+            rounds = by_round(w)
+            total = sum(r["server_seconds"] for r in w["rounds"])
+            print(f"| {n:,} | {model} | {k}, {t} | " + " | ".join(cell(rounds, r, fmt) for r in ROUNDS)
+                  + f" | {total:.2f} s |")
+        print()
     print("\nCommands and load (1-minute average after each run):\n")
     for n, model, k, t, r in sampled + whole:
         print(f"* `{r['command']}` (load {r['load_after']:.1f}, {r['total_seconds']:.1f} s)")
