@@ -1157,7 +1157,7 @@ fn proto_file_matches_the_rust_messages() {
     let s = proto::SubmitRequest {
         session: vec![5],
         round: 1,
-        message: vec![6],
+        message: vec![6].into(),
     };
     assert_eq!(s.encode_to_vec(), [0x0a, 1, 5, 0x10, 1, 0x1a, 1, 6]);
     assert_eq!(proto::SERVICE, "secagg.v1.Aggregator");

@@ -6,6 +6,10 @@
 //!
 //! A client without a certificate completes the handshake (client authentication is
 //! optional) and is refused by every call with `UNAUTHENTICATED`, logged and counted there.
+//!
+//! The client id a connection's certificate names is read once, when its handshake completes
+//! ([`ClientConn`]), and every request on the connection carries it ([`ConnInfo`]), rather
+//! than each request parsing the certificate again.
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
@@ -13,10 +17,14 @@ use std::prelude::rust_2024::*;
 use std::{format, vec};
 
 use core::net::SocketAddr;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use core::time::Duration;
+use std::io::IoSlice;
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
@@ -27,7 +35,8 @@ use tokio_rustls::server::TlsStream;
 use tracing::warn;
 
 use super::NetError;
-use super::tls::read_pem;
+use super::tls::{self, CertIdError, read_pem};
+use crate::ids::ClientId;
 
 /// The longest a TLS handshake may take before the connection is dropped.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +49,90 @@ const MAX_HANDSHAKES: usize = 512;
 pub(crate) type OnFailure = Arc<dyn Fn(SocketAddr, &str) + Send + Sync>;
 
 /// A completed TLS connection, or the listener's fatal error.
-pub(crate) type Accepted = Result<TlsStream<TcpStream>, std::io::Error>;
+pub(crate) type Accepted = Result<ClientConn, std::io::Error>;
+
+/// What every request on a connection carries (tonic puts it in the request's extensions):
+/// the peer's address and the client its verified certificate names, or why it names none.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    /// The peer's address, for the log.
+    pub(crate) peer: SocketAddr,
+    /// The client id of the connection's certificate.
+    pub(crate) client: Result<ClientId, CertIdError>,
+}
+
+/// A completed TLS connection and its [`ConnInfo`], read once at the end of the handshake.
+#[derive(Debug)]
+pub(crate) struct ClientConn {
+    tls: TlsStream<TcpStream>,
+    info: ConnInfo,
+}
+
+impl ClientConn {
+    /// The connection `tls` from `peer`, in a server of `clients` clients.
+    fn new(tls: TlsStream<TcpStream>, peer: SocketAddr, clients: usize) -> Self {
+        // SECURITY: a sender's id comes only from the leaf certificate rustls verified
+        // against the client CA in this connection's handshake; the peer's certificate
+        // cannot change after it (rustls does neither renegotiation nor post-handshake
+        // authentication), so the id read here is every later request's sender.
+        let client = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            None => Err(CertIdError::NoCertificate),
+            Some(leaf) => tls::client_id(leaf.as_ref(), clients),
+        };
+        Self {
+            tls,
+            info: ConnInfo { peer, client },
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for ClientConn {
+    type ConnectInfo = ConnInfo;
+
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for ClientConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tls).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tls).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tls.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_shutdown(cx)
+    }
+}
 
 /// The server's rustls configuration: its certificate and key, client certificates of the
 /// CA `ca` verified when one is presented (optional: see the module docs), HTTP/2 by ALPN.
@@ -80,10 +172,11 @@ pub(crate) fn server_tls(cert: &Path, key: &Path, ca: &Path) -> Result<TlsAccept
 /// aborts this task): each
 /// handshake runs in its own task, bounded by [`HANDSHAKE_TIMEOUT`], at most
 /// [`MAX_HANDSHAKES`] at once; a completed connection goes to `completed`, a failed one to
-/// `failed(peer, reason)`.
+/// `failed(peer, reason)`. Ids outside `1..=clients` are refused (see [`ConnInfo`]).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    clients: usize,
     completed: mpsc::Sender<Accepted>,
     failed: OnFailure,
 ) {
@@ -118,7 +211,8 @@ pub(crate) async fn accept_loop(
             let _slot = slot;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
-                    let _ = completed.send(Ok(tls)).await;
+                    let conn = ClientConn::new(tls, peer, clients);
+                    let _ = completed.send(Ok(conn)).await;
                 }
                 Ok(Err(e)) => failed(peer, &e.to_string()),
                 Err(_) => failed(peer, "the handshake timed out"),

@@ -221,7 +221,7 @@ impl Connection {
         let request = proto::SubmitRequest {
             session: session.0.to_vec(),
             round,
-            message,
+            message: message.into(),
         };
         self.call(proto::SUBMIT, request).await
     }

@@ -44,8 +44,10 @@ pub struct SubmitRequest {
     pub session: Vec<u8>,
     #[prost(uint32, tag = "2")]
     pub round: u32,
-    #[prost(bytes = "vec", tag = "3")]
-    pub message: Vec<u8>,
+    /// One client message, version-3 wire bytes: decoded as a slice of the request's
+    /// buffer, not copied out of it (a masked input is 4 MB at `d = 10^6`).
+    #[prost(bytes = "bytes", tag = "3")]
+    pub message: prost::bytes::Bytes,
 }
 
 /// `Refusal`: what became of a submitted message.

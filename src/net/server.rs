@@ -27,6 +27,7 @@ use tonic::codegen::{Body as HttpBody, BoxFuture, StdError, http};
 use tonic::{Request, Response, Status};
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
+use super::accept::ConnInfo;
 use super::config::ServerConfig;
 use super::proto::{self, Refusal};
 use super::reply::{AWAIT_REPLY_OUTCOME, OUTCOME_REPLY_OUTCOME, SharedReply};
@@ -365,7 +366,11 @@ impl Server {
             }
         });
         let acceptor_task = tokio::spawn(super::accept::accept_loop(
-            listener, acceptor, completed, failed,
+            listener,
+            acceptor,
+            shared.config.session.clients,
+            completed,
+            failed,
         ));
         let (stop, stopped) = oneshot::channel::<()>();
         let service = Service(Arc::clone(&shared));
@@ -885,14 +890,14 @@ impl Shared {
         }
     }
 
-    /// The client a request comes from, by its verified certificate.
+    /// The client a request comes from, by its connection's verified certificate (read once
+    /// per connection, at the end of its handshake: `accept::ClientConn`).
     fn authenticate<T>(&self, request: &Request<T>) -> Result<ClientId, Status> {
-        let peer = request.remote_addr();
-        let leaf = request.peer_certs().and_then(|c| c.first().cloned());
-        let result = match leaf {
-            None => Err(tls::CertIdError::NoCertificate),
-            Some(der) => tls::client_id(der.as_ref(), self.config.session.clients),
-        };
+        let info = request.extensions().get::<ConnInfo>();
+        let peer = info.map(|i| i.peer);
+        // SECURITY: a request without its connection's `ConnInfo` has no verified sender
+        // and is refused, never served under some default id.
+        let result = info.map_or(Err(tls::CertIdError::NoCertificate), |i| i.client.clone());
         result.map_err(|e| {
             *lock(&self.unauthenticated) += 1;
             warn!(?peer, reason = %e, "refused an unauthenticated request");
