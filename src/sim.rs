@@ -603,6 +603,22 @@ struct Step<C, M> {
     server_seconds: f64,
 }
 
+impl<M> Step<(), M> {
+    /// A stand-in's step: its message is the driver's (not counted); only the server's work
+    /// for it (`server_seconds`) is.
+    fn stand_in(id: ClientId, out: Result<M, Error>, server_seconds: f64) -> Self {
+        Self {
+            id,
+            out: out.map(|m| ((), m)),
+            seconds: 0.0,
+            received: 0,
+            sent: 0,
+            state: 0,
+            server_seconds,
+        }
+    }
+}
+
 impl<C, M: crate::wire::Encode> Step<C, M> {
     /// Times `step` for client `id`, which received `received` bytes; the bytes sent are
     /// those of the message's version-3 encoding.
@@ -955,15 +971,7 @@ impl<'a, 'p> Driver<'a, 'p> {
             let step = |id: ClientId| {
                 let (roster, server_seconds) = timed(|| rosters.for_client(id));
                 drop(roster);
-                Step {
-                    id,
-                    out: s.share_keys(params, id, &roster_digest).map(|m| ((), m)),
-                    seconds: 0.0,
-                    received: 0,
-                    sent: 0,
-                    state: 0,
-                    server_seconds,
-                }
+                Step::stand_in(id, s.share_keys(params, id, &roster_digest), server_seconds)
             };
             self.drive(
                 "share_keys: stand-ins",
@@ -1174,26 +1182,13 @@ impl<'a, 'p> Driver<'a, 'p> {
                 drop(request);
                 let out = s
                     .survivor_signature(sender, &survivor_digest)
-                    .map(|signature| {
-                        (
-                            (),
-                            msg::ConsistencySignature {
-                                session,
-                                sender,
-                                signature,
-                            },
-                        )
+                    .map(|signature| msg::ConsistencySignature {
+                        session,
+                        sender,
+                        signature,
                     })
                     .ok_or(Error::Internal("a malicious-mode stand-in signs"));
-                Step {
-                    id: sender,
-                    out,
-                    seconds: 0.0,
-                    received: 0,
-                    sent: 0,
-                    state: 0,
-                    server_seconds,
-                }
+                Step::stand_in(sender, out, server_seconds)
             };
             self.drive(
                 "consistency: stand-ins",

@@ -32,6 +32,7 @@ use alloc::vec::Vec;
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng as _, SeedableRng as _};
 use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
 
 use crate::crypto::kx::PublicKey;
 use crate::crypto::shamir::{self, SecretScalar};
@@ -69,8 +70,8 @@ pub(super) struct StandIns {
     measured: BTreeMap<ClientId, PublicKey>,
     /// The session's graph: whom each stand-in deals to.
     graph: Graph,
-    /// Seeds each dealing's polynomial.
-    dealer_seed: [u8; 32],
+    /// Seeds each dealing's polynomial (and so every stand-in's shares).
+    dealer_seed: Zeroizing<[u8; 32]>,
     /// What the measured clients sealed to stand-ins, by recipient.
     sealed_to: BTreeMap<ClientId, Vec<msg::SealedShares>>,
 }
@@ -94,7 +95,7 @@ impl StandIns {
             states,
             measured,
             graph,
-            dealer_seed,
+            dealer_seed: Zeroizing::new(dealer_seed),
             sealed_to: BTreeMap::new(),
         }
     }
@@ -112,7 +113,7 @@ impl StandIns {
     fn rng(&self, owner: ClientId, label: u8) -> ChaCha20Rng {
         let seed: [u8; 32] = Sha256::new()
             .chain_update(b"secagg/sim/stand-in")
-            .chain_update(self.dealer_seed)
+            .chain_update(*self.dealer_seed)
             .chain_update(owner.0.to_be_bytes())
             .chain_update([label])
             .finalize()
