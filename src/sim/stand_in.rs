@@ -113,7 +113,7 @@ impl StandIns {
     fn rng(&self, owner: ClientId, label: u8) -> ChaCha20Rng {
         let seed: [u8; 32] = Sha256::new()
             .chain_update(b"secagg/sim/stand-in")
-            .chain_update(*self.dealer_seed)
+            .chain_update(&self.dealer_seed[..])
             .chain_update(owner.0.to_be_bytes())
             .chain_update([label])
             .finalize()
