@@ -10,11 +10,13 @@
 //! as the tests'.
 //!
 //! ```sh
-//! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --profile dev --features net,cli --bench net_load
-//! NET_LOAD_CLIENTS=100 NET_LOAD_DIM=1000000 cargo bench --profile dev --features net,cli --bench net_load
+//! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --features net,cli --bench net_load
+//! NET_LOAD_CLIENTS=100 NET_LOAD_DIM=1000000 cargo bench --features net,cli --bench net_load
 //! ```
 //!
-//! The dev profile optimises every crate at level 2 (Cargo.toml), as the CI builds it.
+//! Run it in the `bench` profile (the default of `cargo bench`: release, with line tables), in
+//! which both sides are built as they ship: the dev profile leaves the gRPC stack unoptimised
+//! (Cargo.toml), so it would charge the network for a debug build.
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
