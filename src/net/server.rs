@@ -347,9 +347,8 @@ impl Server {
         });
         shared.restore()?;
 
-        let listener = tokio::net::TcpListener::bind(&shared.config.listen)
-            .await
-            .map_err(|e| NetError::Transport(format!("{}: {e}", shared.config.listen)))?;
+        let listener =
+            super::accept::listen(&shared.config.listen, shared.config.session.clients).await?;
         let addr = listener
             .local_addr()
             .map_err(|e| NetError::Transport(e.to_string()))?;
