@@ -1,8 +1,9 @@
 //! Load of the networked driver (issue 14 §3; a benchmark, not a test): one session of `N`
 //! clients over loopback mutual TLS against a `secagg serve` process, SecAgg+ with the
 //! finder's `k` (5% dropout, 5% corruption), no client dropping. It prints the wall time,
-//! per-round client latency percentiles (a client's time from the round's opening message
-//! to the acknowledgement of its answer, which the server gives once it is on disk), the
+//! per-round client latency percentiles (a client's time from the round's opening message,
+//! or from `Join`, to the reply to its answer, which the server gives once the round
+//! closed, with the next round's opening: `Submit` with `then_await`), the
 //! server's peak memory (VmHWM), the wire bytes carried against the version-3 formulas,
 //! the outcome's bytes (the sum bit-packed at the modulus' width), the loopback interface's
 //! bytes (TLS, HTTP/2, TCP and IP included), and `secagg simulate` for the same session. The
@@ -90,7 +91,7 @@ struct Traffic {
     received: u64,
     /// Bytes of the outcomes (the sum bit-packed at the modulus' width, and the included ids).
     outcomes: u64,
-    /// `(round, seconds from the opening to the acknowledgement)`.
+    /// `(round, seconds from the opening to the reply that carries the next one)`.
     latencies: Vec<(u32, f64)>,
 }
 
@@ -115,14 +116,15 @@ async fn client(
     // At most five rounds (AdvertiseKeys to Unmasking), then the outcome.
     for _ in 0..=5 {
         local.sent += message.len() as u64;
-        let reply = conn.submit(&sid, round, message).await.unwrap();
+        // One call a round, as `Client::run` makes: the reply comes once the round closed,
+        // with what opens the next one.
+        let reply = conn.submit_then_await(&sid, round, message).await.unwrap();
         assert_eq!(reply.refusal, 0, "{}", reply.detail);
         local
             .latencies
             .push((round, opened.elapsed().as_secs_f64()));
-        let next = conn.await_next(&sid, round).await.unwrap();
         opened = Instant::now();
-        match next.next.unwrap() {
+        match reply.next.and_then(|n| n.next).unwrap() {
             proto::Next::Opening(o) => {
                 local.received += o.message.len() as u64;
                 let (s, m) = if state.needs_input() {

@@ -653,6 +653,99 @@ async fn outcome_is_bit_packed_and_exact() {
     .await;
 }
 
+/// `Submit` with `then_await` answers a round in one call: each reply carries the opening of
+/// the client's next round and, at the end, the outcome (the shared, pre-encoded bytes
+/// nested two fields deep) with the right sum. A repeated message of a closed round is
+/// `WRONG_ROUND` with the same opening again; a refused message gets no `next`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_then_await_answers_a_round_in_one_call() {
+    bounded(async {
+        let (n, d) = (3u32, 9);
+        let fx = Deployment::new(n as usize).unwrap();
+        let server = fx.start(fx.server_config(d, 20.0, 1)).await.unwrap();
+        let tasks: Vec<_> = (1..=n)
+            .map(|id| {
+                let config = fx.client_config().unwrap();
+                tokio::spawn(async move {
+                    let mut conn = Connection::new(&config, id).unwrap();
+                    let join = conn.join().await.unwrap();
+                    let sid = SessionId(join.session.clone().try_into().unwrap());
+                    let params = Params::from_bytes(&join.params).unwrap();
+                    let mut rng = chacha_rng(id);
+                    let (mut state, mut message) =
+                        ClientSession::start(&params, ClientId(id), None, &mut rng);
+                    let mut round = 0;
+                    for _ in 0..=MAX_ROUNDS {
+                        if id == 2 && round == 1 {
+                            let refused = conn
+                                .submit_then_await(&sid, round, vec![0xff; 3])
+                                .await
+                                .unwrap();
+                            assert_eq!(refused.refusal, Refusal::Rejected as i32);
+                            assert!(
+                                refused.next.is_none(),
+                                "a refused message waits for nothing"
+                            );
+                        }
+                        let reply = conn
+                            .submit_then_await(&sid, round, message.clone())
+                            .await
+                            .unwrap();
+                        assert_eq!(reply.refusal, Refusal::Accepted as i32, "{}", reply.detail);
+                        let next = reply.next.and_then(|n| n.next).expect("the next round");
+                        match next {
+                            proto::Next::Opening(o) => {
+                                assert!(o.round > round, "{} after {round}", o.round);
+                                if id == 1 && round == 0 {
+                                    let again = conn
+                                        .submit_then_await(&sid, round, message.clone())
+                                        .await
+                                        .unwrap();
+                                    assert_eq!(again.refusal, Refusal::WrongRound as i32);
+                                    // The same opening (its deadline counts down).
+                                    match again.next.and_then(|n| n.next) {
+                                        Some(proto::Next::Opening(a)) => {
+                                            assert_eq!(
+                                                (a.round, &a.message),
+                                                (o.round, &o.message)
+                                            );
+                                        }
+                                        other => panic!("expected the opening, got {other:?}"),
+                                    }
+                                }
+                                let (s, m) = if state.needs_input() {
+                                    state
+                                        .handle_with_input(
+                                            &params,
+                                            &o.message,
+                                            &input(id, d),
+                                            &mut rng,
+                                        )
+                                        .unwrap()
+                                } else {
+                                    state.handle(&params, &o.message, &mut rng).unwrap()
+                                };
+                                state = s;
+                                message = m;
+                                round = o.round;
+                            }
+                            proto::Next::Outcome(o) => {
+                                return Outcome::from_proto(&o, &params).unwrap();
+                            }
+                        }
+                    }
+                    panic!("client {id}: no outcome after {MAX_ROUNDS} rounds")
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_sum(&t.await.unwrap(), &[1, 2, 3], d);
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
 /// A packed outcome that does not fit the client's own parameters is a typed error of the
 /// client's decoder (`Outcome::from_proto`, what `Client::run` calls): truncated, one byte
 /// too long, a padding bit set, an element `>= m`, the sum at 8 bytes an element in the
@@ -1158,8 +1251,28 @@ fn proto_file_matches_the_rust_messages() {
         session: vec![5],
         round: 1,
         message: vec![6].into(),
+        then_await: true,
     };
-    assert_eq!(s.encode_to_vec(), [0x0a, 1, 5, 0x10, 1, 0x1a, 1, 6]);
+    assert_eq!(
+        s.encode_to_vec(),
+        [0x0a, 1, 5, 0x10, 1, 0x1a, 1, 6, 0x20, 1]
+    );
+    assert!(text.contains("bool then_await = 4;"));
+    // SubmitReply: the refusal, the detail, then `next` (an `AwaitReply`) in field 3.
+    let r = proto::SubmitReply {
+        refusal: Refusal::AlreadyReceived as i32,
+        detail: "x".into(),
+        next: Some(proto::AwaitReply {
+            next: Some(proto::Next::Opening(o)),
+        }),
+    };
+    assert_eq!(
+        r.encode_to_vec(),
+        [
+            0x08, 4, 0x12, 1, b'x', 0x1a, 10, 0x0a, 8, 0x08, 2, 0x12, 2, 1, 2, 0x18, 7
+        ]
+    );
+    assert!(text.contains("AwaitReply next = 3;"));
     assert_eq!(proto::SERVICE, "secagg.v1.Aggregator");
     assert!(text.contains("package secagg.v1;") && text.contains("service Aggregator"));
 }

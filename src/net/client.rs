@@ -222,6 +222,28 @@ impl Connection {
             session: session.0.to_vec(),
             round,
             message: message.into(),
+            then_await: false,
+        };
+        self.call(proto::SUBMIT, request).await
+    }
+
+    /// `Submit` with `then_await`: the reply comes once the round closed, and its `next`
+    /// holds what [`await_next`](Self::await_next) would answer for `round` (none from a
+    /// server that does not know the field, or for a refused message).
+    ///
+    /// # Errors
+    /// The call's status.
+    pub async fn submit_then_await(
+        &mut self,
+        session: &SessionId,
+        round: u32,
+        message: Vec<u8>,
+    ) -> Result<proto::SubmitReply, Status> {
+        let request = proto::SubmitRequest {
+            session: session.0.to_vec(),
+            round,
+            message: message.into(),
+            then_await: true,
         };
         self.call(proto::SUBMIT, request).await
     }
@@ -410,7 +432,7 @@ impl Client {
             let reply = self
                 .retry(give_up, |mut c| {
                     let bytes = bytes.clone();
-                    async move { c.submit(&session, round, bytes).await }
+                    async move { c.submit_then_await(&session, round, bytes).await }
                 })
                 .await?;
             match Refusal::try_from(reply.refusal) {
@@ -435,11 +457,17 @@ impl Client {
                 }
                 Err(_) => return Err(NetError::BadReply("an unknown refusal")),
             }
-            let next = self
-                .retry(give_up, |mut c| async move {
-                    c.await_next(&session, round).await
-                })
-                .await?;
+            // One call a round: the reply to the message carries what comes next, unless
+            // the server does not hold it (a server without `then_await`).
+            let next = match reply.next {
+                Some(next) => next,
+                None => {
+                    self.retry(give_up, |mut c| async move {
+                        c.await_next(&session, round).await
+                    })
+                    .await?
+                }
+            };
             match next.next {
                 Some(proto::Next::Opening(opening)) => {
                     let handled = if state.needs_input() {

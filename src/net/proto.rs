@@ -48,6 +48,10 @@ pub struct SubmitRequest {
     /// buffer, not copied out of it (a masked input is 4 MB at `d = 10^6`).
     #[prost(bytes = "bytes", tag = "3")]
     pub message: prost::bytes::Bytes,
+    /// Hold the reply until the round closes and answer in `SubmitReply::next` what `Await`
+    /// would.
+    #[prost(bool, tag = "4")]
+    pub then_await: bool,
 }
 
 /// `Refusal`: what became of a submitted message.
@@ -90,6 +94,9 @@ pub struct SubmitReply {
     pub refusal: i32,
     #[prost(string, tag = "2")]
     pub detail: String,
+    /// With `then_await`: what `Await` answers for the round (`proto/secagg.proto`).
+    #[prost(message, optional, tag = "3")]
+    pub next: Option<AwaitReply>,
 }
 
 /// `AwaitRequest`.

@@ -25,6 +25,8 @@ use tonic::codegen::http::{HeaderMap, HeaderValue};
 pub(crate) const AWAIT_REPLY_OUTCOME: u32 = 2;
 /// The field of `OutcomeReply` that holds an `Outcome` (tag 1).
 pub(crate) const OUTCOME_REPLY_OUTCOME: u32 = 1;
+/// The field of `SubmitReply` that holds an `AwaitReply` (tag 3).
+pub(crate) const SUBMIT_REPLY_NEXT: u32 = 3;
 
 /// One reply message made of a small head and an encoded message shared by every reply.
 #[derive(Debug, Clone)]
@@ -48,16 +50,35 @@ fn put_varint(mut value: u64, out: &mut Vec<u8>) {
 impl SharedReply {
     /// A reply message whose only field, numbered `tag`, is the encoded message `shared`;
     /// `None` if the message does not fit a gRPC frame (4 GiB).
-    pub(crate) fn new(tag: u32, shared: Bytes) -> Option<Self> {
-        let mut field = Vec::with_capacity(16);
-        // The key of a length-delimited field (wire type 2), then the length.
-        put_varint((u64::from(tag) << 3) | 2, &mut field);
-        put_varint(u64::try_from(shared.len()).ok()?, &mut field);
-        let total = u32::try_from(field.len().checked_add(shared.len())?).ok()?;
-        let mut head = Vec::with_capacity(5 + field.len());
+    /// A reply message made of `prefix` (its other fields, encoded, which come first) and
+    /// the encoded message `shared` in field `path[last]` of a message in field
+    /// `path[last - 1]` ... of a message in field `path[0]` of the reply; `None` if the
+    /// message does not fit a gRPC frame (4 GiB).
+    pub(crate) fn nested(prefix: &[u8], path: &[u32], shared: Bytes) -> Option<Self> {
+        // Built from the innermost field outwards: each field's length covers the headers
+        // inside it and the shared bytes.
+        let mut headers = Vec::new();
+        for &tag in path.iter().rev() {
+            let inner = headers.len().checked_add(shared.len())?;
+            let mut field = Vec::with_capacity(16 + headers.len());
+            // The key of a length-delimited field (wire type 2), then the length.
+            put_varint((u64::from(tag) << 3) | 2, &mut field);
+            put_varint(u64::try_from(inner).ok()?, &mut field);
+            field.extend_from_slice(&headers);
+            headers = field;
+        }
+        let total = u32::try_from(
+            prefix
+                .len()
+                .checked_add(headers.len())?
+                .checked_add(shared.len())?,
+        )
+        .ok()?;
+        let mut head = Vec::with_capacity(5 + prefix.len() + headers.len());
         head.push(0);
         head.extend_from_slice(&total.to_be_bytes());
-        head.extend_from_slice(&field);
+        head.extend_from_slice(prefix);
+        head.extend_from_slice(&headers);
         Some(Self {
             head: Bytes::from(head),
             shared,
@@ -146,7 +167,7 @@ mod tests {
                 .encode_to_vec(),
             ),
         ] {
-            let reply = SharedReply::new(tag, shared.clone()).unwrap();
+            let reply = SharedReply::nested(&[], &[tag], shared.clone()).unwrap();
             let mut framed = vec![0u8];
             framed.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
             framed.extend_from_slice(&message);
@@ -155,6 +176,54 @@ mod tests {
             assert_eq!(sent, framed, "tag {tag}");
             // The same allocation, not a copy.
             assert_eq!(reply.shared.as_ptr(), shared.as_ptr());
+        }
+    }
+
+    /// A `SubmitReply` with its refusal and detail first and the outcome two fields deep:
+    /// the bytes prost encodes for the whole message.
+    #[test]
+    fn nested_shared_reply_is_the_encoded_message() {
+        let outcome = proto::Outcome {
+            session: vec![7; 32],
+            result: Some(proto::OutcomeResult::Sum(proto::Sum {
+                included: vec![2, 3],
+                // Longer than 127 bytes: the lengths take two-byte varints.
+                packed: Bytes::from(vec![0x5a; 1000]),
+            })),
+        };
+        let shared = Bytes::from(outcome.encode_to_vec());
+        for (refusal, detail) in [
+            (proto::Refusal::Accepted, ""),
+            (proto::Refusal::WrongRound, "the session is over"),
+        ] {
+            let message = proto::SubmitReply {
+                refusal: refusal as i32,
+                detail: detail.to_owned(),
+                next: Some(proto::AwaitReply {
+                    next: Some(proto::Next::Outcome(outcome.clone())),
+                }),
+            };
+            let prefix = proto::SubmitReply {
+                refusal: refusal as i32,
+                detail: detail.to_owned(),
+                next: None,
+            }
+            .encode_to_vec();
+            let reply = SharedReply::nested(
+                &prefix,
+                &[SUBMIT_REPLY_NEXT, AWAIT_REPLY_OUTCOME],
+                shared.clone(),
+            )
+            .unwrap();
+            let mut sent = reply.head.to_vec();
+            sent.extend_from_slice(&reply.shared);
+            let encoded = message.encode_to_vec();
+            assert_eq!(&sent[5..], encoded.as_slice(), "{refusal:?}");
+            assert_eq!(
+                sent[1..5],
+                u32::try_from(encoded.len()).unwrap().to_be_bytes()
+            );
+            assert_eq!(proto::SubmitReply::decode(&sent[5..]).unwrap(), message);
         }
     }
 

@@ -30,7 +30,7 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 use super::accept::ConnInfo;
 use super::config::ServerConfig;
 use super::proto::{self, Refusal};
-use super::reply::{AWAIT_REPLY_OUTCOME, OUTCOME_REPLY_OUTCOME, SharedReply};
+use super::reply::{AWAIT_REPLY_OUTCOME, OUTCOME_REPLY_OUTCOME, SUBMIT_REPLY_NEXT, SharedReply};
 use super::store::{Meta, Store, Stored};
 use super::{NetError, short_id, tls};
 use crate::crypto::sign::Pki;
@@ -951,10 +951,37 @@ impl Shared {
             self.wake_persister.notify_one();
             self.wait_persisted(epoch).await?;
         }
-        Ok(Response::new(proto::SubmitReply {
+        let mut reply = proto::SubmitReply {
             refusal: refusal as i32,
             detail,
-        }))
+            next: None,
+        };
+        // `then_await`: the round's close is waited for here, as `Await` would, for a
+        // message that is in (or too late, whose sender still waits for the outcome).
+        let awaits = request.then_await
+            && matches!(
+                refusal,
+                Refusal::Accepted | Refusal::AlreadyReceived | Refusal::WrongRound
+            );
+        let sid = <[u8; 32]>::try_from(request.session.as_slice()).ok();
+        if let (true, Some(sid), Some(after)) = (awaits, sid, round_numbered(request.round)) {
+            match self.wait_next(id, &sid, after).await? {
+                Awaited::Opening(opening) => {
+                    reply.next = Some(proto::AwaitReply {
+                        next: Some(proto::Next::Opening(opening)),
+                    });
+                }
+                Awaited::Outcome(encoded) => {
+                    let prefix = prost::Message::encode_to_vec(&reply);
+                    return shared_reply(
+                        &prefix,
+                        &[SUBMIT_REPLY_NEXT, AWAIT_REPLY_OUTCOME],
+                        &encoded,
+                    );
+                }
+            }
+        }
+        Ok(Response::new(reply))
     }
 
     /// Feeds a submitted message to the session: the answer, and the epoch to wait for
@@ -1080,6 +1107,23 @@ impl Shared {
             .map_err(|_| Status::invalid_argument("a session id is 32 bytes"))?;
         let after = round_numbered(request.after)
             .ok_or_else(|| Status::invalid_argument("no such round"))?;
+        match self.wait_next(id, &sid, after).await? {
+            Awaited::Opening(opening) => Ok(Response::new(proto::AwaitReply {
+                next: Some(proto::Next::Opening(opening)),
+            })),
+            Awaited::Outcome(encoded) => shared_outcome(AWAIT_REPLY_OUTCOME, &encoded),
+        }
+    }
+
+    /// Waits until round `after` of session `sid` closes: then the message that opens
+    /// client `id`'s next round or, for a client sent nothing, the session's outcome
+    /// (`Await`, and `Submit` with `then_await`).
+    async fn wait_next(
+        &self,
+        id: ClientId,
+        sid: &[u8; 32],
+        after: Round,
+    ) -> Result<Awaited, Status> {
         let mut rx = self.changed.subscribe();
         loop {
             {
@@ -1087,14 +1131,14 @@ impl Shared {
                 if live.stopping {
                     return Err(stopping());
                 }
-                if let Some((_, outcome)) = live.finished.get(&sid) {
-                    let reply = shared_outcome(AWAIT_REPLY_OUTCOME, outcome);
+                if let Some((_, outcome)) = live.finished.get(sid) {
+                    let encoded = outcome.clone();
                     drop(live);
                     lock(&self.live).told.insert(id);
                     self.publish();
-                    return reply;
+                    return Ok(Awaited::Outcome(encoded));
                 }
-                let Some(cur) = live.current.as_ref().filter(|c| c.sid.0 == sid) else {
+                let Some(cur) = live.current.as_ref().filter(|c| &c.sid.0 == sid) else {
                     return Err(Status::not_found("no such session"));
                 };
                 // The round after `after` is open and this client was sent its message;
@@ -1103,12 +1147,10 @@ impl Shared {
                     && next_round(&cur.params, after) == Some(cur.round)
                     && let Some(message) = cur.outbox.get(&id)
                 {
-                    return Ok(Response::new(proto::AwaitReply {
-                        next: Some(proto::Next::Opening(proto::Opening {
-                            round: u32::from(cur.round.number()),
-                            message: message.clone(),
-                            deadline_ms: cur.deadline_ms(),
-                        })),
+                    return Ok(Awaited::Opening(proto::Opening {
+                        round: u32::from(cur.round.number()),
+                        message: message.clone(),
+                        deadline_ms: cur.deadline_ms(),
                     }));
                 }
             }
@@ -1136,14 +1178,33 @@ impl Shared {
     }
 }
 
-/// A reply whose only field, numbered `tag`, is the encoded outcome `encoded`: an empty
-/// message, and the shared bytes for [`unary`] to send in its place (not copied per reply).
-fn shared_outcome<M: Default>(tag: u32, encoded: &Bytes) -> Result<Response<M>, Status> {
-    let reply = SharedReply::new(tag, encoded.clone())
+/// What round `after`'s close brings a client ([`Shared::wait_next`]).
+enum Awaited {
+    /// The message that opens its next round.
+    Opening(proto::Opening),
+    /// The session's outcome, encoded once for every client.
+    Outcome(Bytes),
+}
+
+/// A reply of the encoded fields `prefix` followed by the encoded outcome `encoded` nested
+/// in the fields `path` (outermost first): an empty message, and the shared bytes for
+/// [`unary`] to send in its place (not copied per reply).
+fn shared_reply<M: Default>(
+    prefix: &[u8],
+    path: &[u32],
+    encoded: &Bytes,
+) -> Result<Response<M>, Status> {
+    let reply = SharedReply::nested(prefix, path, encoded.clone())
         .ok_or_else(|| Status::internal("the outcome does not fit a reply"))?;
     let mut response = Response::new(M::default());
     response.extensions_mut().insert(reply);
     Ok(response)
+}
+
+/// A reply whose only field, numbered `tag`, is the encoded outcome `encoded`: an empty
+/// message, and the shared bytes for [`unary`] to send in its place (not copied per reply).
+fn shared_outcome<M: Default>(tag: u32, encoded: &Bytes) -> Result<Response<M>, Status> {
+    shared_reply(&[], &[tag], encoded)
 }
 
 fn stopping() -> Status {
