@@ -10,6 +10,10 @@
 //! deployment (certificates, state key, `server.toml`) is `secagg::net::testing::Deployment`'s,
 //! as the tests'.
 //!
+//! It runs `NET_LOAD_RUNS` (default 3) networked sessions and as many simulations, the two
+//! alternating, and gives each run's ratios and their medians: the machine's speed drifts by
+//! more than the difference measured.
+//!
 //! ```sh
 //! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --features net,cli --bench net_load
 //! NET_LOAD_CLIENTS=100 NET_LOAD_DIM=1000000 cargo bench --features net,cli --bench net_load
@@ -156,24 +160,37 @@ async fn client(
     panic!("client {id}: no outcome after five rounds")
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; nothing else is read from the command line.
-    let n = env("NET_LOAD_CLIENTS", 1000);
-    let d = env("NET_LOAD_DIM", 10_000);
-    let graph = find(&FinderInput::new(
-        n,
-        0.05,
-        0.05,
-        ThreatModel::HonestButCurious,
-    ))
-    .unwrap();
-    let complete = graph.k + 1 >= n;
-    let (k, t) = (graph.k, graph.t);
-    println!(
-        "net_load: n = {n}, d = {d}, k = {k}{}, t = {t}, 2^32",
-        if complete { " (complete)" } else { "" }
-    );
+/// One session's shape: `n` clients, `d` elements, the finder's `k` and `t`.
+#[derive(Clone, Copy)]
+struct Shape {
+    n: usize,
+    d: usize,
+    k: usize,
+    t: usize,
+    /// `k + 1 >= n`: every client is every other's neighbour (no `--neighbours`).
+    complete: bool,
+}
 
+/// What one networked session measured.
+struct Networked {
+    wall: f64,
+    clients_cpu: f64,
+    server_cpu: f64,
+    peak: f64,
+    loopback: u64,
+    traffic: Traffic,
+}
+
+/// One networked session: a fresh deployment (certificates, state key, database) and
+/// server process, `n` client tasks in this process; every client's sum is checked.
+fn networked(shape: Shape) -> Networked {
+    let Shape {
+        n,
+        d,
+        k,
+        t,
+        complete,
+    } = shape;
     // Certificates, a state key and the server's configuration in a temporary folder;
     // port 0: the server process prints the address it got.
     let deployment = Deployment::new(n).unwrap();
@@ -183,8 +200,7 @@ fn main() {
         server_config.session.neighbours = Some(k);
     }
     let toml = deployment.write_server_toml(&server_config).unwrap();
-    let bin = env!("CARGO_BIN_EXE_secagg");
-    let mut server = Command::new(bin)
+    let mut server = Command::new(env!("CARGO_BIN_EXE_secagg"))
         .args(["serve", "--log", "warn", "--config"])
         .arg(toml)
         .stdout(Stdio::piped())
@@ -225,13 +241,14 @@ fn main() {
             .expect("the session did not end within 3000 s")
     });
     let wall = start.elapsed().as_secs_f64();
-    let lo = loopback_bytes() - lo_before;
+    let loopback = loopback_bytes() - lo_before;
     let peak = peak_mib(server.id());
     let (clients_cpu, children_before) = cpu_seconds();
     let clients_cpu = clients_cpu - clients_cpu_at_start;
     let _ = server.kill();
     let _ = server.wait();
     let server_cpu = cpu_seconds().1 - children_before;
+    drop(runtime);
 
     // Every client saw the same sum, and it is the plain sum.
     let mut want = vec![0u64; d];
@@ -243,9 +260,127 @@ fn main() {
     for s in &sums {
         assert_eq!(s.as_deref(), Some(want.as_slice()), "the sum");
     }
+    let traffic = core::mem::take(&mut *traffic.lock().unwrap());
+    Networked {
+        wall,
+        clients_cpu,
+        server_cpu,
+        peak,
+        loopback,
+        traffic,
+    }
+}
 
-    let traffic = traffic.lock().unwrap();
-    println!("wall time (join to the last outcome): {wall:.2} s");
+/// `secagg simulate` for the same session: its arguments, wall and CPU seconds.
+fn simulated(shape: Shape) -> (Vec<String>, f64, f64) {
+    let Shape {
+        n,
+        d,
+        k,
+        t,
+        complete,
+    } = shape;
+    let mut args = vec![
+        "simulate".to_owned(),
+        "--clients".into(),
+        n.to_string(),
+        "--dim".into(),
+        d.to_string(),
+        "--threshold".into(),
+        t.to_string(),
+        "--dropout".into(),
+        "0".into(),
+        "--json".into(),
+    ];
+    if !complete {
+        args.extend(["--neighbours".into(), k.to_string()]);
+    }
+    let start = Instant::now();
+    let children_before = cpu_seconds().1;
+    let sim = Command::new(env!("CARGO_BIN_EXE_secagg"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().1 - children_before;
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    (args, wall, cpu)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is read from the command line.
+    let n = env("NET_LOAD_CLIENTS", 1000);
+    let d = env("NET_LOAD_DIM", 10_000);
+    let runs = env("NET_LOAD_RUNS", 3).max(1);
+    let graph = find(&FinderInput::new(
+        n,
+        0.05,
+        0.05,
+        ThreatModel::HonestButCurious,
+    ))
+    .unwrap();
+    let complete = graph.k + 1 >= n;
+    let shape = Shape {
+        n,
+        d,
+        k: graph.k,
+        t: graph.t,
+        complete,
+    };
+    let (k, t) = (graph.k, graph.t);
+    println!(
+        "net_load: n = {n}, d = {d}, k = {k}{}, t = {t}, 2^32; {runs} runs, the networked session and the simulator alternating",
+        if complete { " (complete)" } else { "" }
+    );
+
+    // The two sides alternate (odd runs start with the simulator), so that a change in the
+    // machine's speed during the bench weighs on both; each run's ratio compares neighbours.
+    let mut wall_ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
+    let mut last = None;
+    let mut sim_args = Vec::new();
+    for run in 1..=runs {
+        let (net, (args, sim_wall, sim_cpu)) = if run % 2 == 0 {
+            let sim = simulated(shape);
+            (networked(shape), sim)
+        } else {
+            let net = networked(shape);
+            (net, simulated(shape))
+        };
+        let cpu = net.clients_cpu + net.server_cpu;
+        wall_ratios.push(net.wall / sim_wall);
+        cpu_ratios.push(cpu / sim_cpu);
+        println!(
+            "run {run}: networked {:.2} s wall, CPU {cpu:.2} s (clients {:.2}, server {:.2}), server peak (VmHWM) {:.1} MiB; simulated {sim_wall:.2} s wall, CPU {sim_cpu:.2} s; networked / simulated: wall {:.2}, CPU {:.2}",
+            net.wall,
+            net.clients_cpu,
+            net.server_cpu,
+            net.peak,
+            net.wall / sim_wall,
+            cpu / sim_cpu,
+        );
+        sim_args = args;
+        last = Some(net);
+    }
+    println!("simulator: secagg {}", sim_args.join(" "));
+    println!(
+        "median of {runs} runs, networked / simulated: wall {:.2}, CPU {:.2}",
+        median(wall_ratios),
+        median(cpu_ratios)
+    );
+
+    let Some(net) = last else { return };
+    let traffic = &net.traffic;
+    println!("last run, per-round client latency (s):");
     let mut by_round: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
     for (r, s) in &traffic.latencies {
         by_round.entry(*r).or_default().push(*s);
@@ -292,45 +427,9 @@ fn main() {
     }
     let carried = traffic.sent + traffic.received + traffic.outcomes;
     println!(
-        "outcome bytes (the packed sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {lo} = {:.3} x (wire + outcome bytes)",
+        "outcome bytes (the packed sum to every client): {}; loopback bytes (TLS + HTTP/2 + TCP/IP): {} = {:.3} x (wire + outcome bytes)",
         traffic.outcomes,
-        lo as f64 / carried as f64
-    );
-    println!("server peak memory (VmHWM): {peak:.1} MiB");
-
-    let sim_start = Instant::now();
-    let mut args = vec![
-        "simulate".to_owned(),
-        "--clients".into(),
-        n.to_string(),
-        "--dim".into(),
-        d.to_string(),
-        "--threshold".into(),
-        t.to_string(),
-        "--dropout".into(),
-        "0".into(),
-        "--json".into(),
-    ];
-    if !complete {
-        args.extend(["--neighbours".into(), k.to_string()]);
-    }
-    let children_before = cpu_seconds().1;
-    let sim = Command::new(bin).args(&args).output().unwrap();
-    let sim_wall = sim_start.elapsed().as_secs_f64();
-    let sim_cpu = cpu_seconds().1 - children_before;
-    assert!(
-        sim.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sim.stderr)
-    );
-    println!(
-        "secagg simulate {}: {sim_wall:.2} s wall; networked / simulated = {:.2}",
-        args.join(" "),
-        wall / sim_wall
-    );
-    println!(
-        "CPU seconds: networked {:.2} (clients {clients_cpu:.2}, server {server_cpu:.2}), simulated {sim_cpu:.2}; networked / simulated = {:.2}",
-        clients_cpu + server_cpu,
-        (clients_cpu + server_cpu) / sim_cpu
+        net.loopback,
+        net.loopback as f64 / carried as f64
     );
 }

@@ -946,6 +946,14 @@ impl Shared {
         let id = self.authenticate(&request)?;
         let request = request.into_inner();
         let (refusal, detail, wait) = self.accept(id, &request);
+        // The message is in the session's state (or refused): its bytes (4 MB at
+        // `d = 10^6`) are not held through the waits below.
+        let proto::SubmitRequest {
+            session,
+            round,
+            then_await,
+            ..
+        } = request;
         if let Some(epoch) = wait {
             // Acknowledged only once the state holding it is on disk.
             self.wake_persister.notify_one();
@@ -958,13 +966,13 @@ impl Shared {
         };
         // `then_await`: the round's close is waited for here, as `Await` would, for a
         // message that is in (or too late, whose sender still waits for the outcome).
-        let awaits = request.then_await
+        let awaits = then_await
             && matches!(
                 refusal,
                 Refusal::Accepted | Refusal::AlreadyReceived | Refusal::WrongRound
             );
-        let sid = <[u8; 32]>::try_from(request.session.as_slice()).ok();
-        if let (true, Some(sid), Some(after)) = (awaits, sid, round_numbered(request.round)) {
+        let sid = <[u8; 32]>::try_from(session.as_slice()).ok();
+        if let (true, Some(sid), Some(after)) = (awaits, sid, round_numbered(round)) {
             match self.wait_next(id, &sid, after).await? {
                 Awaited::Opening(opening) => {
                     reply.next = Some(proto::AwaitReply {
