@@ -445,6 +445,18 @@ pub(crate) fn packed_len(len: usize, bits: u32) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// The bytes of an element packed at `bits` bits when that is a whole number of bytes (8,
+/// 16, 24, ..., 64): such vectors are copied byte by byte rather than through the bit
+/// accumulator (the layout is the same).
+fn byte_width(bits: u32) -> Option<usize> {
+    (bits.is_multiple_of(8) && (8..=64).contains(&bits))
+        .then(|| usize::try_from(bits / 8).ok())
+        .flatten()
+}
+
+/// The most [`pack`] reserves ahead (it grows past it as any vector does).
+const MAX_RESERVE: usize = 1 << 30;
+
 /// The low `bits` bits set (`bits` in `1..=64`).
 fn low_mask(bits: u32) -> u64 {
     u64::MAX.unbounded_shr(64u32.saturating_sub(bits))
@@ -461,6 +473,17 @@ fn low_u64(acc: u128) -> u64 {
 /// is bit `j mod 8` of byte `j / 8`. The last byte is zero-padded. Only the low `bits` bits of
 /// each value are written; callers pass elements of `Z_m`, which fit.
 pub(crate) fn pack(values: &[u64], bits: u32, out: &mut Vec<u8>) {
+    out.reserve(packed_len(values.len(), bits).min(MAX_RESERVE));
+    if let Some(width) = byte_width(bits) {
+        // Whole bytes an element: each is its `width` low bytes, little-endian, which is
+        // what the bit stream below lays out (no padding).
+        for &x in values {
+            if let Some((low, _)) = x.to_le_bytes().split_at_checked(width) {
+                out.extend_from_slice(low);
+            }
+        }
+        return;
+    }
     let mask = low_mask(bits);
     // Invariant: `filled < 64` bits are pending in `acc` before each element, so at most
     // 63 + 64 = 127 after it: `acc` never overflows.
@@ -495,8 +518,26 @@ pub(crate) fn unpack(
 ) -> Result<Vec<u64>, DecodeError> {
     let bits = modulus.bits();
     let packed = r.bytes(packed_len(len, bits))?;
-    let mask = low_mask(bits);
     let mut values = Vec::with_capacity(len);
+    if let Some(width) = byte_width(bits) {
+        // Whole bytes an element (`packed` is exactly `len * width` bytes, no padding): each
+        // element is `width` bytes, little-endian.
+        for chunk in packed.chunks_exact(width) {
+            let mut word = [0u8; 8];
+            if let Some((low, _)) = word.split_at_mut_checked(width) {
+                low.copy_from_slice(chunk);
+            }
+            let x = u64::from_le_bytes(word);
+            if !modulus.contains(x) {
+                return Err(DecodeError::ElementOutOfRange {
+                    index: values.len(),
+                });
+            }
+            values.push(x);
+        }
+        return Ok(values);
+    }
+    let mask = low_mask(bits);
     let mut acc: u128 = 0;
     // Invariant: `filled < bits <= 64` before each word, so at most 127 after it.
     let mut filled: u32 = 0;
@@ -671,6 +712,8 @@ mod tests {
     fn modulus_and_values() -> impl Strategy<Value = (Modulus, Vec<u64>)> {
         let modulus = prop_oneof![
             (1u32..=64).prop_map(|b| Modulus::power_of_two(b).unwrap()),
+            // Whole bytes an element: the byte path.
+            (1u32..=8).prop_map(|w| Modulus::power_of_two(8 * w).unwrap()),
             (3u64..=u64::MAX)
                 .prop_filter("not a power of two", |m| !m.is_power_of_two())
                 .prop_map(|m| Modulus::new(m).unwrap()),
@@ -688,6 +731,27 @@ mod tests {
             pack(&values, m.bits(), &mut out);
             prop_assert_eq!(out.len(), packed_len(values.len(), m.bits()));
             prop_assert_eq!(unpack_all(&out, values.len(), m), Ok(values));
+        }
+
+        /// Both paths (whole bytes an element, and the bit accumulator) lay out the stream
+        /// of the definition, bit by bit: element `i`'s bit `k` is stream bit `i * b + k`,
+        /// bit `j mod 8` of byte `j / 8`.
+        #[test]
+        fn pack_is_the_bit_stream((m, values) in modulus_and_values()) {
+            let b = m.bits() as usize;
+            let mut stream = vec![0u8; (values.len() * b).div_ceil(8)];
+            for (i, x) in values.iter().enumerate() {
+                for k in 0..b {
+                    if (x >> k) & 1 == 1 {
+                        let j = i * b + k;
+                        stream[j / 8] |= 1 << (j % 8);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            pack(&values, m.bits(), &mut out);
+            prop_assert_eq!(&out, &stream);
+            prop_assert_eq!(unpack_all(&stream, values.len(), m), Ok(values));
         }
 
         #[test]
