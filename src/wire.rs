@@ -45,12 +45,14 @@ mod messages;
 mod types;
 
 pub use codec::{
-    Decode, DecodeError, DecodeWith, Encode, EncodeWith, HEADER_LEN, Kind, Limits, Reader, VERSION,
-    from_bytes, to_bytes, to_bytes_with,
+    Decode, DecodeError, DecodeWith, Elements, Encode, EncodeWith, HEADER_LEN, Kind, Limits,
+    PackedVector, Reader, VERSION, from_bytes, to_bytes, to_bytes_with,
 };
-pub(crate) use codec::{pack, packed_len, unpack};
+pub(crate) use codec::{kind_of, pack, packed_len, unpack};
 pub(crate) use messages::longest_message;
-pub use messages::{ClientMessage, PackedMaskedInput, ServerMessage, max_roster_proof_len};
+pub use messages::{
+    ClientMessage, MaskedInputRef, PackedMaskedInput, ServerMessage, max_roster_proof_len,
+};
 pub use types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster, RosterSlice,
     SEALED_SHARES_LEN, SealedShares, ShareKeys, SharesDelivery, SurvivorSlice, UnmaskingRequest,

@@ -202,3 +202,140 @@ fn client_and_server_name_the_same_round() {
         assert_eq!(rounds, expected, "malicious: {malicious}");
     }
 }
+
+/// The server at its MaskedInputCollection round (everyone answered before) and each
+/// client's masked input, as bytes: deterministic, so two calls give the same server.
+fn at_masked_input(params: &Params) -> (ServerSession, BTreeMap<ClientId, Vec<u8>>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(23);
+    let n = u32::try_from(params.clients()).unwrap();
+    let d = params.vector_len();
+    let mut server = ServerSession::new(params, None);
+    let mut clients = BTreeMap::new();
+    for id in (1..=n).map(ClientId) {
+        let (c, bytes) = ClientSession::start(params, id, None, &mut rng);
+        server.receive(params, id, &bytes).unwrap();
+        clients.insert(id, c);
+    }
+    let mut masked = BTreeMap::new();
+    while server.round() != Round::MaskedInput {
+        let Closed::Next(next, envelopes) = server.close(params).unwrap() else {
+            panic!("the session ended before MaskedInputCollection");
+        };
+        server = *next;
+        for envelope in envelopes {
+            for id in envelope.to {
+                let c = clients.remove(&id).unwrap();
+                let input: Vec<u64> = (0..d as u64)
+                    .map(|j| (u64::from(id.0) * 7919 + j) % 1000)
+                    .collect();
+                let (c, reply) = step(c, params, &envelope.bytes, &input, &mut rng);
+                if server.round() == Round::MaskedInput {
+                    masked.insert(id, reply);
+                } else {
+                    server.receive(params, id, &reply).unwrap();
+                }
+                clients.insert(id, c);
+            }
+        }
+    }
+    (server, masked)
+}
+
+/// A masked input sent as bytes is summed straight from them (`MaskedInputRef`, no `y_u`
+/// allocated): for every message, good or broken, that path answers what decoding it whole
+/// and calling `receive_message` answers, and both servers end in the same state. On a
+/// modulus of whole bytes (2^32) and one that is not (1,000,003: 20 bits, with padding).
+#[test]
+fn masked_input_read_in_place_agrees_with_the_decoded_path() {
+    use secagg::wire::{self, Limits};
+    for m in [
+        Modulus::power_of_two(32).unwrap(),
+        Modulus::new(1_000_003).unwrap(),
+    ] {
+        let params = Params::builder(SessionId([8; 32]), 6, m, 31)
+            .build()
+            .unwrap();
+        let (mut in_place, masked) = at_masked_input(&params);
+        let (mut decoded, _) = at_masked_input(&params);
+        let limits = Limits::for_params(&params);
+        let good = masked[&ClientId(1)].clone();
+        let packed_at = 2 + 32 + 4 + 32;
+        let mut cases: Vec<(&str, ClientId, Vec<u8>)> = Vec::new();
+        let mut bad = |what, from, edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = good.clone();
+            edit(&mut bytes);
+            cases.push((what, from, bytes));
+        };
+        bad("truncated", ClientId(1), &|b| {
+            b.pop();
+        });
+        bad("a byte after it", ClientId(1), &|b| b.push(0));
+        bad("another sender", ClientId(1), &|b| {
+            b[34..38].copy_from_slice(&2u32.to_be_bytes())
+        });
+        bad("another roster", ClientId(1), &|b| b[40] ^= 1);
+        bad("another session", ClientId(1), &|b| b[5] ^= 1);
+        bad("the first element all ones", ClientId(1), &|b| {
+            // 20 or 32 bits of ones: >= m for 1,000,003 (a valid element of 2^32).
+            b[packed_at] = 0xff;
+            b[packed_at + 1] = 0xff;
+            b[packed_at + 2] |= 0x0f;
+        });
+        bad("the top padding bit", ClientId(1), &|b| {
+            *b.last_mut().unwrap() |= 0x80
+        });
+        bad("over the length limit", ClientId(1), &|b| {
+            b.resize(limits.max_message_bytes + 1, 0)
+        });
+        bad("from the wrong client", ClientId(2), &|_| {});
+        cases.push(("client 1's", ClientId(1), good.clone()));
+        cases.push(("client 1's again", ClientId(1), good.clone()));
+        for (&id, bytes) in masked.iter().skip(1) {
+            cases.push(("the others'", id, bytes.clone()));
+        }
+        let mut rejected = 0;
+        for (what, from, bytes) in &cases {
+            let got = in_place.receive(&params, *from, bytes);
+            let want = wire::from_bytes::<wire::ClientMessage>(bytes, &limits)
+                .map_err(Misbehavior::Malformed)
+                .map(|message| decoded.receive_message(*from, message));
+            // The decoding error, or the session's answer to the decoded message.
+            let want = match want {
+                Ok(answer) => answer.map_err(|r| (r.client, r.round, r.reason)),
+                Err(reason) => Err((*from, Round::MaskedInput, reason)),
+            };
+            let got = got.map_err(|r| (r.client, r.round, r.reason));
+            assert_eq!(got, want, "{what}, modulus {m:?}");
+            rejected += usize::from(got.is_err());
+        }
+        // Every broken message and the repeat; with 2^32 the all-ones element is valid (and
+        // client 1's first accepted message is then the edited one).
+        assert!(rejected >= 9, "{rejected} rejected, modulus {m:?}");
+        // A vector read against another modulus (2^64 here) is checked against `m` again.
+        if m.power_of_two_bits().is_none() {
+            let (mut server, masked) = at_masked_input(&params);
+            let Ok(wire::ClientMessage::MaskedInput(mut message)) =
+                wire::from_bytes::<wire::ClientMessage>(&masked[&ClientId(3)], &limits)
+            else {
+                panic!("a masked input");
+            };
+            message.masked[4] = 1_000_003;
+            let mut wide = limits;
+            wide.modulus = Modulus::power_of_two(64).unwrap();
+            wide.max_message_bytes = usize::MAX;
+            let bytes = wire::to_bytes(&wire::PackedMaskedInput::new(&message, wide.modulus));
+            let read = wire::MaskedInputRef::from_bytes(&bytes, &wide).unwrap();
+            let ServerSession::MaskedInput(s) = &mut server else {
+                panic!("at MaskedInputCollection");
+            };
+            let refused = s.receive_packed(ClientId(3), &read).unwrap_err();
+            assert_eq!(refused.reason, Misbehavior::ElementOutOfRange);
+        }
+        let key = secagg::protocol::state::StateKey::new([5; 32]);
+        assert_eq!(
+            in_place.seal(&key, &mut ChaCha20Rng::seed_from_u64(1)),
+            decoded.seal(&key, &mut ChaCha20Rng::seed_from_u64(1)),
+            "the same state, modulus {m:?}"
+        );
+    }
+}

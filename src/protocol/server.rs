@@ -42,6 +42,7 @@ use crate::protocol::graph::Graph;
 use crate::protocol::messages as msg;
 use crate::protocol::roster_tree::{RosterTree, SurvivorTree};
 use crate::protocol::rules::{enough, wrong_model};
+use crate::wire;
 
 fn reject(client: ClientId, round: Round, reason: Misbehavior) -> Rejected {
     Rejected {

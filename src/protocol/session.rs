@@ -19,7 +19,7 @@ use crate::protocol::client::state::Saved;
 use crate::protocol::server::Output;
 use crate::protocol::state::{self, StateKey};
 use crate::protocol::{Round, client, server};
-use crate::wire::{self, ClientMessage, Limits, Roster, ServerMessage};
+use crate::wire::{self, ClientMessage, Kind, Limits, Roster, ServerMessage};
 
 /// A client's whole session, round by round, over bytes: what a networked client holds. The
 /// README's second example runs a whole session with it and [`ServerSession`].
@@ -415,8 +415,18 @@ impl ServerSession {
             round,
             reason,
         };
-        let message: ClientMessage = wire::from_bytes(bytes, &Limits::for_params(params))
-            .map_err(|e| reject(Misbehavior::Malformed(e)))?;
+        let limits = Limits::for_params(params);
+        if let Self::MaskedInput(s) = self
+            && wire::kind_of(bytes) == Ok(Kind::MaskedInput)
+        {
+            // Summed from its bytes: `y_u` (8 bytes an element) is never allocated. The
+            // decoder and the checks are those of the typed path.
+            let message = wire::MaskedInputRef::from_bytes(bytes, &limits)
+                .map_err(|e| reject(Misbehavior::Malformed(e)))?;
+            return s.receive_packed(from, &message);
+        }
+        let message: ClientMessage =
+            wire::from_bytes(bytes, &limits).map_err(|e| reject(Misbehavior::Malformed(e)))?;
         self.receive_message(from, message)
     }
 

@@ -3,6 +3,7 @@
 //! packing of masked vectors.
 
 use alloc::vec::Vec;
+use core::fmt;
 
 use zeroize::Zeroize;
 
@@ -143,6 +144,16 @@ pub fn to_bytes<M: Encode + ?Sized>(message: &M) -> Vec<u8> {
 /// [`DecodeError`] if `bytes` is longer than `limits.max_message_bytes`, is not a valid
 /// version-3 encoding of an `M` within `limits`, or has bytes left after it.
 pub fn from_bytes<M: DecodeWith<Limits>>(bytes: &[u8], limits: &Limits) -> Result<M, DecodeError> {
+    decode_whole(bytes, limits, |r| M::decode_with(r, limits))
+}
+
+/// Reads exactly one message from `bytes` with `read`, which may borrow from them: the
+/// length limit first, then the message, then no byte left after it ([`from_bytes`]).
+pub(crate) fn decode_whole<'a, M>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<M, DecodeError>,
+) -> Result<M, DecodeError> {
     if bytes.len() > limits.max_message_bytes {
         return Err(DecodeError::LengthOverLimit {
             what: "message bytes",
@@ -151,9 +162,17 @@ pub fn from_bytes<M: DecodeWith<Limits>>(bytes: &[u8], limits: &Limits) -> Resul
         });
     }
     let mut r = Reader::new(bytes);
-    let message = M::decode_with(&mut r, limits)?;
+    let message = read(&mut r)?;
     r.finish()?;
     Ok(message)
+}
+
+/// The kind of the message in `bytes`, from its header.
+///
+/// # Errors
+/// [`DecodeError`] for a header that is short, of another version or of an unknown kind.
+pub(crate) fn kind_of(bytes: &[u8]) -> Result<Kind, DecodeError> {
+    read_kind(&mut Reader::new(bytes))
 }
 
 /// A cursor over untrusted bytes. It only splits (`split_at_checked`, `split_first_chunk`):
@@ -516,57 +535,168 @@ pub(crate) fn unpack(
     len: usize,
     modulus: Modulus,
 ) -> Result<Vec<u64>, DecodeError> {
-    let bits = modulus.bits();
-    let packed = r.bytes(packed_len(len, bits))?;
-    let mut values = Vec::with_capacity(len);
-    if let Some(width) = byte_width(bits) {
-        // Whole bytes an element (`packed` is exactly `len * width` bytes, no padding): each
-        // element is `width` bytes, little-endian.
-        for chunk in packed.chunks_exact(width) {
+    Ok(PackedVector::read(r, len, modulus)?.to_vec())
+}
+
+/// A vector of `Z_m` still bit-packed in a message's bytes (the layout of `docs/WIRE.md`
+/// §4), checked when it was read: exactly `len` elements, each below `m`, the padding bits
+/// zero. The server sums a masked input from it without allocating `y_u`.
+#[derive(Clone, Copy)]
+pub struct PackedVector<'a> {
+    bytes: &'a [u8],
+    len: usize,
+    modulus: Modulus,
+}
+
+impl fmt::Debug for PackedVector<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PackedVector")
+            .field("len", &self.len)
+            .field("modulus", &self.modulus)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PackedVector<'a> {
+    /// Reads `len` elements of `Z_m` at `modulus.bits()` bits each: exactly
+    /// `ceil(len * bits / 8)` bytes, checked against the input before anything else.
+    ///
+    /// Every element is checked against `m` (unless `m` is a power of two, where `bits` bits
+    /// hold nothing else), then the padding.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooShort`] if the input is shorter; [`DecodeError::ElementOutOfRange`]
+    /// for an element `>= m`; [`DecodeError::NonZeroPadding`] if a padding bit is set.
+    pub(crate) fn read(
+        r: &mut Reader<'a>,
+        len: usize,
+        modulus: Modulus,
+    ) -> Result<Self, DecodeError> {
+        let bits = modulus.bits();
+        let bytes = r.bytes(packed_len(len, bits))?;
+        let vector = Self {
+            bytes,
+            len,
+            modulus,
+        };
+        if modulus.power_of_two_bits().is_none()
+            && let Some(index) = vector.elements().position(|x| !modulus.contains(x))
+        {
+            return Err(DecodeError::ElementOutOfRange { index });
+        }
+        // The stream's last `8 * bytes - len * bits` bits (fewer than 8) are the top of the
+        // last byte.
+        let used = u128::try_from(len)
+            .unwrap_or(u128::MAX)
+            .wrapping_mul(u128::from(bits))
+            % 8;
+        let used = u32::try_from(used).unwrap_or(0);
+        if used != 0
+            && bytes
+                .last()
+                .is_some_and(|last| last.unbounded_shr(used) != 0)
+        {
+            return Err(DecodeError::NonZeroPadding);
+        }
+        Ok(vector)
+    }
+
+    /// The number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The modulus its elements were read (and checked) against.
+    #[must_use]
+    pub fn modulus(&self) -> Modulus {
+        self.modulus
+    }
+
+    /// Whether the vector has no element.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The elements, in order.
+    #[must_use]
+    pub fn elements(&self) -> Elements<'a> {
+        let bits = self.modulus.bits();
+        Elements {
+            rest: self.bytes,
+            left: self.len,
+            bits,
+            mask: low_mask(bits),
+            width: byte_width(bits),
+            acc: 0,
+            filled: 0,
+        }
+    }
+
+    /// The elements, in a vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<u64> {
+        let mut values = Vec::with_capacity(self.len);
+        values.extend(self.elements());
+        values
+    }
+}
+
+/// The elements of a [`PackedVector`], in order.
+#[derive(Clone, Debug)]
+pub struct Elements<'a> {
+    /// The bytes not read yet.
+    rest: &'a [u8],
+    /// The elements not returned yet.
+    left: usize,
+    bits: u32,
+    mask: u64,
+    /// `Some(bits / 8)` when an element is whole bytes.
+    width: Option<usize>,
+    /// Bits read and not returned, least significant first. Invariant: `filled < bits <= 64`
+    /// before a refill of 64, so at most 127 after it.
+    acc: u128,
+    filled: u32,
+}
+
+impl Iterator for Elements<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        self.left = self.left.checked_sub(1)?;
+        if let Some(width) = self.width {
+            let (chunk, rest) = self.rest.split_at_checked(width)?;
+            self.rest = rest;
             let mut word = [0u8; 8];
             if let Some((low, _)) = word.split_at_mut_checked(width) {
                 low.copy_from_slice(chunk);
             }
-            let x = u64::from_le_bytes(word);
-            if !modulus.contains(x) {
-                return Err(DecodeError::ElementOutOfRange {
-                    index: values.len(),
-                });
+            return Some(u64::from_le_bytes(word));
+        }
+        if self.filled < self.bits {
+            // The last chunk may be short: read it as a word zero-extended at the top.
+            let (chunk, rest) = self.rest.split_at_checked(self.rest.len().min(8))?;
+            self.rest = rest;
+            let mut word = [0u8; 8];
+            if let Some((head, _)) = word.split_at_mut_checked(chunk.len()) {
+                head.copy_from_slice(chunk);
             }
-            values.push(x);
+            self.acc |= u128::from(u64::from_le_bytes(word)).unbounded_shl(self.filled);
+            self.filled = self.filled.saturating_add(64);
         }
-        return Ok(values);
+        let x = low_u64(self.acc) & self.mask;
+        self.acc = self.acc.unbounded_shr(self.bits);
+        self.filled = self.filled.saturating_sub(self.bits);
+        Some(x)
     }
-    let mask = low_mask(bits);
-    let mut acc: u128 = 0;
-    // Invariant: `filled < bits <= 64` before each word, so at most 127 after it.
-    let mut filled: u32 = 0;
-    for chunk in packed.chunks(8) {
-        // The last chunk may be short: read it as a word zero-extended at the top.
-        let mut word = [0u8; 8];
-        if let Some((head, _)) = word.split_at_mut_checked(chunk.len()) {
-            head.copy_from_slice(chunk);
-        }
-        acc |= u128::from(u64::from_le_bytes(word)).unbounded_shl(filled);
-        filled = filled.saturating_add(64);
-        while filled >= bits && values.len() < len {
-            let x = low_u64(acc) & mask;
-            if !modulus.contains(x) {
-                return Err(DecodeError::ElementOutOfRange {
-                    index: values.len(),
-                });
-            }
-            values.push(x);
-            acc = acc.unbounded_shr(bits);
-            filled = filled.saturating_sub(bits);
-        }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
-    // `packed` holds exactly `len` elements and fewer than 8 padding bits: all that is left.
-    if acc != 0 {
-        return Err(DecodeError::NonZeroPadding);
-    }
-    Ok(values)
 }
+
+impl ExactSizeIterator for Elements<'_> {}
 
 #[cfg(test)]
 #[allow(

@@ -7,8 +7,9 @@
 use alloc::vec::Vec;
 
 use super::codec::{
-    BYTES32, Decode, DecodeError, DecodeWith, Encode, EncodeWith, HEADER_LEN, Kind, Limits, Reader,
-    SIGNATURE_LEN, U32_LEN, pack, packed_len, put_count, put_header, read_header, read_kind, sum,
+    BYTES32, Decode, DecodeError, DecodeWith, Encode, EncodeWith, HEADER_LEN, Kind, Limits,
+    PackedVector, Reader, SIGNATURE_LEN, U32_LEN, decode_whole, pack, packed_len, put_count,
+    put_header, read_header, read_kind, sum,
 };
 use super::types::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, MaskedInput, Roster, RosterSlice,
@@ -388,16 +389,57 @@ impl EncodeWith<Limits> for ClientMessage {
 
 impl DecodeWith<Limits> for MaskedInput {
     fn decode_with(r: &mut Reader<'_>, limits: &Limits) -> Result<Self, DecodeError> {
+        MaskedInputRef::read(r, limits).map(|m| m.to_owned())
+    }
+}
+
+/// A [`MaskedInput`] read in place: its fields, and `y_u` still bit-packed in the message's
+/// bytes, checked as [`MaskedInput`]'s decoder checks it (which reads through this type). The
+/// server sums a masked input from it without allocating the `d` elements of `y_u`.
+#[derive(Clone, Copy, Debug)]
+pub struct MaskedInputRef<'a> {
+    /// The session.
+    pub session: SessionId,
+    /// The sender.
+    pub sender: ClientId,
+    /// The digest of the roster the sender masked against.
+    pub roster_digest: [u8; 32],
+    /// `y_u`: `limits.vector_len` elements of `Z_m`, packed.
+    pub masked: PackedVector<'a>,
+}
+
+impl<'a> MaskedInputRef<'a> {
+    /// Decodes exactly one masked input from `bytes`, as [`from_bytes`](super::from_bytes)
+    /// decodes a [`MaskedInput`], borrowing its vector.
+    ///
+    /// # Errors
+    /// Every [`DecodeError`] of [`from_bytes`](super::from_bytes) for a [`MaskedInput`].
+    pub fn from_bytes(bytes: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        decode_whole(bytes, limits, |r| Self::read(r, limits))
+    }
+
+    fn read(r: &mut Reader<'a>, limits: &Limits) -> Result<Self, DecodeError> {
         let session = read_header(r, Kind::MaskedInput)?;
         let sender = ClientId::decode(r)?;
         let roster_digest = Decode::decode(r)?;
-        let masked = super::codec::unpack(r, limits.vector_len, limits.modulus)?;
+        let masked = PackedVector::read(r, limits.vector_len, limits.modulus)?;
         Ok(Self {
             session,
             sender,
             roster_digest,
             masked,
         })
+    }
+
+    /// The masked input, its vector unpacked.
+    #[must_use]
+    pub fn to_owned(&self) -> MaskedInput {
+        MaskedInput {
+            session: self.session,
+            sender: self.sender,
+            roster_digest: self.roster_digest,
+            masked: self.masked.to_vec(),
+        }
     }
 }
 

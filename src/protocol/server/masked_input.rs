@@ -16,18 +16,12 @@ impl MaskedInput {
     /// below `m`.
     pub fn receive(&mut self, from: ClientId, message: msg::MaskedInput) -> Result<(), Rejected> {
         let round = Round::MaskedInput;
-        check_envelope(&self.params, from, &message.session, message.sender, round)?;
-        if !self.share_keys_senders.contains(&from) {
-            return Err(reject(from, round, Misbehavior::UnexpectedMessage));
-        }
-        if self.survivors.contains(&from) {
-            return Err(reject(from, round, Misbehavior::DuplicateMessage));
-        }
-        // A wrong sum is never reported as a right one: a masked input from an earlier
-        // session under the same id (or for another roster) is refused, not summed.
-        if message.roster_digest != self.roster_digest {
-            return Err(reject(from, round, Misbehavior::WrongRoster));
-        }
+        self.admit(
+            from,
+            &message.session,
+            message.sender,
+            &message.roster_digest,
+        )?;
         let expected = self.params.vector_len();
         if message.masked.len() != expected {
             let what = Misbehavior::VectorLength {
@@ -40,19 +34,91 @@ impl MaskedInput {
         if !message.masked.iter().all(|y| modulus.contains(*y)) {
             return Err(reject(from, round, Misbehavior::ElementOutOfRange));
         }
+        self.accumulate(from, message.masked.iter().copied());
+        Ok(())
+    }
+
+    /// [`receive`](Self::receive) for a masked input read in place
+    /// ([`ServerSession::receive`](crate::protocol::session::ServerSession::receive) takes
+    /// this path): the same checks, and `y_u` is added from its packed bytes, never
+    /// allocated. The decoder ([`wire::MaskedInputRef::from_bytes`]) checked every element
+    /// against the modulus of its limits; another modulus than `m` is checked again here.
+    ///
+    /// # Errors
+    /// [`Rejected`] for another session or sender, a client not in `U_2`, a second message,
+    /// one bound to another roster, or a vector decoded against other parameters.
+    pub fn receive_packed(
+        &mut self,
+        from: ClientId,
+        message: &wire::MaskedInputRef<'_>,
+    ) -> Result<(), Rejected> {
+        let round = Round::MaskedInput;
+        self.admit(
+            from,
+            &message.session,
+            message.sender,
+            &message.roster_digest,
+        )?;
+        let expected = self.params.vector_len();
+        if message.masked.len() != expected {
+            let what = Misbehavior::VectorLength {
+                got: message.masked.len(),
+                expected,
+            };
+            return Err(reject(from, round, what));
+        }
+        // Only elements of `Z_m` are summed: a vector read against another modulus is checked
+        // against this one here.
+        let modulus = self.params.modulus();
+        if message.masked.modulus() != modulus
+            && !message.masked.elements().all(|y| modulus.contains(y))
+        {
+            return Err(reject(from, round, Misbehavior::ElementOutOfRange));
+        }
+        self.accumulate(from, message.masked.elements());
+        Ok(())
+    }
+
+    /// The checks of a masked input's envelope: this session and sender, a client of `U_2`
+    /// that has not sent one yet, bound to this session's roster.
+    fn admit(
+        &self,
+        from: ClientId,
+        session: &crate::ids::SessionId,
+        sender: ClientId,
+        roster_digest: &[u8; 32],
+    ) -> Result<(), Rejected> {
+        let round = Round::MaskedInput;
+        check_envelope(&self.params, from, session, sender, round)?;
+        if !self.share_keys_senders.contains(&from) {
+            return Err(reject(from, round, Misbehavior::UnexpectedMessage));
+        }
+        if self.survivors.contains(&from) {
+            return Err(reject(from, round, Misbehavior::DuplicateMessage));
+        }
+        // A wrong sum is never reported as a right one: a masked input from an earlier
+        // session under the same id (or for another roster) is refused, not summed.
+        if roster_digest != &self.roster_digest {
+            return Err(reject(from, round, Misbehavior::WrongRoster));
+        }
+        Ok(())
+    }
+
+    /// Adds `masked` (`d` elements of `Z_m`, checked) into the accumulator; `from` survives.
+    fn accumulate(&mut self, from: ClientId, masked: impl Iterator<Item = u64>) {
+        let modulus = self.params.modulus();
         if modulus.power_of_two_bits().is_some() {
             // Kept modulo 2^64 (a multiple of m), like the masks, and reduced once in
             // `finish`.
-            for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
-                *acc = acc.wrapping_add(*y);
+            for (acc, y) in self.accumulator.iter_mut().zip(masked) {
+                *acc = acc.wrapping_add(y);
             }
         } else {
-            for (acc, y) in self.accumulator.iter_mut().zip(&message.masked) {
-                *acc = modulus.add(*acc, *y);
+            for (acc, y) in self.accumulator.iter_mut().zip(masked) {
+                *acc = modulus.add(*acc, y);
             }
         }
         self.survivors.insert(from);
-        Ok(())
     }
 
     /// Ends Round 2 against an honest-but-curious server: the senders form `U_3`

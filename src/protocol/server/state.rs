@@ -85,7 +85,7 @@ fn write_roster(w: &mut Writer, params: &Params, roster: &BTreeMap<ClientId, msg
         entries: roster.values().cloned().collect(),
         slice: None,
     };
-    w.nested(&crate::wire::to_bytes(&roster));
+    w.nested(&wire::to_bytes(&roster));
 }
 
 /// Reads the roster and recomputes what the server derives from it: the set of advertised
@@ -222,7 +222,7 @@ impl Saved for ShareKeys {
                 sealed: sealed.clone(),
                 roster_signature: *roster_signature,
             };
-            w.nested(&crate::wire::to_bytes(&message));
+            w.nested(&wire::to_bytes(&message));
         }
     }
 
