@@ -2,7 +2,8 @@
 //! `prg` (with the raw ChaCha20 keystream as a baseline), `aead` and `shamir`; and the mask
 //! kernel as the server and clients run it: `kernel` (31 masks added chunk by chunk against
 //! the raw keystream of the same bytes, on one thread) and `kernel_cores` (the same on one
-//! and on two threads).
+//! and on two threads); `wire_masked_input`, a masked input of 10^6 elements decoded whole
+//! or read in place and summed.
 //!
 //! Run with `cargo bench --bench primitives`; add `-- --quick` for a fast pass.
 
@@ -351,6 +352,55 @@ fn encoding(c: &mut Criterion) {
     group.finish();
 }
 
+/// A masked input of `d = 10^6` elements as the server takes it: decoded whole (`y_u`
+/// allocated, as `wire::from_bytes` gives it) or read in place (`MaskedInputRef`, what
+/// `ServerSession::receive` sums from), then added into an accumulator; at `m = 2^32` (4
+/// bytes an element) and `m = 2^20` (the bit accumulator).
+fn wire_masked_input(c: &mut Criterion) {
+    use secagg::Params;
+    use secagg::wire::{self, ClientMessage, Limits, MaskedInput, MaskedInputRef};
+    let d = 1_000_000;
+    let mut group = c.benchmark_group("wire_masked_input");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(d as u64));
+    for bits in [32u32, 20] {
+        let m = Modulus::power_of_two(bits).unwrap();
+        let params = Params::builder(SESSION, 10, m, d).build().unwrap();
+        let limits = Limits::for_params(&params);
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let message = MaskedInput {
+            session: SESSION,
+            sender: ClientId(3),
+            roster_digest: [7; 32],
+            masked: (0..d).map(|_| rng.next_u64() & (m.max_element())).collect(),
+        };
+        let bytes = wire::to_bytes(&wire::PackedMaskedInput::new(&message, m));
+        let mut acc = vec![0u64; d];
+        group.bench_function(BenchmarkId::new("decode_then_add", bits), |b| {
+            b.iter(|| {
+                let Ok(ClientMessage::MaskedInput(y)) =
+                    wire::from_bytes::<ClientMessage>(black_box(&bytes), &limits)
+                else {
+                    panic!("a masked input")
+                };
+                for (a, x) in acc.iter_mut().zip(&y.masked) {
+                    *a = a.wrapping_add(*x);
+                }
+            });
+        });
+        group.bench_function(BenchmarkId::new("in_place_add", bits), |b| {
+            b.iter(|| {
+                let y = MaskedInputRef::from_bytes(black_box(&bytes), &limits).unwrap();
+                for (a, x) in acc.iter_mut().zip(y.masked.elements()) {
+                    *a = a.wrapping_add(x);
+                }
+            });
+        });
+        black_box(&acc);
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(50)
@@ -361,6 +411,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir, finder, encoding
+    targets = kx, kdf, prg, kernel, kernel_cores, aead, shamir, finder, encoding, wire_masked_input
 }
 criterion_main!(benches);

@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::slice::ChunksExact;
 
 use zeroize::Zeroize;
 
@@ -622,16 +623,7 @@ impl<'a> PackedVector<'a> {
     /// The elements, in order.
     #[must_use]
     pub fn elements(&self) -> Elements<'a> {
-        let bits = self.modulus.bits();
-        Elements {
-            rest: self.bytes,
-            left: self.len,
-            bits,
-            mask: low_mask(bits),
-            width: byte_width(bits),
-            acc: 0,
-            filled: 0,
-        }
+        Elements::new(self.bytes, self.len, self.modulus.bits())
     }
 
     /// The elements, in a vector.
@@ -645,54 +637,99 @@ impl<'a> PackedVector<'a> {
 
 /// The elements of a [`PackedVector`], in order.
 #[derive(Clone, Debug)]
-pub struct Elements<'a> {
-    /// The bytes not read yet.
-    rest: &'a [u8],
-    /// The elements not returned yet.
-    left: usize,
-    bits: u32,
-    mask: u64,
-    /// `Some(bits / 8)` when an element is whole bytes.
-    width: Option<usize>,
-    /// Bits read and not returned, least significant first. Invariant: `filled < bits <= 64`
-    /// before a refill of 64, so at most 127 after it.
-    acc: u128,
-    filled: u32,
+pub struct Elements<'a>(Unpacking<'a>);
+
+/// How [`Elements`] reads: whole bytes an element (4 and 8 bytes on their own, the cases of
+/// `m <= 2^32` and `m <= 2^64` at those widths), or through the bit accumulator.
+#[derive(Clone, Debug)]
+enum Unpacking<'a> {
+    U32(ChunksExact<'a, u8>),
+    U64(ChunksExact<'a, u8>),
+    Bytes(ChunksExact<'a, u8>),
+    Bits {
+        /// The bytes not read yet.
+        rest: &'a [u8],
+        /// The elements not returned yet.
+        left: usize,
+        bits: u32,
+        mask: u64,
+        /// Bits read and not returned, least significant first. Invariant: `filled < bits
+        /// <= 64` before a refill of 64, so at most 127 after it.
+        acc: u128,
+        filled: u32,
+    },
+}
+
+impl<'a> Elements<'a> {
+    fn new(bytes: &'a [u8], len: usize, bits: u32) -> Self {
+        Self(match byte_width(bits) {
+            Some(4) => Unpacking::U32(bytes.chunks_exact(4)),
+            Some(8) => Unpacking::U64(bytes.chunks_exact(8)),
+            Some(width) => Unpacking::Bytes(bytes.chunks_exact(width)),
+            None => Unpacking::Bits {
+                rest: bytes,
+                left: len,
+                bits,
+                mask: low_mask(bits),
+                acc: 0,
+                filled: 0,
+            },
+        })
+    }
 }
 
 impl Iterator for Elements<'_> {
     type Item = u64;
 
     fn next(&mut self) -> Option<u64> {
-        self.left = self.left.checked_sub(1)?;
-        if let Some(width) = self.width {
-            let (chunk, rest) = self.rest.split_at_checked(width)?;
-            self.rest = rest;
-            let mut word = [0u8; 8];
-            if let Some((low, _)) = word.split_at_mut_checked(width) {
-                low.copy_from_slice(chunk);
+        match &mut self.0 {
+            Unpacking::U32(chunks) => chunks
+                .next()
+                .and_then(|c| <[u8; 4]>::try_from(c).ok())
+                .map(|b| u64::from(u32::from_le_bytes(b))),
+            Unpacking::U64(chunks) => chunks
+                .next()
+                .and_then(|c| <[u8; 8]>::try_from(c).ok())
+                .map(u64::from_le_bytes),
+            // Little-endian: the last byte is the most significant.
+            Unpacking::Bytes(chunks) => chunks
+                .next()
+                .map(|c| c.iter().rev().fold(0, |x, &b| (x << 8) | u64::from(b))),
+            Unpacking::Bits {
+                rest,
+                left,
+                bits,
+                mask,
+                acc,
+                filled,
+            } => {
+                *left = left.checked_sub(1)?;
+                if *filled < *bits {
+                    // The last chunk may be short: read it as a word zero-extended at the
+                    // top.
+                    let (chunk, tail) = rest.split_at_checked(rest.len().min(8))?;
+                    *rest = tail;
+                    let mut word = [0u8; 8];
+                    if let Some((head, _)) = word.split_at_mut_checked(chunk.len()) {
+                        head.copy_from_slice(chunk);
+                    }
+                    *acc |= u128::from(u64::from_le_bytes(word)).unbounded_shl(*filled);
+                    *filled = filled.saturating_add(64);
+                }
+                let x = low_u64(*acc) & *mask;
+                *acc = acc.unbounded_shr(*bits);
+                *filled = filled.saturating_sub(*bits);
+                Some(x)
             }
-            return Some(u64::from_le_bytes(word));
         }
-        if self.filled < self.bits {
-            // The last chunk may be short: read it as a word zero-extended at the top.
-            let (chunk, rest) = self.rest.split_at_checked(self.rest.len().min(8))?;
-            self.rest = rest;
-            let mut word = [0u8; 8];
-            if let Some((head, _)) = word.split_at_mut_checked(chunk.len()) {
-                head.copy_from_slice(chunk);
-            }
-            self.acc |= u128::from(u64::from_le_bytes(word)).unbounded_shl(self.filled);
-            self.filled = self.filled.saturating_add(64);
-        }
-        let x = low_u64(self.acc) & self.mask;
-        self.acc = self.acc.unbounded_shr(self.bits);
-        self.filled = self.filled.saturating_sub(self.bits);
-        Some(x)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let left = match &self.0 {
+            Unpacking::U32(c) | Unpacking::U64(c) | Unpacking::Bytes(c) => c.len(),
+            Unpacking::Bits { left, .. } => *left,
+        };
+        (left, Some(left))
     }
 }
 
