@@ -332,10 +332,21 @@ fn masked_input_read_in_place_agrees_with_the_decoded_path() {
             assert_eq!(refused.reason, Misbehavior::ElementOutOfRange);
         }
         let key = secagg::protocol::state::StateKey::new([5; 32]);
+        let sealed = in_place.seal(&key, &mut ChaCha20Rng::seed_from_u64(1));
         assert_eq!(
-            in_place.seal(&key, &mut ChaCha20Rng::seed_from_u64(1)),
+            sealed,
             decoded.seal(&key, &mut ChaCha20Rng::seed_from_u64(1)),
             "the same state, modulus {m:?}"
         );
+        // A snapshot sealed later gives the same bytes; its `Debug` shows no plaintext.
+        let snapshot = in_place.snapshot();
+        let shown = format!("{snapshot:?}");
+        assert!(shown.starts_with("Snapshot") && shown.len() < 80, "{shown}");
+        assert_eq!(
+            snapshot.seal(&key, &mut ChaCha20Rng::seed_from_u64(1)),
+            sealed
+        );
+        let reopened = ServerSession::open(&sealed, &key, &params, None).unwrap();
+        assert_eq!(reopened.round(), Round::MaskedInput);
     }
 }

@@ -862,18 +862,26 @@ impl Shared {
                 if epoch <= *self.persisted.borrow() {
                     None
                 } else {
+                    // Only the state's fields are copied under the lock (the accumulator,
+                    // 4 MB at `d = 10^6`); it is sealed with the write, off the lock and off
+                    // the runtime's threads, so that messages are accepted meanwhile.
                     live.current.as_ref().and_then(|cur| {
                         cur.session
                             .as_ref()
-                            .map(|s| (cur.meta(), s.seal(&self.key, &mut rng), epoch))
+                            .map(|s| (cur.meta(), s.snapshot(), epoch))
                     })
                 }
             };
-            let Some((meta, sealed, epoch)) = snapshot else {
+            let Some((meta, snapshot, epoch)) = snapshot else {
                 continue;
             };
+            let key = self.key.clone();
+            let mut batch_rng = ChaCha20Rng::from_rng(&mut rng);
             match self
-                .write(move |store| store.save_batch(&meta, &sealed))
+                .write(move |store| {
+                    let sealed = snapshot.seal(&key, &mut batch_rng);
+                    store.save_batch(&meta, &sealed)
+                })
                 .await
             {
                 Ok(()) => {

@@ -17,7 +17,7 @@ use crate::ids::ClientId;
 use crate::params::{Params, ThreatModel};
 use crate::protocol::client::state::Saved;
 use crate::protocol::server::Output;
-use crate::protocol::state::{self, StateKey};
+use crate::protocol::state::{self, Snapshot, StateKey};
 use crate::protocol::{Round, client, server};
 use crate::wire::{self, ClientMessage, Kind, Limits, Roster, ServerMessage};
 
@@ -361,6 +361,20 @@ impl ServerSession {
             Self::MaskedInput(s) => s.seal(key, rng),
             Self::Consistency(s) => s.seal(key, rng),
             Self::Unmasking(s) => s.seal(key, rng),
+        }
+    }
+
+    /// The session written out, to be sealed later: [`Snapshot::seal`] gives the bytes of
+    /// [`seal`](Self::seal). Taking it copies the state's fields; sealing (the bulk of the
+    /// work for a large state) can then run where the session is not held.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        match self {
+            Self::AdvertiseKeys(s) => s.snapshot(),
+            Self::ShareKeys(s) => s.snapshot(),
+            Self::MaskedInput(s) => s.snapshot(),
+            Self::Consistency(s) => s.snapshot(),
+            Self::Unmasking(s) => s.snapshot(),
         }
     }
 

@@ -219,6 +219,39 @@ impl Writer {
     }
 }
 
+/// A server session's state written out and not yet sealed
+/// ([`ServerSession::snapshot`](crate::protocol::session::ServerSession::snapshot)): taking
+/// it copies the state's fields, [`Snapshot::seal`] encrypts them, later and elsewhere (a
+/// server that holds its session behind a lock seals outside it). The plaintext holds the
+/// session's secrets (the shares revealed in Unmasking): it is wiped on drop, and `Debug`
+/// prints only its length.
+pub struct Snapshot {
+    writer: Writer,
+    header: Header,
+}
+
+impl core::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("stage", &self.header.stage)
+            .field("plaintext_len", &self.writer.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn new(writer: Writer, header: Header) -> Self {
+        Self { writer, header }
+    }
+
+    /// Seals it under `key` with a fresh nonce from `rng`: the bytes the state's `seal`
+    /// gives (`docs/WIRE.md`, "State format").
+    #[must_use]
+    pub fn seal<R: CryptoRng + ?Sized>(self, key: &StateKey, rng: &mut R) -> Vec<u8> {
+        self.writer.seal(self.header, key, rng)
+    }
+}
+
 /// What opening a state expects: the role, the session and party, and the largest state the
 /// session allows.
 pub(crate) struct Expected<'a> {

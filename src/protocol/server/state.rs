@@ -14,8 +14,8 @@ use rand_core::CryptoRng;
 
 use crate::error::{DecodeError, StateError};
 use crate::protocol::state::{
-    self, Binding, Expected, Role, StateKey, Writer, max_server_state_len, read_ids, read_nested,
-    read_packed,
+    self, Binding, Expected, Role, Snapshot, StateKey, Writer, max_server_state_len, read_ids,
+    read_nested, read_packed,
 };
 use crate::wire::{Decode, Limits, Reader};
 
@@ -30,12 +30,17 @@ trait Saved: Sized {
 
     fn write(&self, w: &mut Writer);
 
+    /// The bytes to reserve for the plaintext.
+    fn len_hint(&self) -> usize {
+        1024
+    }
+
     fn read(r: &mut Reader<'_>, params: &Params, pki: Option<Pki>) -> Result<Self, DecodeError>;
 }
 
-fn seal<S: Saved, R: CryptoRng + ?Sized>(s: &S, key: &StateKey, rng: &mut R) -> Vec<u8> {
+fn snapshot<S: Saved>(s: &S) -> Snapshot {
     let (params, pki) = s.context();
-    let mut w = Writer::new(&Binding::new(params, None, pki), 1024);
+    let mut w = Writer::new(&Binding::new(params, None, pki), s.len_hint());
     s.write(&mut w);
     let header = state::Header {
         role: Role::Server,
@@ -43,7 +48,13 @@ fn seal<S: Saved, R: CryptoRng + ?Sized>(s: &S, key: &StateKey, rng: &mut R) -> 
         session: *params.session(),
         party: SERVER,
     };
-    w.seal(header, key, rng)
+    Snapshot::new(w, header)
+}
+
+/// What a state holding the sum so far writes beyond its other fields: the packed
+/// accumulator (4 MB at `d = 10^6`, `m = 2^32`), so that it is written without regrowing.
+fn accumulator_len(params: &Params) -> usize {
+    wire::packed_len(params.vector_len(), params.modulus().bits()).saturating_add(1024)
 }
 
 fn open<S: Saved>(
@@ -267,6 +278,10 @@ impl Saved for MaskedInput {
         (&self.params, self.pki.as_ref())
     }
 
+    fn len_hint(&self) -> usize {
+        accumulator_len(&self.params)
+    }
+
     fn write(&self, w: &mut Writer) {
         write_roster(w, &self.params, &self.roster);
         w.ids(self.share_keys_senders.iter());
@@ -340,6 +355,10 @@ impl Saved for Unmasking {
         (&self.params, None)
     }
 
+    fn len_hint(&self) -> usize {
+        accumulator_len(&self.params)
+    }
+
     fn write(&self, w: &mut Writer) {
         write_roster(w, &self.params, &self.roster);
         w.ids(self.survivors.iter());
@@ -398,7 +417,14 @@ macro_rules! durable {
             /// batch and every round close.
             #[must_use]
             pub fn seal<R: CryptoRng + ?Sized>(&self, key: &StateKey, rng: &mut R) -> Vec<u8> {
-                seal(self, key, rng)
+                snapshot(self).seal(key, rng)
+            }
+
+            /// This state written out, to be sealed later ([`Snapshot::seal`] gives the
+            /// bytes of [`seal`](Self::seal)).
+            #[must_use]
+            pub fn snapshot(&self) -> Snapshot {
+                snapshot(self)
             }
 
             /// Restores a state saved by `seal`, with the session's parameters and (in the
