@@ -86,6 +86,10 @@ struct Shared {
     live: Mutex<Live>,
     /// Bumped whenever a round opens or a session ends: wakes `Join` and `Await`.
     changed: watch::Sender<u64>,
+    /// Bumped whenever a client is told an outcome or a session ends: wakes
+    /// [`RunningServer::outcomes_delivered`] only (a thousand clients told one by one would
+    /// otherwise wake every call still waiting a thousand times).
+    told_changed: watch::Sender<u64>,
     /// The newest epoch of accepted messages that is on disk.
     persisted: watch::Sender<u64>,
     /// Acknowledgements waiting for their epoch to be on disk, by epoch: a commit releases
@@ -327,6 +331,7 @@ impl Server {
             .map_err(|e| NetError::Store(e.to_string()))??;
         let probe = config.session.params(SessionId([0; 32]))?;
         let (changed, _) = watch::channel(0);
+        let (told_changed, _) = watch::channel(0);
         let (persisted, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             key,
@@ -334,6 +339,7 @@ impl Server {
             store: Arc::new(store),
             live: Mutex::new(Live::default()),
             changed,
+            told_changed,
             persisted,
             acks: Mutex::new(BTreeMap::new()),
             writing: tokio::sync::Mutex::new(()),
@@ -457,7 +463,7 @@ impl RunningServer {
     pub async fn outcomes_delivered(&self, grace: core::time::Duration) {
         let shared = &self.shared;
         let all_told = async {
-            let mut rx = shared.changed.subscribe();
+            let mut rx = shared.told_changed.subscribe();
             loop {
                 {
                     let live = lock(&shared.live);
@@ -807,6 +813,7 @@ impl Shared {
                         live.finished.insert(sid.0, (index, encoded));
                     }
                     self.publish();
+                    self.told_changed.send_modify(|v| *v += 1);
                     return Ok(());
                 }
             }
@@ -1151,7 +1158,7 @@ impl Shared {
                     let encoded = outcome.clone();
                     drop(live);
                     lock(&self.live).told.insert(id);
-                    self.publish();
+                    self.told_changed.send_modify(|v| *v += 1);
                     return Ok(Awaited::Outcome(encoded));
                 }
                 let Some(cur) = live.current.as_ref().filter(|c| &c.sid.0 == sid) else {
