@@ -100,6 +100,9 @@ struct Script {
     progress: Option<mpsc::UnboundedSender<(u32, u32)>>,
     /// The messages this client sent, by round.
     sent: BTreeMap<u32, Vec<u8>>,
+    /// Each message sent with `then_await` (one call a round, as `Client::run` makes),
+    /// rather than `Submit` then `Await`.
+    then_await: bool,
 }
 
 fn transient(s: &tonic::Status) -> bool {
@@ -153,7 +156,13 @@ impl Script {
             at: None,
             progress: None,
             sent: BTreeMap::new(),
+            then_await: false,
         }
+    }
+
+    fn then_await(mut self, then_await: bool) -> Self {
+        self.then_await = then_await;
+        self
     }
 
     fn at(mut self, round: u32, act: Act) -> Self {
@@ -195,7 +204,24 @@ impl Script {
                 }
             }
             self.sent.insert(round, message.clone());
-            let reply = retry!(conn, submit(&sid, round, message.clone())).unwrap();
+            let reply = if self.then_await {
+                retry!(conn, submit_then_await(&sid, round, message.clone())).unwrap()
+            } else {
+                retry!(conn, submit(&sid, round, message.clone())).unwrap()
+            };
+            // With `then_await`, the reply carries what comes next (for a message in, or a
+            // late one); without it, or for a refused message, `Await` is asked.
+            assert_eq!(
+                reply.next.is_some(),
+                self.then_await
+                    && matches!(
+                        Refusal::try_from(reply.refusal),
+                        Ok(Refusal::Accepted | Refusal::AlreadyReceived | Refusal::WrongRound)
+                    ),
+                "client {} round {round}",
+                self.id
+            );
+            let answered = reply.next.clone();
             let refusal = Refusal::try_from(reply.refusal).unwrap();
             if refusal != Refusal::Accepted {
                 refusals.push((round, refusal));
@@ -206,7 +232,10 @@ impl Script {
             if matches!(self.at, Some((r, Act::Reconnect)) if r == round) {
                 conn = Connection::new(config, self.id).unwrap();
             }
-            let next = retry!(conn, await_next(&sid, round)).unwrap();
+            let next = match answered {
+                Some(next) => next,
+                None => retry!(conn, await_next(&sid, round)).unwrap(),
+            };
             match next.next.unwrap() {
                 proto::Next::Opening(o) => {
                     let (s, m) = if state.needs_input() {
@@ -371,28 +400,40 @@ async fn client_killed_at_each_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_answer_and_reconnect() {
     bounded(async {
-        let fx = Deployment::new(5).unwrap();
-        let d = 4;
-        let server = fx.start(fx.server_config(d, 1.0, 1)).await.unwrap();
-        let scripts = vec![
-            Script::honest(1, d),
-            Script::honest(2, d).at(1, Act::Reconnect),
-            Script::honest(3, d).at(2, Act::Reconnect),
-            Script::honest(4, d),
-            Script::honest(5, d).at(2, Act::Delay(Duration::from_millis(1600))),
-        ];
-        let seen = run_scripts(&fx.client_config().unwrap(), scripts).await;
-        for s in &seen {
-            assert_sum(outcome(&s.0), &[1, 2, 3, 4], d);
+        // Both ways of answering a round: `Submit` then `Await`, and `Submit` with
+        // `then_await` (the late client's outcome comes in the reply to its late message).
+        for then_await in [false, true] {
+            let fx = Deployment::new(5).unwrap();
+            let d = 4;
+            let server = fx.start(fx.server_config(d, 1.0, 1)).await.unwrap();
+            let scripts = vec![
+                Script::honest(1, d),
+                Script::honest(2, d).at(1, Act::Reconnect),
+                Script::honest(3, d).at(2, Act::Reconnect),
+                Script::honest(4, d),
+                Script::honest(5, d).at(2, Act::Delay(Duration::from_millis(1600))),
+            ];
+            let scripts = scripts
+                .into_iter()
+                .map(|s| s.then_await(then_await))
+                .collect();
+            let seen = run_scripts(&fx.client_config().unwrap(), scripts).await;
+            for s in &seen {
+                assert_sum(outcome(&s.0), &[1, 2, 3, 4], d);
+            }
+            assert_eq!(
+                seen[4].1,
+                vec![(2, Refusal::WrongRound)],
+                "then_await {then_await}"
+            );
+            let counters = server.counters();
+            assert_eq!(
+                counters[&(0, 4)].late,
+                1,
+                "the late masked input is counted (then_await {then_await})"
+            );
+            server.shutdown().await;
         }
-        assert_eq!(seen[4].1, vec![(2, Refusal::WrongRound)]);
-        let counters = server.counters();
-        assert_eq!(
-            counters[&(0, 4)].late,
-            1,
-            "the late masked input is counted"
-        );
-        server.shutdown().await;
     })
     .await;
 }
