@@ -14,6 +14,12 @@
 //! alternating, and gives each run's ratios and their medians: the machine's speed drifts by
 //! more than the difference measured.
 //!
+//! Like for like: the clients draw their inputs as the simulator does
+//! (`secagg::sim::seeded_input`), and the simulator is measured by its session alone (its
+//! `total_seconds`, and its process' CPU less the one-threaded work outside the session: a
+//! 64 MiB × 9 keystream probe for its report, the check of its sum, the JSON), not by its
+//! whole process, which would flatter the ratio (0.4 s of probe alone).
+//!
 //! ```sh
 //! NET_LOAD_CLIENTS=1000 NET_LOAD_DIM=10000 cargo bench --features net,cli --bench net_load
 //! NET_LOAD_CLIENTS=100 NET_LOAD_DIM=1000000 cargo bench --features net,cli --bench net_load
@@ -34,7 +40,11 @@ use secagg::finder::{FinderInput, find};
 use secagg::net::testing::{Deployment, listening_addr};
 use secagg::net::{ClientConfig, Connection, Outcome, proto};
 use secagg::protocol::session::ClientSession;
+use secagg::sim::seeded_input;
 use secagg::{ClientId, Params, SessionId, ThreatModel};
+
+/// The seed of the clients' inputs (`secagg::sim::seeded_input`).
+const INPUT_SEED: u64 = 0x10ad;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -102,9 +112,8 @@ struct Traffic {
 async fn client(
     config: ClientConfig,
     id: u32,
-    d: usize,
     traffic: Arc<Mutex<Traffic>>,
-) -> Option<Vec<u64>> {
+) -> (Params, Option<Vec<u64>>) {
     let mut conn = Connection::new(&config, id).unwrap();
     let mut opened = Instant::now();
     let join = conn.join().await.unwrap();
@@ -112,9 +121,10 @@ async fn client(
     let params = Params::from_bytes(&join.params).unwrap();
     let mut rng = chacha20::ChaCha20Rng::seed_from_u64(u64::from(id));
     let (mut state, mut message) = ClientSession::start(&params, ClientId(id), None, &mut rng);
-    let input: Vec<u64> = (0..d as u64)
-        .map(|i| (i * 7 + u64::from(id)) % (1 << 32))
-        .collect();
+    // Drawn as the simulator draws its clients' inputs (ChaCha20, `d` uniform elements),
+    // so that both sides pay the same for them.
+    let input = seeded_input(&params, INPUT_SEED, ClientId(id));
+    let input = input.as_slice();
     let mut round = 0u32;
     let mut local = Traffic::default();
     // At most five rounds (AdvertiseKeys to Unmasking), then the outcome.
@@ -133,7 +143,7 @@ async fn client(
                 local.received += o.message.len() as u64;
                 let (s, m) = if state.needs_input() {
                     state
-                        .handle_with_input(&params, &o.message, &input, &mut rng)
+                        .handle_with_input(&params, &o.message, input, &mut rng)
                         .unwrap()
                 } else {
                     state.handle(&params, &o.message, &mut rng).unwrap()
@@ -150,10 +160,11 @@ async fn client(
                     t.outcomes += (s.packed.len() + 4 * s.included.len()) as u64;
                 }
                 t.latencies.extend(local.latencies);
-                return match Outcome::from_proto(&o, &params).unwrap() {
+                let sum = match Outcome::from_proto(&o, &params).unwrap() {
                     Outcome::Sum { sum, .. } => Some(sum),
                     Outcome::Aborted { .. } => None,
                 };
+                return (params, sum);
             }
         }
     }
@@ -227,7 +238,7 @@ fn networked(shape: Shape) -> Networked {
     // the whole session is bounded too.
     let sums = runtime.block_on(async {
         let tasks: Vec<_> = (1..=u32::try_from(n).unwrap())
-            .map(|id| tokio::spawn(client(config.clone(), id, d, Arc::clone(&traffic))))
+            .map(|id| tokio::spawn(client(config.clone(), id, Arc::clone(&traffic))))
             .collect();
         let all = async {
             let mut sums = Vec::new();
@@ -251,13 +262,15 @@ fn networked(shape: Shape) -> Networked {
     drop(runtime);
 
     // Every client saw the same sum, and it is the plain sum.
+    let params = sums[0].0.clone();
     let mut want = vec![0u64; d];
-    for id in 1..=n as u64 {
-        for (i, w) in want.iter_mut().enumerate() {
-            *w = (*w + (i as u64 * 7 + id) % (1 << 32)) % (1 << 32);
+    for id in 1..=u32::try_from(n).unwrap() {
+        let input = seeded_input(&params, INPUT_SEED, ClientId(id));
+        for (w, x) in want.iter_mut().zip(input.as_slice()) {
+            *w = (*w + x) % (1 << 32);
         }
     }
-    for s in &sums {
+    for (_, s) in &sums {
         assert_eq!(s.as_deref(), Some(want.as_slice()), "the sum");
     }
     let traffic = core::mem::take(&mut *traffic.lock().unwrap());
@@ -271,8 +284,21 @@ fn networked(shape: Shape) -> Networked {
     }
 }
 
-/// `secagg simulate` for the same session: its arguments, wall and CPU seconds.
-fn simulated(shape: Shape) -> (Vec<String>, f64, f64) {
+/// `secagg simulate` for the same session.
+struct Simulated {
+    args: Vec<String>,
+    /// The process: wall and CPU seconds.
+    process_wall: f64,
+    process_cpu: f64,
+    /// The session alone: its wall time as the simulator reports it (`total_seconds`: the
+    /// rounds, without the process' keystream probe, the check of the sum against the plain
+    /// sum and the report), and its CPU time estimated as the process' less what lies
+    /// outside the session, which runs on one thread (CPU = wall there).
+    wall: f64,
+    cpu: f64,
+}
+
+fn simulated(shape: Shape) -> Simulated {
     let Shape {
         n,
         d,
@@ -301,14 +327,26 @@ fn simulated(shape: Shape) -> (Vec<String>, f64, f64) {
         .args(&args)
         .output()
         .unwrap();
-    let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().1 - children_before;
+    let process_wall = start.elapsed().as_secs_f64();
+    let process_cpu = cpu_seconds().1 - children_before;
     assert!(
         sim.status.success(),
         "{}",
         String::from_utf8_lossy(&sim.stderr)
     );
-    (args, wall, cpu)
+    let json = String::from_utf8_lossy(&sim.stdout);
+    let wall: f64 = json
+        .split_once("\"total_seconds\":")
+        .and_then(|(_, rest)| rest.split([',', '}']).next())
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the simulator's total_seconds");
+    Simulated {
+        args,
+        process_wall,
+        process_cpu,
+        wall,
+        cpu: process_cpu - (process_wall - wall),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -346,10 +384,11 @@ fn main() {
     // machine's speed during the bench weighs on both; each run's ratio compares neighbours.
     let mut wall_ratios = Vec::new();
     let mut cpu_ratios = Vec::new();
+    let mut process_ratios = Vec::new();
     let mut last = None;
     let mut sim_args = Vec::new();
     for run in 1..=runs {
-        let (net, (args, sim_wall, sim_cpu)) = if run % 2 == 0 {
+        let (net, sim) = if run % 2 == 0 {
             let sim = simulated(shape);
             (networked(shape), sim)
         } else {
@@ -357,25 +396,34 @@ fn main() {
             (net, simulated(shape))
         };
         let cpu = net.clients_cpu + net.server_cpu;
-        wall_ratios.push(net.wall / sim_wall);
-        cpu_ratios.push(cpu / sim_cpu);
+        wall_ratios.push(net.wall / sim.wall);
+        cpu_ratios.push(cpu / sim.cpu);
+        process_ratios.push((net.wall / sim.process_wall, cpu / sim.process_cpu));
         println!(
-            "run {run}: networked {:.2} s wall, CPU {cpu:.2} s (clients {:.2}, server {:.2}), server peak (VmHWM) {:.1} MiB; simulated {sim_wall:.2} s wall, CPU {sim_cpu:.2} s; networked / simulated: wall {:.2}, CPU {:.2}",
+            "run {run}: networked {:.2} s wall, CPU {cpu:.2} s (clients {:.2}, server {:.2}), server peak (VmHWM) {:.1} MiB; simulated session {:.2} s wall, CPU {:.2} s (process {:.2} s, CPU {:.2} s); networked / simulated session: wall {:.2}, CPU {:.2} (/ the whole process: {:.2}, {:.2})",
             net.wall,
             net.clients_cpu,
             net.server_cpu,
             net.peak,
-            net.wall / sim_wall,
-            cpu / sim_cpu,
+            sim.wall,
+            sim.cpu,
+            sim.process_wall,
+            sim.process_cpu,
+            net.wall / sim.wall,
+            cpu / sim.cpu,
+            net.wall / sim.process_wall,
+            cpu / sim.process_cpu,
         );
-        sim_args = args;
+        sim_args = sim.args;
         last = Some(net);
     }
     println!("simulator: secagg {}", sim_args.join(" "));
     println!(
-        "median of {runs} runs, networked / simulated: wall {:.2}, CPU {:.2}",
+        "median of {runs} runs, networked / simulated session: wall {:.2}, CPU {:.2}; networked / the whole secagg simulate process: wall {:.2}, CPU {:.2}",
         median(wall_ratios),
-        median(cpu_ratios)
+        median(cpu_ratios),
+        median(process_ratios.iter().map(|r| r.0).collect()),
+        median(process_ratios.iter().map(|r| r.1).collect()),
     );
 
     let Some(net) = last else { return };
