@@ -967,8 +967,9 @@ impl Shared {
             session,
             round,
             then_await,
-            ..
+            message,
         } = request;
+        drop(message);
         if let Some(epoch) = wait {
             // Acknowledged only once the state holding it is on disk.
             self.wake_persister.notify_one();
@@ -1157,6 +1158,9 @@ impl Shared {
                 if let Some((_, outcome)) = live.finished.get(sid) {
                     let encoded = outcome.clone();
                     drop(live);
+                    // Counted as told once its reply is made: a reply lost on its way (the
+                    // client asks again) counts too; `outcomes_delivered` is a grace period,
+                    // not a receipt.
                     lock(&self.live).told.insert(id);
                     self.told_changed.send_modify(|v| *v += 1);
                     return Ok(Awaited::Outcome(encoded));

@@ -145,7 +145,7 @@ impl Binding {
 }
 
 /// The plaintext of a state being written: zeroized when dropped, since a client's holds
-/// its secrets.
+/// its secrets, and every buffer it outgrows is zeroized too ([`Writer::room`]).
 pub(crate) struct Writer(Zeroizing<Vec<u8>>);
 
 impl Writer {
@@ -156,16 +156,35 @@ impl Writer {
         Self(out)
     }
 
+    /// Makes room for `additional` more bytes. A `Vec` that grows by itself frees its old
+    /// buffer unwiped; here the bytes move to a larger buffer and the old one is wiped (it
+    /// is a `Zeroizing` dropped), so no copy of the plaintext is left behind.
+    fn room(&mut self, additional: usize) {
+        let needed = self.0.len().saturating_add(additional);
+        if needed <= self.0.capacity() {
+            return;
+        }
+        let capacity = needed.max(self.0.capacity().saturating_mul(2));
+        let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
+        larger.extend_from_slice(&self.0);
+        // SECURITY: the old buffer held the plaintext so far; replacing it drops it through
+        // `Zeroizing`, which wipes it before it is freed.
+        self.0 = larger;
+    }
+
     pub(crate) fn u8(&mut self, x: u8) {
+        self.room(1);
         self.0.push(x);
     }
 
     pub(crate) fn u32(&mut self, x: usize) {
+        self.room(4);
         self.0
             .extend_from_slice(&u32::try_from(x).unwrap_or(u32::MAX).to_be_bytes());
     }
 
     pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.room(b.len());
         self.0.extend_from_slice(b);
     }
 
@@ -188,7 +207,9 @@ impl Writer {
 
     /// Bit-packs a vector of the session's modulus (as masked inputs are on the wire).
     pub(crate) fn packed(&mut self, values: &[u64], params: &Params) {
-        wire::pack(values, params.modulus().bits(), &mut self.0);
+        let bits = params.modulus().bits();
+        self.room(wire::packed_len(values.len(), bits));
+        wire::pack(values, bits, &mut self.0);
     }
 
     /// Seals the plaintext under `key` with `header` as associated data.

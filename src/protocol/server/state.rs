@@ -52,7 +52,8 @@ fn snapshot<S: Saved>(s: &S) -> Snapshot {
 }
 
 /// What a state holding the sum so far writes beyond its other fields: the packed
-/// accumulator (4 MB at `d = 10^6`, `m = 2^32`), so that it is written without regrowing.
+/// accumulator (4 MB at `d = 10^6`, `m = 2^32`), reserved up front (the writer grows past
+/// it for the roster and the shares, wiping each buffer it leaves).
 fn accumulator_len(params: &Params) -> usize {
     wire::packed_len(params.vector_len(), params.modulus().bits()).saturating_add(1024)
 }
