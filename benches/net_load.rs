@@ -307,9 +307,11 @@ struct Simulated {
     /// The session alone: its wall time as the simulator reports it (`total_seconds`: the
     /// rounds, without the process' keystream probe, the check of the sum against the plain
     /// sum and the report), and its CPU time estimated as the process' less what lies
-    /// outside the session, which runs on one thread (CPU = wall there). The estimate is a
-    /// lower bound: any wait outside the session (loading the binary) is taken off as if it
-    /// were CPU, which leans against the networked side.
+    /// outside the session, taken as one thread busy (CPU = wall there): an estimate, not a
+    /// bound (a wait outside the session makes it low, anything there on two threads makes
+    /// it high; at d = 10^6 it has come out above two cores times the session's wall time).
+    /// The wall time against the session and the CPU time against the whole process are
+    /// measured exactly.
     wall: f64,
     cpu: f64,
 }
