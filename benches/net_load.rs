@@ -75,23 +75,10 @@ fn peak_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// CPU seconds (user + system) of process `pid` so far, from `/proc/<pid>/stat`.
-fn process_cpu_seconds(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    let tick = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
-    tick(11) + tick(12)
-}
-
-/// CPU seconds (user + system) of this process and of its waited-for children so far, from
-/// `/proc/self/stat` (clock ticks of 1/100 s): less sensitive to the machine's other load
-/// than wall time.
-fn cpu_seconds() -> (f64, f64) {
-    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// The CPU seconds of a `/proc/.../stat` line: (utime + stime, cutime + cstime), in clock
+/// ticks of 1/100 s; less sensitive to the machine's other load than wall time.
+fn stat_cpu_seconds(path: &str) -> (f64, f64) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     // The fields after the command's closing parenthesis; utime is field 14 of the line.
     let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<f64> = rest
@@ -100,6 +87,16 @@ fn cpu_seconds() -> (f64, f64) {
         .collect();
     let tick = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
     (tick(11) + tick(12), tick(13) + tick(14))
+}
+
+/// CPU seconds (user + system) of process `pid` so far.
+fn process_cpu_seconds(pid: u32) -> f64 {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat")).0
+}
+
+/// CPU seconds of this process, and of its waited-for children, so far.
+fn cpu_seconds() -> (f64, f64) {
+    stat_cpu_seconds("/proc/self/stat")
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

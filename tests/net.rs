@@ -238,18 +238,7 @@ impl Script {
             };
             match next.next.unwrap() {
                 proto::Next::Opening(o) => {
-                    let (s, m) = if state.needs_input() {
-                        state
-                            .handle_with_input(
-                                &params,
-                                &o.message,
-                                &input(self.id, self.d),
-                                &mut rng,
-                            )
-                            .unwrap()
-                    } else {
-                        state.handle(&params, &o.message, &mut rng).unwrap()
-                    };
+                    let (s, m) = answer(state, &params, &o.message, self.id, self.d, &mut rng);
                     state = s;
                     message = m;
                     round = o.round;
@@ -263,6 +252,25 @@ impl Script {
             }
         }
         panic!("client {}: no outcome after {MAX_ROUNDS} rounds", self.id)
+    }
+}
+
+/// Client `id`'s answer to a server message: with its input (`d` elements) exactly when the
+/// session asks for it.
+fn answer(
+    state: ClientSession,
+    params: &Params,
+    message: &[u8],
+    id: u32,
+    d: usize,
+    rng: &mut impl rand_core::CryptoRng,
+) -> (ClientSession, Vec<u8>) {
+    if state.needs_input() {
+        state
+            .handle_with_input(params, message, &input(id, d), rng)
+            .unwrap()
+    } else {
+        state.handle(params, message, rng).unwrap()
     }
 }
 
@@ -754,18 +762,7 @@ async fn submit_then_await_answers_a_round_in_one_call() {
                                         other => panic!("expected the opening, got {other:?}"),
                                     }
                                 }
-                                let (s, m) = if state.needs_input() {
-                                    state
-                                        .handle_with_input(
-                                            &params,
-                                            &o.message,
-                                            &input(id, d),
-                                            &mut rng,
-                                        )
-                                        .unwrap()
-                                } else {
-                                    state.handle(&params, &o.message, &mut rng).unwrap()
-                                };
+                                let (s, m) = answer(state, &params, &o.message, id, d, &mut rng);
                                 state = s;
                                 message = m;
                                 round = o.round;

@@ -218,13 +218,7 @@ impl Connection {
         round: u32,
         message: Vec<u8>,
     ) -> Result<proto::SubmitReply, Status> {
-        let request = proto::SubmitRequest {
-            session: session.0.to_vec(),
-            round,
-            message: message.into(),
-            then_await: false,
-        };
-        self.call(proto::SUBMIT, request).await
+        self.submit_with(session, round, message, false).await
     }
 
     /// `Submit` with `then_await`: the reply comes once the round closed, and its `next`
@@ -239,11 +233,21 @@ impl Connection {
         round: u32,
         message: Vec<u8>,
     ) -> Result<proto::SubmitReply, Status> {
+        self.submit_with(session, round, message, true).await
+    }
+
+    async fn submit_with(
+        &mut self,
+        session: &SessionId,
+        round: u32,
+        message: Vec<u8>,
+        then_await: bool,
+    ) -> Result<proto::SubmitReply, Status> {
         let request = proto::SubmitRequest {
             session: session.0.to_vec(),
             round,
             message: message.into(),
-            then_await: true,
+            then_await,
         };
         self.call(proto::SUBMIT, request).await
     }

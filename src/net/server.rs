@@ -721,13 +721,14 @@ impl Shared {
                 late = c.late,
                 "round closing"
             );
-            let key = self.key.clone();
+            // The state key is read through the shared state, not copied.
+            let shared = Arc::clone(&self);
             let session_params = params.clone();
             let closed = tokio::task::spawn_blocking(move || {
                 let closed = session.close(&params);
                 let sealed = match &closed {
                     Ok(Closed::Next(next, _)) => {
-                        os_rng().map(|mut rng| Some(next.seal(&key, &mut rng)))
+                        os_rng().map(|mut rng| Some(next.seal(&shared.key, &mut rng)))
                     }
                     _ => Ok(None),
                 };
@@ -882,11 +883,11 @@ impl Shared {
             let Some((meta, snapshot, epoch)) = snapshot else {
                 continue;
             };
-            let key = self.key.clone();
+            let shared = Arc::clone(&self);
             let mut batch_rng = ChaCha20Rng::from_rng(&mut rng);
             match self
                 .write(move |store| {
-                    let sealed = snapshot.seal(&key, &mut batch_rng);
+                    let sealed = snapshot.seal(&shared.key, &mut batch_rng);
                     store.save_batch(&meta, &sealed)
                 })
                 .await

@@ -586,12 +586,8 @@ impl<'a> PackedVector<'a> {
             return Err(DecodeError::ElementOutOfRange { index });
         }
         // The stream's last `8 * bytes - len * bits` bits (fewer than 8) are the top of the
-        // last byte.
-        let used = u128::try_from(len)
-            .unwrap_or(u128::MAX)
-            .wrapping_mul(u128::from(bits))
-            % 8;
-        let used = u32::try_from(used).unwrap_or(0);
+        // last byte; `len * bits mod 8` is taken from `len mod 8` (at most 7 * 64, no wrap).
+        let used = u32::try_from(len % 8).unwrap_or(0).wrapping_mul(bits) % 8;
         if used != 0
             && bytes
                 .last()

@@ -21,15 +21,9 @@ impl MaskedInput {
             &message.session,
             message.sender,
             &message.roster_digest,
+            message.masked.len(),
         )?;
-        let expected = self.params.vector_len();
-        if message.masked.len() != expected {
-            let what = Misbehavior::VectorLength {
-                got: message.masked.len(),
-                expected,
-            };
-            return Err(reject(from, round, what));
-        }
+        // SECURITY: only elements of `Z_m` are summed.
         let modulus = self.params.modulus();
         if !message.masked.iter().all(|y| modulus.contains(*y)) {
             return Err(reject(from, round, Misbehavior::ElementOutOfRange));
@@ -58,17 +52,10 @@ impl MaskedInput {
             &message.session,
             message.sender,
             &message.roster_digest,
+            message.masked.len(),
         )?;
-        let expected = self.params.vector_len();
-        if message.masked.len() != expected {
-            let what = Misbehavior::VectorLength {
-                got: message.masked.len(),
-                expected,
-            };
-            return Err(reject(from, round, what));
-        }
-        // Only elements of `Z_m` are summed: a vector read against another modulus is checked
-        // against this one here.
+        // SECURITY: only elements of `Z_m` are summed: the decoder checked them against the
+        // modulus of its limits, so a vector read against another one is checked again here.
         let modulus = self.params.modulus();
         if message.masked.modulus() != modulus
             && !message.masked.elements().all(|y| modulus.contains(y))
@@ -79,14 +66,16 @@ impl MaskedInput {
         Ok(())
     }
 
-    /// The checks of a masked input's envelope: this session and sender, a client of `U_2`
-    /// that has not sent one yet, bound to this session's roster.
+    /// The checks of a masked input but its elements' range: this session and sender, a
+    /// client of `U_2` that has not sent one yet, bound to this session's roster, a vector of
+    /// `len = d` elements.
     fn admit(
         &self,
         from: ClientId,
         session: &crate::ids::SessionId,
         sender: ClientId,
         roster_digest: &[u8; 32],
+        len: usize,
     ) -> Result<(), Rejected> {
         let round = Round::MaskedInput;
         check_envelope(&self.params, from, session, sender, round)?;
@@ -100,6 +89,11 @@ impl MaskedInput {
         // session under the same id (or for another roster) is refused, not summed.
         if roster_digest != &self.roster_digest {
             return Err(reject(from, round, Misbehavior::WrongRoster));
+        }
+        let expected = self.params.vector_len();
+        if len != expected {
+            let what = Misbehavior::VectorLength { got: len, expected };
+            return Err(reject(from, round, what));
         }
         Ok(())
     }
